@@ -1,0 +1,284 @@
+//! Reading an impersonation credential from request headers, without trusting any of it yet.
+
+use http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
+use uuid::Uuid;
+
+use crate::{
+    impersonated::CredentialSource,
+    rejection::{Rejection, RejectionKind},
+    token::{TokenPrefix, parse_lower_uuid},
+};
+
+/// Longest user string accepted: the longest possible email address.
+pub const MAX_USER_LEN: usize = 320;
+
+/// What the headers claim, before any lookup.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// No impersonation credential: the request is the app's own business.
+    Absent,
+    /// An impersonation token and the user it names.
+    Opaque {
+        secret: Uuid,
+        user: String,
+        source: CredentialSource,
+    },
+    /// A bearer JWT.
+    Jwt(String),
+}
+
+/// How to recognise credentials.
+#[derive(Clone, Debug)]
+pub(crate) struct CredentialFormat {
+    pub(crate) prefix: TokenPrefix,
+    pub(crate) user_header: HeaderName,
+    pub(crate) accept_jwt: bool,
+}
+
+const TWO_AUTHORIZATIONS: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "send a single Authorization header",
+);
+const TWO_USER_HEADERS: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "send the user header at most once",
+);
+const MALFORMED_TOKEN: Rejection = Rejection::new(
+    RejectionKind::InvalidToken,
+    "the impersonation token is malformed, unknown, expired or revoked",
+);
+const MISSING_USER: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "name the user to act as in the user header, or append it to the token as <token>:<user>",
+);
+const INVALID_USER: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "the user must be 1 to 320 bytes of UTF-8 text without control characters",
+);
+const CONFLICTING_USERS: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "the user header and the token suffix name different users",
+);
+const SPOOFED_USER_HEADER: Rejection = Rejection::new(
+    RejectionKind::AccessDenied,
+    "a user header is only accepted together with an impersonation token",
+);
+const USER_HEADER_WITH_JWT: Rejection = Rejection::new(
+    RejectionKind::InvalidRequest,
+    "an impersonation JWT names its own user: send no user header with it",
+);
+
+impl CredentialFormat {
+    /// Reads the credential; every refusal here happens before any store is asked.
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Result<Credential, Rejection> {
+        let authorization = single(headers, &AUTHORIZATION).ok_or(TWO_AUTHORIZATIONS)?;
+        let user_header = single(headers, &self.user_header).ok_or(TWO_USER_HEADERS)?;
+        let bearer = authorization.and_then(|value| bearer_token(value.as_bytes()));
+        match bearer {
+            Some(token) if token.starts_with(self.prefix.as_str().as_bytes()) => {
+                self.read_opaque(&token[self.prefix.as_str().len()..], user_header)
+            }
+            Some(token) if self.accept_jwt && looks_like_jwt(token) => match user_header {
+                Some(_) => Err(USER_HEADER_WITH_JWT),
+                // looks_like_jwt admitted ASCII only.
+                None => Ok(Credential::Jwt(String::from_utf8_lossy(token).into_owned())),
+            },
+            _ if user_header.is_some() => Err(SPOOFED_USER_HEADER),
+            _ => Ok(Credential::Absent),
+        }
+    }
+
+    fn read_opaque(
+        &self,
+        after_prefix: &[u8],
+        user_header: Option<&HeaderValue>,
+    ) -> Result<Credential, Rejection> {
+        let (secret, suffix) = split_secret(after_prefix).ok_or(MALFORMED_TOKEN)?;
+        let suffix = suffix.map(valid_user).transpose()?;
+        let header = user_header.map(|v| valid_user(v.as_bytes())).transpose()?;
+        let (user, source) = match (header, suffix) {
+            (Some(h), Some(s)) if h.eq_ignore_ascii_case(s) => (h, CredentialSource::HeaderAndSuffix),
+            (Some(_), Some(_)) => return Err(CONFLICTING_USERS),
+            (Some(h), None) => (h, CredentialSource::UserHeader),
+            (None, Some(s)) => (s, CredentialSource::TokenSuffix),
+            (None, None) => return Err(MISSING_USER),
+        };
+        Ok(Credential::Opaque {
+            secret,
+            user: user.to_owned(),
+            source,
+        })
+    }
+}
+
+/// The one value of a header; `None` when it is repeated.
+fn single<'h>(headers: &'h HeaderMap, name: &HeaderName) -> Option<Option<&'h HeaderValue>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    values.next().is_none().then_some(first)
+}
+
+/// The token of `Bearer <token>`, the scheme matched without regard to case.
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || rest.first() != Some(&b' ') {
+        return None;
+    }
+    let token = rest.trim_ascii();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Splits `<uuid>[:<user>]`.
+fn split_secret(after_prefix: &[u8]) -> Option<(Uuid, Option<&[u8]>)> {
+    let (uuid, rest) = after_prefix.split_at_checked(36)?;
+    let secret = parse_lower_uuid(std::str::from_utf8(uuid).ok()?)?;
+    match rest {
+        [] => Some((secret, None)),
+        [b':', user @ ..] => Some((secret, Some(user))),
+        _ => None,
+    }
+}
+
+fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
+    let text = std::str::from_utf8(bytes).map_err(|_| INVALID_USER)?;
+    let acceptable = !text.is_empty()
+        && text.len() <= MAX_USER_LEN
+        && !text.chars().any(char::is_control);
+    acceptable.then_some(text).ok_or(INVALID_USER)
+}
+
+/// Three non-empty base64url segments separated by dots.
+fn looks_like_jwt(token: &[u8]) -> bool {
+    let segments = token.split(|&b| b == b'.');
+    let mut count = 0;
+    for segment in segments {
+        count += 1;
+        let base64url = segment
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if segment.is_empty() || !base64url || count > 3 {
+            return false;
+        }
+    }
+    count == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "9e0b2b17-5a76-44ef-b726-09d556b04318";
+
+    fn format() -> CredentialFormat {
+        CredentialFormat {
+            prefix: TokenPrefix::default(),
+            user_header: HeaderName::from_static("x-guru-userid"),
+            accept_jwt: true,
+        }
+    }
+
+    fn read(pairs: &[(&str, &[u8])]) -> Result<Credential, Rejection> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            let name: HeaderName = name.parse().unwrap();
+            headers.append(name, HeaderValue::from_bytes(value).unwrap());
+        }
+        format().read(&headers)
+    }
+
+    fn opaque(user: &str, source: CredentialSource) -> Credential {
+        Credential::Opaque {
+            secret: Uuid::parse_str(SECRET).unwrap(),
+            user: user.to_owned(),
+            source,
+        }
+    }
+
+    fn bearer(suffix: &str) -> Vec<u8> {
+        format!("Bearer GINT:IMP:{SECRET}{suffix}").into_bytes()
+    }
+
+    #[test]
+    fn user_header_form() {
+        let got = read(&[("authorization", &bearer("")), ("X-Guru-UserID", b"ada@acme.test")]);
+        assert_eq!(got, Ok(opaque("ada@acme.test", CredentialSource::UserHeader)));
+    }
+
+    #[test]
+    fn suffix_form_with_any_case_scheme() {
+        let value = format!("bEaReR GINT:IMP:{SECRET}:ada@acme.test");
+        let got = read(&[("authorization", value.as_bytes())]);
+        assert_eq!(got, Ok(opaque("ada@acme.test", CredentialSource::TokenSuffix)));
+    }
+
+    #[test]
+    fn both_forms_must_agree() {
+        let same = read(&[("authorization", &bearer(":Ada@acme.test")), ("x-guru-userid", b"ada@acme.test")]);
+        assert_eq!(same, Ok(opaque("ada@acme.test", CredentialSource::HeaderAndSuffix)));
+        let different = read(&[("authorization", &bearer(":bob")), ("x-guru-userid", b"ada")]);
+        assert_eq!(different, Err(CONFLICTING_USERS));
+    }
+
+    #[test]
+    fn token_without_user_is_a_bad_request() {
+        assert_eq!(read(&[("authorization", &bearer(""))]), Err(MISSING_USER));
+        assert_eq!(read(&[("authorization", &bearer(":"))]), Err(INVALID_USER));
+    }
+
+    #[test]
+    fn bad_user_strings_are_refused() {
+        let long = format!(":{}", "a".repeat(321));
+        assert_eq!(read(&[("authorization", &bearer(&long))]), Err(INVALID_USER));
+        let max = format!(":{}", "a".repeat(320));
+        assert!(read(&[("authorization", &bearer(&max))]).is_ok());
+        let mut invalid_utf8 = bearer(":");
+        invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+        assert_eq!(read(&[("authorization", &invalid_utf8)]), Err(INVALID_USER));
+        assert_eq!(read(&[("authorization", &bearer(":a\tb"))]), Err(INVALID_USER));
+        let utf8_name = read(&[("authorization", &bearer("")), ("x-guru-userid", "José".as_bytes())]);
+        assert!(utf8_name.is_ok());
+    }
+
+    #[test]
+    fn repeated_headers_are_refused() {
+        let twice = read(&[("authorization", &bearer(":a")), ("authorization", b"Bearer other")]);
+        assert_eq!(twice, Err(TWO_AUTHORIZATIONS));
+        let users = read(&[("authorization", &bearer("")), ("x-guru-userid", b"a"), ("x-guru-userid", b"b")]);
+        assert_eq!(users, Err(TWO_USER_HEADERS));
+    }
+
+    #[test]
+    fn malformed_tokens_are_invalid_tokens() {
+        for value in [
+            "Bearer GINT:IMP:".to_owned(),
+            "Bearer GINT:IMP:not-a-uuid".to_owned(),
+            format!("Bearer GINT:IMP:{}", SECRET.to_uppercase()),
+            format!("Bearer GINT:IMP:{SECRET}x"),
+        ] {
+            assert_eq!(read(&[("authorization", value.as_bytes())]), Err(MALFORMED_TOKEN), "{value}");
+        }
+    }
+
+    #[test]
+    fn user_header_without_credential_is_spoofing() {
+        assert_eq!(read(&[("x-guru-userid", b"ada")]), Err(SPOOFED_USER_HEADER));
+        let app_key = read(&[("authorization", b"Bearer app-key"), ("x-guru-userid", b"ada")]);
+        assert_eq!(app_key, Err(SPOOFED_USER_HEADER));
+    }
+
+    #[test]
+    fn other_credentials_pass_untouched() {
+        assert_eq!(read(&[]), Ok(Credential::Absent));
+        assert_eq!(read(&[("authorization", b"Bearer app-key")]), Ok(Credential::Absent));
+        assert_eq!(read(&[("authorization", b"Basic dXNlcjpwYXNz")]), Ok(Credential::Absent));
+        assert_eq!(read(&[("authorization", b"Bearer")]), Ok(Credential::Absent));
+    }
+
+    #[test]
+    fn jwts_are_recognised_and_name_their_own_user() {
+        let jwt = b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.c2ln";
+        assert!(matches!(read(&[("authorization", jwt)]), Ok(Credential::Jwt(_))));
+        assert_eq!(read(&[("authorization", jwt), ("x-guru-userid", b"a")]), Err(USER_HEADER_WITH_JWT));
+        assert_eq!(read(&[("authorization", b"Bearer a.b.c.d")]), Ok(Credential::Absent));
+    }
+}

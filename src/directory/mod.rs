@@ -1,0 +1,104 @@
+//! Who the users are: the [`UserDirectory`] trait and a ready [`StaticDirectory`].
+
+mod static_directory;
+
+use std::{fmt, future::Future, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+pub use static_directory::{DirectoryData, MemberData, OrganizationData, StaticDirectory};
+
+/// A user who can be impersonated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The user's stable id.
+    pub id: String,
+    /// The user's email address.
+    pub email: String,
+    /// The user's display name.
+    pub name: String,
+}
+
+/// A user as a member of one organization.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// The user.
+    pub user: Arc<User>,
+    /// Whether the user administers that organization.
+    pub admin: bool,
+}
+
+/// One organization a user belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The organization's id.
+    pub organization: Arc<str>,
+    /// Whether the user administers it.
+    pub admin: bool,
+}
+
+/// A user with every organization it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserWithMemberships {
+    /// The user.
+    pub user: Arc<User>,
+    /// The user's organizations.
+    pub memberships: Vec<Membership>,
+}
+
+impl UserWithMemberships {
+    /// The user's membership of `organization`, if any.
+    pub fn membership(&self, organization: &str) -> Option<&Membership> {
+        self.memberships
+            .iter()
+            .find(|m| &*m.organization == organization)
+    }
+}
+
+/// Finds users: by whatever a caller names them with inside an organization, or by id alone.
+///
+/// An implementation decides what a name may be (email, id, display name, alias) and must answer
+/// `None` for a name that matches more than one member, so an ambiguous name never picks a user.
+pub trait UserDirectory: Send + Sync + 'static {
+    /// The member of `organization` named `who` (an email, id, name or alias).
+    fn resolve(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> impl Future<Output = Result<Option<Member>, DirectoryError>> + Send;
+
+    /// The user with this id, with its organizations.
+    fn user_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send;
+}
+
+impl<T: UserDirectory> UserDirectory for Arc<T> {
+    fn resolve(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> impl Future<Output = Result<Option<Member>, DirectoryError>> + Send {
+        (**self).resolve(organization, who)
+    }
+
+    fn user_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send {
+        (**self).user_by_id(id)
+    }
+}
+
+/// Why a directory could not answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryError(pub String);
+
+impl fmt::Display for DirectoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "user directory unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for DirectoryError {}

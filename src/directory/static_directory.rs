@@ -1,0 +1,191 @@
+//! A directory built once from data, for tests, examples and small deployments.
+
+use std::{collections::HashMap, future::Future, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DirectoryError, Member, Membership, User, UserDirectory, UserWithMemberships};
+
+/// The serde form of a [`StaticDirectory`]:
+/// `{"organizations": [{"id", "name", "members": [{"id", "email", "name", "admin", "aliases"}]}]}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DirectoryData {
+    /// The organizations.
+    pub organizations: Vec<OrganizationData>,
+}
+
+/// One organization of a [`DirectoryData`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OrganizationData {
+    /// The organization's id.
+    pub id: String,
+    /// Its display name.
+    #[serde(default)]
+    pub name: String,
+    /// Its members.
+    #[serde(default)]
+    pub members: Vec<MemberData>,
+}
+
+/// One member of an [`OrganizationData`]. Unknown fields (an app's own `api_key`, say) are ignored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberData {
+    /// The user's id.
+    pub id: String,
+    /// The user's email.
+    pub email: String,
+    /// The user's display name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether the user administers the organization.
+    #[serde(default)]
+    pub admin: bool,
+    /// Other addresses the user is known by (key or relay emails).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// A user directory held in memory, built from [`DirectoryData`].
+///
+/// A user is found by id, email, display name or alias, ignoring case. A name shared by two members
+/// of one organization finds neither.
+#[derive(Clone, Debug, Default)]
+pub struct StaticDirectory {
+    members: HashMap<(Arc<str>, String), Option<Member>>,
+    users: HashMap<String, UserWithMemberships>,
+}
+
+impl StaticDirectory {
+    /// Builds the directory and its indexes.
+    pub fn new(data: DirectoryData) -> Self {
+        let mut directory = Self::default();
+        for organization in data.organizations {
+            let org: Arc<str> = organization.id.into();
+            for member in organization.members {
+                directory.add(&org, member);
+            }
+        }
+        directory
+    }
+
+    /// Builds the directory from its JSON form.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json).map(Self::new)
+    }
+
+    fn add(&mut self, organization: &Arc<str>, data: MemberData) {
+        let user = match self.users.get(&data.id) {
+            Some(known) => Arc::clone(&known.user),
+            None => Arc::new(User {
+                id: data.id.clone(),
+                email: data.email.clone(),
+                name: data.name.clone(),
+            }),
+        };
+        let member = Member {
+            user: Arc::clone(&user),
+            admin: data.admin,
+        };
+        let names = [&data.id, &data.email, &data.name]
+            .into_iter()
+            .chain(&data.aliases)
+            .filter(|name| !name.is_empty());
+        for name in names {
+            let key = (Arc::clone(organization), name.to_lowercase());
+            let same_user = |found: &Option<Member>| {
+                found.as_ref().is_some_and(|m| m.user.id == user.id)
+            };
+            match self.members.get(&key) {
+                Some(found) if !same_user(found) => {
+                    self.members.insert(key, None);
+                }
+                Some(_) => {}
+                None => {
+                    self.members.insert(key, Some(member.clone()));
+                }
+            }
+        }
+        let entry = self
+            .users
+            .entry(data.id)
+            .or_insert_with(|| UserWithMemberships {
+                user,
+                memberships: Vec::new(),
+            });
+        entry.memberships.push(Membership {
+            organization: Arc::clone(organization),
+            admin: data.admin,
+        });
+    }
+
+    fn find(&self, organization: &str, who: &str) -> Option<Member> {
+        let key = (Arc::from(organization), who.to_lowercase());
+        self.members.get(&key).cloned().flatten()
+    }
+}
+
+impl UserDirectory for StaticDirectory {
+    fn resolve(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> impl Future<Output = Result<Option<Member>, DirectoryError>> + Send {
+        std::future::ready(Ok(self.find(organization, who)))
+    }
+
+    fn user_by_id(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send {
+        std::future::ready(Ok(self.users.get(id).cloned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn directory() -> StaticDirectory {
+        StaticDirectory::from_json(
+            r#"{"organizations": [
+                {"id": "acme", "name": "Acme", "members": [
+                    {"id": "u1", "email": "Ada@acme.test", "name": "Ada", "admin": true,
+                     "aliases": ["ada.relay@acme.test"], "api_key": "ignored"},
+                    {"id": "u2", "email": "bob@acme.test", "name": "Sam"},
+                    {"id": "u3", "email": "sam@acme.test", "name": "Sam"}
+                ]},
+                {"id": "globex", "members": [{"id": "u1", "email": "Ada@acme.test", "name": "Ada"}]}
+            ]}"#,
+        )
+        .unwrap()
+    }
+
+    fn resolve(d: &StaticDirectory, org: &str, who: &str) -> Option<String> {
+        d.find(org, who).map(|m| m.user.id.clone())
+    }
+
+    #[test]
+    fn finds_a_member_by_id_email_name_or_alias_ignoring_case() {
+        let d = directory();
+        for who in ["u1", "ada@ACME.test", "ada", "ada.relay@acme.test"] {
+            assert_eq!(resolve(&d, "acme", who).as_deref(), Some("u1"), "{who}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_names_and_other_organizations_find_no_one() {
+        let d = directory();
+        assert_eq!(resolve(&d, "acme", "Sam"), None);
+        assert_eq!(resolve(&d, "globex", "bob@acme.test"), None);
+        assert_eq!(resolve(&d, "nowhere", "u1"), None);
+    }
+
+    #[test]
+    fn user_by_id_lists_every_membership() {
+        let d = directory();
+        let found = d.users.get("u1").unwrap();
+        assert!(found.membership("acme").unwrap().admin);
+        assert!(!found.membership("globex").unwrap().admin);
+        assert!(found.membership("initech").is_none());
+    }
+}

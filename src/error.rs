@@ -1,0 +1,48 @@
+//! Configuration errors: a setting that cannot work is refused when it is made, never at request time.
+
+use std::fmt;
+
+/// A setting was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The token prefix is empty, longer than 32 bytes, or not visible ASCII.
+    InvalidTokenPrefix,
+    /// The user header name is not a valid HTTP header name.
+    InvalidHeaderName(String),
+    /// A JWT secret is shorter than 32 bytes.
+    WeakJwtSecret {
+        /// The secret's length in bytes.
+        len: usize,
+    },
+    /// No JWT key was given, or a key id was given twice.
+    InvalidJwtKeys(&'static str),
+    /// jsonwebtoken's crypto backend could not be selected.
+    CryptoBackend(&'static str),
+    /// A path prefix does not start with `/`.
+    InvalidPathPrefix(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::InvalidTokenPrefix => {
+                f.write_str("token prefix must be 1 to 32 visible ASCII characters")
+            }
+            ConfigError::InvalidHeaderName(name) => {
+                write!(f, "{name:?} is not a valid HTTP header name")
+            }
+            ConfigError::WeakJwtSecret { len } => write!(
+                f,
+                "JWT secret is {len} bytes long; HS256 needs at least 32 random bytes"
+            ),
+            ConfigError::InvalidJwtKeys(why) => write!(f, "invalid JWT keys: {why}"),
+            ConfigError::CryptoBackend(why) => write!(f, "JWT crypto backend: {why}"),
+            ConfigError::InvalidPathPrefix(prefix) => {
+                write!(f, "path prefix {prefix:?} must start with '/'")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

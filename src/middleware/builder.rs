@@ -1,0 +1,129 @@
+//! Configuring an [`ImpersonationLayer`].
+
+use std::sync::Arc;
+
+use http::HeaderName;
+
+use super::{authorize::Checks, layer::ImpersonationLayer};
+use crate::{
+    credential::CredentialFormat,
+    directory::UserDirectory,
+    error::ConfigError,
+    policy::{AccessPolicy, AnyMember, ImpersonationPolicy, PathPolicy},
+    store::TokenStore,
+    token::TokenPrefix,
+};
+
+/// The user header unless configured otherwise.
+pub const DEFAULT_USER_HEADER: &str = "x-guru-userid";
+
+/// Builds an [`ImpersonationLayer`]; start from [`ImpersonationLayer::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct ImpersonationBuilder<St, D, A = PathPolicy, P = AnyMember> {
+    store: St,
+    directory: D,
+    access: A,
+    policy: P,
+    prefix: TokenPrefix,
+    user_header: HeaderName,
+    require: bool,
+    strip_authorization: bool,
+}
+
+impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
+    pub(super) fn new(store: St, directory: D) -> Self {
+        Self {
+            store,
+            directory,
+            access: PathPolicy::default(),
+            policy: AnyMember,
+            prefix: TokenPrefix::default(),
+            user_header: HeaderName::from_static(DEFAULT_USER_HEADER),
+            require: false,
+            strip_authorization: false,
+        }
+    }
+}
+
+impl<St, D, A, P> ImpersonationBuilder<St, D, A, P>
+where
+    St: TokenStore,
+    D: UserDirectory,
+    A: AccessPolicy,
+    P: ImpersonationPolicy,
+{
+    /// The prefix that marks impersonation tokens (default `GINT:IMP:`).
+    pub fn token_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        self.prefix = TokenPrefix::new(prefix)?;
+        Ok(self)
+    }
+
+    /// The header naming the user to act as (default `X-Guru-UserID`, matched in any case).
+    pub fn user_header(mut self, name: &str) -> Result<Self, ConfigError> {
+        self.user_header = HeaderName::try_from(name)
+            .map_err(|_| ConfigError::InvalidHeaderName(name.to_owned()))?;
+        Ok(self)
+    }
+
+    /// Refuse (401) requests that carry no impersonation credential, instead of passing them on.
+    pub fn require_impersonation(mut self, require: bool) -> Self {
+        self.require = require;
+        self
+    }
+
+    /// Remove the `Authorization` header from accepted requests, for gateways that forward them.
+    pub fn strip_authorization(mut self, strip: bool) -> Self {
+        self.strip_authorization = strip;
+        self
+    }
+
+    /// Which scope a request needs (default [`PathPolicy`] under `/api/v1`).
+    pub fn access_policy<A2: AccessPolicy>(self, access: A2) -> ImpersonationBuilder<St, D, A2, P> {
+        ImpersonationBuilder {
+            access,
+            store: self.store,
+            directory: self.directory,
+            policy: self.policy,
+            prefix: self.prefix,
+            user_header: self.user_header,
+            require: self.require,
+            strip_authorization: self.strip_authorization,
+        }
+    }
+
+    /// Who may act as whom (default [`AnyMember`]).
+    pub fn impersonation_policy<P2: ImpersonationPolicy>(
+        self,
+        policy: P2,
+    ) -> ImpersonationBuilder<St, D, A, P2> {
+        ImpersonationBuilder {
+            policy,
+            store: self.store,
+            directory: self.directory,
+            access: self.access,
+            prefix: self.prefix,
+            user_header: self.user_header,
+            require: self.require,
+            strip_authorization: self.strip_authorization,
+        }
+    }
+
+    /// The finished layer.
+    pub fn build(self) -> ImpersonationLayer {
+        let format = CredentialFormat {
+            prefix: self.prefix,
+            user_header: self.user_header.clone(),
+            accept_jwt: false,
+        };
+        let checks = Checks {
+            store: self.store,
+            directory: self.directory,
+            access: self.access,
+            policy: self.policy,
+            user_header: self.user_header,
+            strip_authorization: self.strip_authorization,
+        };
+        ImpersonationLayer::from_parts(format, self.require, Arc::new(checks))
+    }
+}

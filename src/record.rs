@@ -1,0 +1,98 @@
+//! The stored form of an impersonation token.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    role::Roles,
+    time::Timestamp,
+    token::{TokenDigest, TokenPrefix, TokenSecret, masked},
+};
+
+/// One impersonation token as a store keeps it: everything but the secret, which is kept only as its
+/// digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// The token's own id, used to revoke it; unrelated to the secret.
+    pub id: Uuid,
+    /// The SHA-256 digest of the secret: the lookup key.
+    #[serde(with = "digest_hex")]
+    pub digest: TokenDigest,
+    /// The workspace (organization) whose members the token may act as.
+    pub organization: Arc<str>,
+    /// An optional label chosen by the creator.
+    pub name: Option<String>,
+    /// The scopes the token grants.
+    pub roles: Roles,
+    /// When the token was created.
+    pub created_at: Timestamp,
+    /// The id of the admin who created the token.
+    pub created_by: Arc<str>,
+    /// The last four characters of the secret, for the masked listing.
+    pub last_four: String,
+    /// When the token stops working, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When the token was last seen in use, to within a minute; `None` if never.
+    pub last_used: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    /// Draws a new secret for `organization` and the record that stores it: the secret goes to the
+    /// creator once, the record to the store.
+    pub fn issue(
+        prefix: &TokenPrefix,
+        organization: impl Into<Arc<str>>,
+        created_by: impl Into<Arc<str>>,
+        roles: Roles,
+    ) -> (TokenSecret, TokenRecord) {
+        let secret = TokenSecret::generate(prefix);
+        let record = TokenRecord {
+            id: Uuid::new_v4(),
+            digest: secret.digest(),
+            organization: organization.into(),
+            name: None,
+            roles,
+            created_at: Timestamp::now(),
+            created_by: created_by.into(),
+            last_four: secret.last_four(),
+            expires_at: None,
+            last_used: None,
+        };
+        (secret, record)
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The token as listings show it, e.g. `GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622`.
+    pub fn masked_token(&self, prefix: &str) -> String {
+        masked(prefix, &self.last_four)
+    }
+}
+
+mod digest_hex {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    use crate::token::TokenDigest;
+
+    pub(super) fn serialize<S: Serializer>(digest: &TokenDigest, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&digest.to_hex())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TokenDigest, D::Error> {
+        let hex = String::deserialize(d)?;
+        let mut bytes = [0u8; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(D::Error::custom("digest must be 64 hex characters"));
+        }
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let pair = std::str::from_utf8(pair).map_err(D::Error::custom)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(D::Error::custom)?;
+        }
+        Ok(TokenDigest::from_bytes(bytes))
+    }
+}

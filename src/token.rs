@@ -1,0 +1,209 @@
+//! Impersonation token secrets: their format, their digest and their masked form.
+
+use std::fmt;
+
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::error::ConfigError;
+
+/// The prefix of impersonation tokens unless configured otherwise.
+pub const DEFAULT_PREFIX: &str = "GINT:IMP:";
+
+/// Length of a lowercase hyphenated UUID.
+const UUID_LEN: usize = 36;
+
+/// The prefix that marks a bearer credential as an impersonation token (`GINT:IMP:` by default).
+///
+/// A prefix is 1 to 32 visible ASCII characters, so a token never needs quoting in a header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenPrefix(Box<str>);
+
+impl TokenPrefix {
+    /// Checks and wraps a prefix.
+    pub fn new(prefix: &str) -> Result<Self, ConfigError> {
+        let visible = prefix.bytes().all(|b| b.is_ascii_graphic());
+        if prefix.is_empty() || prefix.len() > 32 || !visible {
+            return Err(ConfigError::InvalidTokenPrefix);
+        }
+        Ok(Self(prefix.into()))
+    }
+
+    /// The prefix as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TokenPrefix {
+    fn default() -> Self {
+        Self(DEFAULT_PREFIX.into())
+    }
+}
+
+/// A whole impersonation token, `<prefix><uuid v4>`: a secret, shown to its creator once.
+///
+/// `Debug` and `Display` redact it; [`TokenSecret::expose`] is the one way to read it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSecret {
+    prefix: TokenPrefix,
+    secret: Uuid,
+}
+
+impl TokenSecret {
+    /// Draws a new secret from the operating system's random generator.
+    pub fn generate(prefix: &TokenPrefix) -> Self {
+        Self {
+            prefix: prefix.clone(),
+            secret: Uuid::new_v4(),
+        }
+    }
+
+    /// Parses a whole token; `None` unless it is `prefix` followed by a lowercase hyphenated UUID.
+    pub fn parse(prefix: &TokenPrefix, token: &str) -> Option<Self> {
+        let rest = token.strip_prefix(prefix.as_str())?;
+        if rest.len() != UUID_LEN {
+            return None;
+        }
+        parse_lower_uuid(rest).map(|secret| Self {
+            prefix: prefix.clone(),
+            secret,
+        })
+    }
+
+    /// The whole token, for the one response that hands it to its creator.
+    pub fn expose(&self) -> String {
+        format!("{}{}", self.prefix.as_str(), self.secret.hyphenated())
+    }
+
+    /// The digest under which the token is stored.
+    pub fn digest(&self) -> TokenDigest {
+        TokenDigest::of(&self.secret)
+    }
+
+    /// The last four characters, kept for the masked listing.
+    pub fn last_four(&self) -> String {
+        let hyphenated = self.secret.hyphenated().to_string();
+        hyphenated[UUID_LEN - 4..].to_owned()
+    }
+}
+
+impl fmt::Debug for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenSecret(<redacted>)")
+    }
+}
+
+impl fmt::Display for TokenSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted token>")
+    }
+}
+
+/// Parses exactly the canonical lowercase hyphenated form, so one secret has one spelling.
+pub(crate) fn parse_lower_uuid(text: &str) -> Option<Uuid> {
+    let canonical = text.len() == UUID_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
+    if !canonical {
+        return None;
+    }
+    Uuid::try_parse(text).ok()
+}
+
+/// The SHA-256 digest of a token's secret: the only form in which a token is stored.
+///
+/// The secret holds 122 random bits, so the digest cannot be turned back into a usable token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// The digest of a secret.
+    pub(crate) fn of(secret: &Uuid) -> Self {
+        Self(Sha256::digest(secret.as_bytes()).into())
+    }
+
+    /// Rebuilds a digest read back from a store.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw digest, for stores that key records by it.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest as 64 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenDigest({}…)", &self.to_hex()[..8])
+    }
+}
+
+/// The masked form of a token shown in listings: `GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622`.
+pub(crate) fn masked(prefix: &str, last_four: &str) -> String {
+    format!("{prefix}xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxx{last_four}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_token_has_the_seed_format_and_parses_back() {
+        let prefix = TokenPrefix::default();
+        let token = TokenSecret::generate(&prefix);
+        let text = token.expose();
+        assert!(text.starts_with("GINT:IMP:"));
+        assert_eq!(text.len(), "GINT:IMP:".len() + 36);
+        assert_eq!(Uuid::parse_str(&text[9..]).unwrap().get_version_num(), 4);
+        assert_eq!(TokenSecret::parse(&prefix, &text), Some(token));
+    }
+
+    #[test]
+    fn uppercase_or_unhyphenated_uuids_are_not_tokens() {
+        let prefix = TokenPrefix::default();
+        let upper = "GINT:IMP:9E0B2B17-5A76-44EF-B726-09D556B04318";
+        let simple = "GINT:IMP:9e0b2b175a7644efb72609d556b04318";
+        assert!(TokenSecret::parse(&prefix, upper).is_none());
+        assert!(TokenSecret::parse(&prefix, simple).is_none());
+        assert!(TokenSecret::parse(&prefix, "GINT:IMP:").is_none());
+        assert!(TokenSecret::parse(&prefix, "OTHER:9e0b2b17-5a76-44ef-b726-09d556b04318").is_none());
+    }
+
+    #[test]
+    fn debug_and_display_never_show_the_secret() {
+        let token = TokenSecret::generate(&TokenPrefix::default());
+        let uuid = &token.expose()[9..];
+        assert!(!format!("{token:?}").contains(uuid));
+        assert!(!format!("{token}").contains(uuid));
+        assert!(!format!("{:?}", token.digest()).contains(uuid));
+    }
+
+    #[test]
+    fn mask_keeps_only_the_last_four_characters() {
+        let token = TokenSecret::parse(
+            &TokenPrefix::default(),
+            "GINT:IMP:9e0b2b17-5a76-44ef-b726-09d556b0c622",
+        )
+        .unwrap();
+        assert_eq!(
+            masked("GINT:IMP:", &token.last_four()),
+            "GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622"
+        );
+    }
+
+    #[test]
+    fn prefix_must_be_visible_ascii() {
+        assert!(TokenPrefix::new("ACME:IMP:").is_ok());
+        assert!(TokenPrefix::new("").is_err());
+        assert!(TokenPrefix::new("has space").is_err());
+        assert!(TokenPrefix::new("é").is_err());
+    }
+}
