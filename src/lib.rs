@@ -55,7 +55,9 @@ mod time;
 mod token;
 
 pub mod directory;
+pub mod jwt;
 pub mod policy;
+pub mod services;
 pub mod store;
 
 pub use body::ResponseBody;

@@ -7,10 +7,12 @@ use uuid::Uuid;
 
 use crate::{
     credential::Credential,
-    directory::UserDirectory,
+    directory::{Member, UserDirectory},
+    jwt::JwtKeys,
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
     policy::{AccessPolicy, ImpersonationPolicy, RequestHead},
     rejection::{Rejection, RejectionKind},
+    role::Roles,
     store::TokenStore,
     time::Timestamp,
     token::TokenDigest,
@@ -53,6 +55,7 @@ pub(crate) struct Checks<St, D, A, P> {
     pub(crate) directory: D,
     pub(crate) access: A,
     pub(crate) policy: P,
+    pub(crate) jwt: Option<JwtKeys>,
     pub(crate) user_header: HeaderName,
     pub(crate) strip_authorization: bool,
 }
@@ -93,8 +96,59 @@ where
                 user,
                 source,
             } => self.check_opaque(secret, &user, source, parts).await,
-            // JWTs are only recognised when a verifier is configured.
-            Credential::Jwt(_) | Credential::Absent => Err(INVALID_TOKEN),
+            Credential::Jwt(token) => self.check_jwt(&token, parts).await,
+            Credential::Absent => Err(INVALID_TOKEN),
+        }
+    }
+
+    async fn check_jwt(&self, token: &str, parts: &Parts) -> Result<ImpersonatedUser, Rejection> {
+        // JWTs are only recognised when keys are configured.
+        let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
+        let claims = keys.verify(token).map_err(|_| INVALID_TOKEN)?;
+        let roles = match &claims.roles {
+            Some(roles) => Roles::parse(roles).map_err(|_| INVALID_TOKEN)?,
+            None => Roles::full_access(),
+        };
+        self.check_scope(&roles, parts)?;
+        let found = self
+            .directory
+            .user_by_id(&claims.user_id)
+            .await
+            .map_err(|error| unavailable("user directory", &error))?
+            .ok_or(INVALID_TOKEN)?;
+        let admin = match &claims.org {
+            Some(org) => found.membership(org).ok_or(INVALID_TOKEN)?.admin,
+            None => found.memberships.iter().any(|m| m.admin),
+        };
+        let actor = match claims.act {
+            Some(act) => Actor::Admin {
+                user_id: act.sub.into(),
+            },
+            None => Actor::Unattributed,
+        };
+        let member = Member {
+            user: found.user,
+            admin,
+        };
+        if !self.policy.may_impersonate(&actor, &member) {
+            return Err(USER_NOT_ALLOWED);
+        }
+        let organization = claims.org.map(Arc::from);
+        let source = CredentialSource::Jwt;
+        Ok(ImpersonatedUser::new(member.user, organization, actor, roles, source))
+    }
+
+    fn check_scope(&self, roles: &Roles, parts: &Parts) -> Result<(), Rejection> {
+        let head = RequestHead {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        };
+        let required = self.access.required(&head);
+        if roles.allow(required.access, required.resource) {
+            Ok(())
+        } else {
+            Err(INSUFFICIENT_SCOPE)
         }
     }
 
@@ -113,15 +167,7 @@ where
             .map_err(|error| unavailable("token store", &error))?
             .filter(|record| !record.is_expired(now))
             .ok_or(INVALID_TOKEN)?;
-        let head = RequestHead {
-            method: &parts.method,
-            uri: &parts.uri,
-            headers: &parts.headers,
-        };
-        let required = self.access.required(&head);
-        if !record.roles.allow(required.access, required.resource) {
-            return Err(INSUFFICIENT_SCOPE);
-        }
+        self.check_scope(&record.roles, parts)?;
         let member = self
             .directory
             .resolve(&record.organization, who)

@@ -9,6 +9,7 @@ use crate::{
     credential::CredentialFormat,
     directory::UserDirectory,
     error::ConfigError,
+    jwt::JwtKeys,
     policy::{AccessPolicy, AnyMember, ImpersonationPolicy, PathPolicy},
     store::TokenStore,
     token::TokenPrefix,
@@ -29,6 +30,7 @@ pub struct ImpersonationBuilder<St, D, A = PathPolicy, P = AnyMember> {
     user_header: HeaderName,
     require: bool,
     strip_authorization: bool,
+    jwt: Option<JwtKeys>,
 }
 
 impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
@@ -42,6 +44,7 @@ impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
             user_header: HeaderName::from_static(DEFAULT_USER_HEADER),
             require: false,
             strip_authorization: false,
+            jwt: None,
         }
     }
 }
@@ -78,6 +81,15 @@ where
         self
     }
 
+    /// Also accept impersonation JWTs (`Authorization: Bearer <jwt>`) verified with these keys.
+    ///
+    /// Every bearer credential shaped like a JWT is then taken as an impersonation JWT: an app whose
+    /// own credentials are JWTs should mount the layer only where those are not used.
+    pub fn jwt(mut self, keys: JwtKeys) -> Self {
+        self.jwt = Some(keys);
+        self
+    }
+
     /// Which scope a request needs (default [`PathPolicy`] under `/api/v1`).
     pub fn access_policy<A2: AccessPolicy>(self, access: A2) -> ImpersonationBuilder<St, D, A2, P> {
         ImpersonationBuilder {
@@ -89,6 +101,7 @@ where
             user_header: self.user_header,
             require: self.require,
             strip_authorization: self.strip_authorization,
+            jwt: self.jwt,
         }
     }
 
@@ -106,6 +119,7 @@ where
             user_header: self.user_header,
             require: self.require,
             strip_authorization: self.strip_authorization,
+            jwt: self.jwt,
         }
     }
 
@@ -114,13 +128,14 @@ where
         let format = CredentialFormat {
             prefix: self.prefix,
             user_header: self.user_header.clone(),
-            accept_jwt: false,
+            accept_jwt: self.jwt.is_some(),
         };
         let checks = Checks {
             store: self.store,
             directory: self.directory,
             access: self.access,
             policy: self.policy,
+            jwt: self.jwt,
             user_header: self.user_header,
             strip_authorization: self.strip_authorization,
         };

@@ -1,0 +1,307 @@
+//! HS256 keys: signing with the current one, verifying with any configured one (rotation).
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    crypto::{CryptoProvider, rust_crypto},
+    errors::ErrorKind,
+};
+
+use super::claims::ImpersonationClaims;
+use crate::error::ConfigError;
+
+/// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
+const MIN_SECRET_LEN: usize = 32;
+
+/// The HS256 keys of impersonation JWTs: the first signs, every one verifies, so keys can rotate.
+///
+/// `Debug` never shows a secret. Cheap to clone.
+///
+/// ```
+/// use tower_impersonation::jwt::JwtKeys;
+///
+/// let keys = JwtKeys::hs256(b"an example secret of at least 32 bytes!")?
+///     .with_previous_key(Some("2025"), b"last year's secret, also 32 bytes long")?;
+/// assert!(JwtKeys::hs256(b"too short").is_err());
+/// # Ok::<_, tower_impersonation::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct JwtKeys {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    keys: Vec<Key>,
+    validation: Validation,
+    lifetime: Duration,
+}
+
+struct Key {
+    id: Option<String>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+/// Why a JWT was refused. The layer answers every one of them with 401 `invalid_token`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JwtError {
+    /// Not a JWT, or claims of the wrong shape.
+    Malformed,
+    /// An algorithm other than the configured one (`none` included).
+    WrongAlgorithm,
+    /// No configured key verifies the signature, or the `kid` is unknown.
+    BadSignature,
+    /// Past `exp`, beyond the leeway.
+    Expired,
+    /// Signing failed.
+    Signing(String),
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtError::Malformed => f.write_str("malformed JWT"),
+            JwtError::WrongAlgorithm => f.write_str("JWT algorithm not accepted"),
+            JwtError::BadSignature => f.write_str("JWT signature not valid"),
+            JwtError::Expired => f.write_str("JWT expired"),
+            JwtError::Signing(why) => write!(f, "JWT could not be signed: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}
+
+impl JwtKeys {
+    /// Keys with one HS256 secret of at least 32 bytes, which signs and verifies.
+    pub fn hs256(secret: &[u8]) -> Result<Self, ConfigError> {
+        select_crypto_backend()?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 5;
+        let inner = Inner {
+            keys: vec![Key::new(None, secret)?],
+            validation,
+            lifetime: Duration::from_secs(3600),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Names the signing key, so tokens carry a `kid` header and verifiers pick the key by it.
+    pub fn with_key_id(self, id: &str) -> Result<Self, ConfigError> {
+        let mut inner = self.into_inner();
+        if inner.keys.iter().skip(1).any(|k| k.id.as_deref() == Some(id)) {
+            return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
+        }
+        inner.keys[0].id = Some(id.to_owned());
+        Ok(inner.into())
+    }
+
+    /// Adds a key that still verifies but no longer signs, for rotation.
+    pub fn with_previous_key(self, id: Option<&str>, secret: &[u8]) -> Result<Self, ConfigError> {
+        let key = Key::new(id.map(str::to_owned), secret)?;
+        let mut inner = self.into_inner();
+        if id.is_some() && inner.keys.iter().any(|k| k.id.as_deref() == id) {
+            return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
+        }
+        inner.keys.push(key);
+        Ok(inner.into())
+    }
+
+    /// Clock skew tolerated on `exp` (default 5 seconds).
+    #[must_use]
+    pub fn with_leeway(self, leeway: Duration) -> Self {
+        let mut inner = self.into_inner();
+        inner.validation.leeway = leeway.as_secs();
+        inner.into()
+    }
+
+    /// How long issued tokens live (default one hour).
+    #[must_use]
+    pub fn with_lifetime(self, lifetime: Duration) -> Self {
+        let mut inner = self.into_inner();
+        inner.lifetime = lifetime;
+        inner.into()
+    }
+
+    /// How long issued tokens live.
+    pub fn lifetime(&self) -> Duration {
+        self.inner.lifetime
+    }
+
+    /// Signs claims with the current key.
+    pub fn sign(&self, claims: &ImpersonationClaims) -> Result<String, JwtError> {
+        let key = &self.inner.keys[0];
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid.clone_from(&key.id);
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| JwtError::Signing(e.to_string()))
+    }
+
+    /// Verifies a token: HS256 only, `exp` required and in the future (within the leeway), signed
+    /// by the key its `kid` names, or by any configured key when it names none.
+    pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
+        if header.alg != Algorithm::HS256 {
+            return Err(JwtError::WrongAlgorithm);
+        }
+        let candidates = self
+            .inner
+            .keys
+            .iter()
+            .filter(|key| header.kid.is_none() || key.id == header.kid);
+        let mut outcome = Err(JwtError::BadSignature);
+        for key in candidates {
+            outcome = jsonwebtoken::decode(token, &key.decoding, &self.inner.validation)
+                .map(|data| data.claims)
+                .map_err(|e| classify(e.kind()));
+            if outcome != Err(JwtError::BadSignature) {
+                break;
+            }
+        }
+        outcome
+    }
+
+    fn into_inner(self) -> Inner {
+        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            keys: shared.keys.iter().map(Key::duplicate).collect(),
+            validation: shared.validation.clone(),
+            lifetime: shared.lifetime,
+        })
+    }
+}
+
+impl From<Inner> for JwtKeys {
+    fn from(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl Key {
+    fn new(id: Option<String>, secret: &[u8]) -> Result<Self, ConfigError> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::WeakJwtSecret { len: secret.len() });
+        }
+        Ok(Self {
+            id,
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        })
+    }
+
+    fn duplicate(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            encoding: self.encoding.clone(),
+            decoding: self.decoding.clone(),
+        }
+    }
+}
+
+fn classify(kind: &ErrorKind) -> JwtError {
+    match kind {
+        ErrorKind::InvalidSignature => JwtError::BadSignature,
+        ErrorKind::ExpiredSignature => JwtError::Expired,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => JwtError::WrongAlgorithm,
+        _ => JwtError::Malformed,
+    }
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ids: Vec<_> = self.inner.keys.iter().map(|k| k.id.as_deref()).collect();
+        f.debug_struct("JwtKeys")
+            .field("key_ids", &ids)
+            .field("secrets", &"<redacted>")
+            .field("lifetime", &self.inner.lifetime)
+            .finish()
+    }
+}
+
+/// jsonwebtoken picks its crypto backend from its cargo features and panics at first use when an
+/// app enables both. Install ours explicitly, and turn a backend that cannot sign into an error now
+/// rather than a panic on the first request.
+fn select_crypto_backend() -> Result<(), ConfigError> {
+    let Err(installed) = CryptoProvider::install_default(&rust_crypto::DEFAULT_PROVIDER) else {
+        return Ok(());
+    };
+    if std::ptr::eq(installed, &rust_crypto::DEFAULT_PROVIDER) {
+        return Ok(());
+    }
+    let probe = std::panic::catch_unwind(|| {
+        let key = EncodingKey::from_secret(&[0; MIN_SECRET_LEN]);
+        jsonwebtoken::crypto::sign(b"probe", &key, Algorithm::HS256).is_ok()
+    });
+    match probe {
+        Ok(true) => Ok(()),
+        _ => Err(ConfigError::CryptoBackend(
+            "the installed jsonwebtoken CryptoProvider cannot sign HS256; enable exactly one of \
+             jsonwebtoken's `rust_crypto` and `aws_lc_rs` features, or install a provider first",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const OTHER: &[u8] = b"fedcba9876543210fedcba9876543210";
+
+    fn claims(exp_in: i64) -> ImpersonationClaims {
+        let now = Timestamp::now().as_secs() as i64;
+        ImpersonationClaims {
+            user_id: "u1".into(),
+            exp: (now + exp_in) as u64,
+            iat: None,
+            jti: None,
+            org: None,
+            act: None,
+            roles: None,
+        }
+    }
+
+    #[test]
+    fn signed_tokens_verify_and_expired_ones_do_not() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let token = keys.sign(&claims(60)).unwrap();
+        assert_eq!(keys.verify(&token).unwrap().user_id, "u1");
+        let old = keys.sign(&claims(-60)).unwrap();
+        assert_eq!(keys.verify(&old), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn rotation_accepts_previous_keys_and_kid_selects_one() {
+        let old = JwtKeys::hs256(OTHER).unwrap().with_key_id("old").unwrap();
+        let new = JwtKeys::hs256(SECRET)
+            .unwrap()
+            .with_key_id("new")
+            .unwrap()
+            .with_previous_key(Some("old"), OTHER)
+            .unwrap();
+        let token = old.sign(&claims(60)).unwrap();
+        assert!(new.verify(&token).is_ok());
+        let stranger = JwtKeys::hs256(OTHER).unwrap().with_key_id("new").unwrap();
+        let forged = stranger.sign(&claims(60)).unwrap();
+        assert_eq!(new.verify(&forged), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn short_secrets_and_duplicate_ids_are_configuration_errors() {
+        assert_eq!(JwtKeys::hs256(&SECRET[..31]).err(), Some(ConfigError::WeakJwtSecret { len: 31 }));
+        let dup = JwtKeys::hs256(SECRET).unwrap().with_previous_key(Some("a"), OTHER).unwrap();
+        assert!(dup.with_previous_key(Some("a"), OTHER).is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        assert!(!format!("{keys:?}").contains("0123456789abcdef"));
+    }
+}

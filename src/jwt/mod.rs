@@ -1,0 +1,7 @@
+//! Impersonation JWTs: the seed's HS256 tokens, their claims and the keys that sign and verify them.
+
+mod claims;
+mod keys;
+
+pub use claims::{ActorClaim, ImpersonationClaims};
+pub use keys::{JwtError, JwtKeys};

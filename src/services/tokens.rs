@@ -1,0 +1,441 @@
+//! [`TokenService`]: create, list and delete impersonation tokens (seed 003).
+
+use std::{
+    convert::Infallible,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::Full;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use tower_service::Service;
+use uuid::Uuid;
+
+use super::{
+    DEFAULT_BODY_LIMIT,
+    caller::Caller,
+    reply::{
+        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
+        error_with_message, json, method_not_allowed, read_body,
+    },
+};
+use crate::{
+    error::ConfigError,
+    record::TokenRecord,
+    role::Roles,
+    store::{StoreError, TokenStore},
+    time::Timestamp,
+    token::TokenPrefix,
+};
+
+/// Most tokens one organization may hold unless configured otherwise.
+pub const DEFAULT_MAX_TOKENS_PER_ORGANIZATION: usize = 1000;
+/// Longest token name accepted, in characters.
+const MAX_NAME_CHARS: usize = 200;
+/// Most roles one token may carry.
+const MAX_ROLES: usize = 64;
+
+/// Issues, lists and revokes impersonation tokens for organization admins, as seed 003 describes:
+///
+/// - `POST {base}`: `{"name"?, "roles"?, "expiresAt"?}` → 200 `{"id", "name", "token", "roles"}`,
+///   the only time the whole token is shown;
+/// - `GET {base}`: the caller's organization's tokens, masked;
+/// - `DELETE {base}/{id}`: 204, and the token stops working at once.
+///
+/// `base` is `/api/v1/api-tokens/impersonation` unless configured otherwise.
+#[derive(Debug)]
+pub struct TokenService<St> {
+    store: Arc<St>,
+    config: Arc<Config>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    prefix: TokenPrefix,
+    base_path: String,
+    body_limit: usize,
+    max_tokens: usize,
+}
+
+impl<St> Clone for TokenService<St> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<St: TokenStore> TokenService<St> {
+    /// The service over `store`, with the defaults.
+    pub fn new(store: St) -> Self {
+        Self {
+            store: Arc::new(store),
+            config: Arc::new(Config {
+                prefix: TokenPrefix::default(),
+                base_path: "/api/v1/api-tokens/impersonation".to_owned(),
+                body_limit: DEFAULT_BODY_LIMIT,
+                max_tokens: DEFAULT_MAX_TOKENS_PER_ORGANIZATION,
+            }),
+        }
+    }
+
+    /// The prefix of new tokens (default `GINT:IMP:`); keep it equal to the layer's.
+    pub fn token_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        Arc::make_mut(&mut self.config).prefix = TokenPrefix::new(prefix)?;
+        Ok(self)
+    }
+
+    /// Where the service is mounted (default `/api/v1/api-tokens/impersonation`).
+    pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
+        if !path.starts_with('/') {
+            return Err(ConfigError::InvalidPathPrefix(path.to_owned()));
+        }
+        Arc::make_mut(&mut self.config).base_path = path.trim_end_matches('/').to_owned();
+        Ok(self)
+    }
+
+    /// Largest request body read (default 16 KiB); larger ones answer 413.
+    #[must_use]
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).body_limit = bytes;
+        self
+    }
+
+    /// Most tokens one organization may hold (default 1000); past it, creation answers 409.
+    #[must_use]
+    pub fn max_tokens_per_organization(mut self, max: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_tokens = max;
+        self
+    }
+}
+
+/// Which operation a request asks for.
+enum Route {
+    Create,
+    List,
+    Delete(String),
+    WrongMethod(&'static str),
+    NotFound,
+}
+
+impl Config {
+    fn route(&self, method: &Method, path: &str) -> Route {
+        let Some(rest) = path.strip_prefix(self.base_path.as_str()) else {
+            return Route::NotFound;
+        };
+        match (rest, rest.strip_prefix('/')) {
+            ("" | "/", _) => match *method {
+                Method::POST => Route::Create,
+                Method::GET => Route::List,
+                _ => Route::WrongMethod("GET, POST"),
+            },
+            (_, Some(id)) if !id.is_empty() && !id.contains('/') => match *method {
+                Method::DELETE => Route::Delete(id.to_owned()),
+                _ => Route::WrongMethod("DELETE"),
+            },
+            _ => Route::NotFound,
+        }
+    }
+}
+
+impl<St, B> Service<Request<B>> for TokenService<St>
+where
+    St: TokenStore,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let service = self.clone();
+        Box::pin(async move { Ok(service.handle(request).await) })
+    }
+}
+
+impl<St: TokenStore> TokenService<St> {
+    async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let route = self.config.route(request.method(), request.uri().path());
+        let caller = match caller(&request) {
+            Ok(caller) if caller.admin => caller,
+            Ok(_) => return error_json(NOT_ADMIN),
+            Err(refusal) => return error_json(refusal),
+        };
+        match route {
+            Route::Create => match read_body(request.into_body(), self.config.body_limit).await {
+                Ok(body) => self.create(&caller, &body).await,
+                Err(refusal) => error_json(refusal),
+            },
+            Route::List => self.list(&caller).await,
+            Route::Delete(id) => self.delete(&caller, &id).await,
+            Route::WrongMethod(allow) => method_not_allowed(allow),
+            Route::NotFound => error_json(Refusal::new(StatusCode::NOT_FOUND, "no such endpoint")),
+        }
+    }
+
+    async fn create(&self, caller: &Caller, body: &[u8]) -> Response<Full<Bytes>> {
+        let request = match CreateRequest::parse(body) {
+            Ok(request) => request,
+            Err(message) => return error_with_message(StatusCode::BAD_REQUEST, &message),
+        };
+        match self.count(caller).await {
+            Ok(count) if count >= self.config.max_tokens => {
+                let limit = self.config.max_tokens;
+                return error_with_message(
+                    StatusCode::CONFLICT,
+                    &StoreError::LimitReached { limit }.to_string(),
+                );
+            }
+            Ok(_) => {}
+            Err(refusal) => return error_json(refusal),
+        }
+        let (secret, mut record) = TokenRecord::issue(
+            &self.config.prefix,
+            Arc::clone(&caller.organization),
+            Arc::clone(&caller.user_id),
+            request.roles,
+        );
+        record.name = request.name;
+        record.expires_at = request.expires_at;
+        let created = Created {
+            id: record.id,
+            name: record.name.clone(),
+            token: secret.expose(),
+            roles: record.roles.to_strings(),
+            date_created: record.created_at.to_listing_format(),
+            expires_at: record.expires_at.map(Timestamp::to_listing_format),
+        };
+        let (id, organization) = (record.id, Arc::clone(&record.organization));
+        if let Err(error) = self.store.create(record).await {
+            return store_failure(&error);
+        }
+        tracing::info!(
+            target: "tower_impersonation::audit",
+            outcome = "token_created", token_id = %id, organization = &*organization,
+            admin = &*caller.user_id,
+        );
+        json(StatusCode::OK, &created)
+    }
+
+    async fn count(&self, caller: &Caller) -> Result<usize, Refusal> {
+        match self.store.list(&caller.organization).await {
+            Ok(records) => Ok(records.len()),
+            Err(error) => {
+                tracing::error!(target: "tower_impersonation", %error, "token store failed");
+                Err(UNAVAILABLE)
+            }
+        }
+    }
+
+    async fn list(&self, caller: &Caller) -> Response<Full<Bytes>> {
+        let records = match self.store.list(&caller.organization).await {
+            Ok(records) => records,
+            Err(error) => return store_failure(&error),
+        };
+        let now = Timestamp::now();
+        let prefix = self.config.prefix.as_str();
+        let listed: Vec<Listed> = records
+            .iter()
+            .map(|record| Listed::of(record, prefix, now))
+            .collect();
+        json(StatusCode::OK, &listed)
+    }
+
+    async fn delete(&self, caller: &Caller, id: &str) -> Response<Full<Bytes>> {
+        let Ok(id) = Uuid::try_parse(id) else {
+            return error_with_message(StatusCode::BAD_REQUEST, "the token id must be a UUID");
+        };
+        match self.store.revoke(&caller.organization, id).await {
+            Ok(true) => {
+                tracing::info!(
+                    target: "tower_impersonation::audit",
+                    outcome = "token_revoked", token_id = %id,
+                    organization = &*caller.organization, admin = &*caller.user_id,
+                );
+                empty(StatusCode::NO_CONTENT)
+            }
+            Ok(false) => error_with_message(StatusCode::NOT_FOUND, "no such token"),
+            Err(error) => store_failure(&error),
+        }
+    }
+}
+
+fn store_failure(error: &StoreError) -> Response<Full<Bytes>> {
+    tracing::error!(target: "tower_impersonation", %error, "token store failed");
+    error_json(UNAVAILABLE)
+}
+
+/// A checked create request.
+struct CreateRequest {
+    name: Option<String>,
+    roles: Roles,
+    expires_at: Option<Timestamp>,
+}
+
+impl CreateRequest {
+    /// Parses the optional body; every refusal says what to fix.
+    fn parse(body: &[u8]) -> Result<Self, String> {
+        let mut request = CreateRequest {
+            name: None,
+            roles: Roles::full_access(),
+            expires_at: None,
+        };
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(request);
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|error| format!("the body is not valid JSON: {error}"))?;
+        let Value::Object(fields) = value else {
+            return Err("the body must be a JSON object".to_owned());
+        };
+        request.read_fields(fields)?;
+        Ok(request)
+    }
+
+    fn read_fields(&mut self, fields: Map<String, Value>) -> Result<(), String> {
+        for (key, value) in fields {
+            match (key.as_str(), value) {
+                (_, Value::Null) => {}
+                ("name", Value::String(name)) => self.name = Some(parse_name(name)?),
+                ("name", _) => return Err("name must be a string".to_owned()),
+                ("roles", Value::Array(roles)) => self.roles = parse_roles(&roles)?,
+                ("roles", _) => return Err("roles must be a list of role strings".to_owned()),
+                ("expiresAt", Value::String(at)) => self.expires_at = Some(parse_expiry(&at)?),
+                ("expiresAt", _) => return Err("expiresAt must be a date string".to_owned()),
+                (other, _) => {
+                    return Err(format!(
+                        "unknown field {:?}: accepted fields are name, roles and expiresAt",
+                        other.chars().take(40).collect::<String>()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_name(name: String) -> Result<String, String> {
+    let valid = name.chars().count() <= MAX_NAME_CHARS && !name.chars().any(char::is_control);
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!("name must be at most {MAX_NAME_CHARS} characters, without control characters"))
+    }
+}
+
+fn parse_roles(roles: &[Value]) -> Result<Roles, String> {
+    if roles.is_empty() || roles.len() > MAX_ROLES {
+        return Err(format!("roles must hold 1 to {MAX_ROLES} roles"));
+    }
+    let texts = roles
+        .iter()
+        .map(|role| role.as_str().ok_or("roles must be a list of role strings"))
+        .collect::<Result<Vec<&str>, _>>()?;
+    Roles::parse(&texts).map_err(|error| error.to_string())
+}
+
+fn parse_expiry(at: &str) -> Result<Timestamp, String> {
+    let expires_at = Timestamp::parse_utc(at).ok_or(
+        "expiresAt must be a UTC date such as 2030-01-31T12:00:00Z or 2030-01-31T12:00:00.000+0000",
+    )?;
+    if expires_at <= Timestamp::now() {
+        return Err("expiresAt must be in the future".to_owned());
+    }
+    Ok(expires_at)
+}
+
+/// The create response: seed 003's fields, plus when the token was made and when it expires.
+#[derive(Serialize)]
+struct Created {
+    id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    token: String,
+    roles: Vec<String>,
+    #[serde(rename = "dateCreated")]
+    date_created: String,
+    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+}
+
+/// One entry of the listing, in seed 003's shape.
+#[derive(Serialize)]
+struct Listed {
+    token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    id: Uuid,
+    roles: Vec<String>,
+    #[serde(rename = "dateCreated")]
+    date_created: String,
+    #[serde(rename = "lastUsed", skip_serializing_if = "Option::is_none")]
+    last_used: Option<String>,
+    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
+    expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expired: Option<bool>,
+}
+
+impl Listed {
+    fn of(record: &TokenRecord, prefix: &str, now: Timestamp) -> Self {
+        Self {
+            token: record.masked_token(prefix),
+            name: record.name.clone(),
+            id: record.id,
+            roles: record.roles.to_strings(),
+            date_created: record.created_at.to_listing_format(),
+            last_used: record.last_used.map(Timestamp::to_listing_format),
+            expires_at: record.expires_at.map(Timestamp::to_listing_format),
+            expired: record.expires_at.map(|_| record.is_expired(now)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_body_asks_for_a_full_access_token() {
+        let request = CreateRequest::parse(b"").unwrap();
+        assert_eq!(request.roles, Roles::full_access());
+        assert!(request.name.is_none() && request.expires_at.is_none());
+    }
+
+    #[test]
+    fn create_bodies_are_checked_field_by_field() {
+        let refused = |body: &str| CreateRequest::parse(body.as_bytes()).err().unwrap();
+        assert!(refused("{").contains("not valid JSON"));
+        assert!(refused("[]").contains("JSON object"));
+        assert!(refused(r#"{"roles": "read:*"}"#).contains("list"));
+        assert!(refused(r#"{"roles": ["admin"]}"#).contains("unknown role"));
+        assert!(refused(r#"{"roles": []}"#).contains("1 to"));
+        assert!(refused(r#"{"role": ["read:*"]}"#).contains("unknown field"));
+        assert!(refused(r#"{"name": 7}"#).contains("name"));
+        assert!(refused(r#"{"expiresAt": "2000-01-01T00:00:00Z"}"#).contains("future"));
+        assert!(refused(r#"{"expiresAt": "tomorrow"}"#).contains("UTC date"));
+    }
+
+    #[test]
+    fn a_read_only_named_request_parses() {
+        let body = br#"{"name": "XYZ Integration Token", "roles": ["read:*"]}"#;
+        let request = CreateRequest::parse(body).unwrap();
+        assert_eq!(request.name.as_deref(), Some("XYZ Integration Token"));
+        assert_eq!(request.roles.to_strings(), ["read:*"]);
+    }
+}
