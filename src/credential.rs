@@ -97,7 +97,9 @@ impl CredentialFormat {
         let suffix = suffix.map(valid_user).transpose()?;
         let header = user_header.map(|v| valid_user(v.as_bytes())).transpose()?;
         let (user, source) = match (header, suffix) {
-            (Some(h), Some(s)) if h.eq_ignore_ascii_case(s) => (h, CredentialSource::HeaderAndSuffix),
+            (Some(h), Some(s)) if h.eq_ignore_ascii_case(s) => {
+                (h, CredentialSource::HeaderAndSuffix)
+            }
             (Some(_), Some(_)) => return Err(CONFLICTING_USERS),
             (Some(h), None) => (h, CredentialSource::UserHeader),
             (None, Some(s)) => (s, CredentialSource::TokenSuffix),
@@ -141,9 +143,8 @@ fn split_secret(after_prefix: &[u8]) -> Option<(Uuid, Option<&[u8]>)> {
 
 fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
     let text = std::str::from_utf8(bytes).map_err(|_| INVALID_USER)?;
-    let acceptable = !text.is_empty()
-        && text.len() <= MAX_USER_LEN
-        && !text.chars().any(char::is_control);
+    let acceptable =
+        !text.is_empty() && text.len() <= MAX_USER_LEN && !text.chars().any(char::is_control);
     acceptable.then_some(text).ok_or(INVALID_USER)
 }
 
@@ -200,22 +201,40 @@ mod tests {
 
     #[test]
     fn user_header_form() {
-        let got = read(&[("authorization", &bearer("")), ("X-Guru-UserID", b"ada@acme.test")]);
-        assert_eq!(got, Ok(opaque("ada@acme.test", CredentialSource::UserHeader)));
+        let got = read(&[
+            ("authorization", &bearer("")),
+            ("X-Guru-UserID", b"ada@acme.test"),
+        ]);
+        assert_eq!(
+            got,
+            Ok(opaque("ada@acme.test", CredentialSource::UserHeader))
+        );
     }
 
     #[test]
     fn suffix_form_with_any_case_scheme() {
         let value = format!("bEaReR GINT:IMP:{SECRET}:ada@acme.test");
         let got = read(&[("authorization", value.as_bytes())]);
-        assert_eq!(got, Ok(opaque("ada@acme.test", CredentialSource::TokenSuffix)));
+        assert_eq!(
+            got,
+            Ok(opaque("ada@acme.test", CredentialSource::TokenSuffix))
+        );
     }
 
     #[test]
     fn both_forms_must_agree() {
-        let same = read(&[("authorization", &bearer(":Ada@acme.test")), ("x-guru-userid", b"ada@acme.test")]);
-        assert_eq!(same, Ok(opaque("ada@acme.test", CredentialSource::HeaderAndSuffix)));
-        let different = read(&[("authorization", &bearer(":bob")), ("x-guru-userid", b"ada")]);
+        let same = read(&[
+            ("authorization", &bearer(":Ada@acme.test")),
+            ("x-guru-userid", b"ada@acme.test"),
+        ]);
+        assert_eq!(
+            same,
+            Ok(opaque("ada@acme.test", CredentialSource::HeaderAndSuffix))
+        );
+        let different = read(&[
+            ("authorization", &bearer(":bob")),
+            ("x-guru-userid", b"ada"),
+        ]);
         assert_eq!(different, Err(CONFLICTING_USERS));
     }
 
@@ -228,22 +247,38 @@ mod tests {
     #[test]
     fn bad_user_strings_are_refused() {
         let long = format!(":{}", "a".repeat(321));
-        assert_eq!(read(&[("authorization", &bearer(&long))]), Err(INVALID_USER));
+        assert_eq!(
+            read(&[("authorization", &bearer(&long))]),
+            Err(INVALID_USER)
+        );
         let max = format!(":{}", "a".repeat(320));
         assert!(read(&[("authorization", &bearer(&max))]).is_ok());
         let mut invalid_utf8 = bearer(":");
         invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
         assert_eq!(read(&[("authorization", &invalid_utf8)]), Err(INVALID_USER));
-        assert_eq!(read(&[("authorization", &bearer(":a\tb"))]), Err(INVALID_USER));
-        let utf8_name = read(&[("authorization", &bearer("")), ("x-guru-userid", "José".as_bytes())]);
+        assert_eq!(
+            read(&[("authorization", &bearer(":a\tb"))]),
+            Err(INVALID_USER)
+        );
+        let utf8_name = read(&[
+            ("authorization", &bearer("")),
+            ("x-guru-userid", "José".as_bytes()),
+        ]);
         assert!(utf8_name.is_ok());
     }
 
     #[test]
     fn repeated_headers_are_refused() {
-        let twice = read(&[("authorization", &bearer(":a")), ("authorization", b"Bearer other")]);
+        let twice = read(&[
+            ("authorization", &bearer(":a")),
+            ("authorization", b"Bearer other"),
+        ]);
         assert_eq!(twice, Err(TWO_AUTHORIZATIONS));
-        let users = read(&[("authorization", &bearer("")), ("x-guru-userid", b"a"), ("x-guru-userid", b"b")]);
+        let users = read(&[
+            ("authorization", &bearer("")),
+            ("x-guru-userid", b"a"),
+            ("x-guru-userid", b"b"),
+        ]);
         assert_eq!(users, Err(TWO_USER_HEADERS));
     }
 
@@ -255,30 +290,55 @@ mod tests {
             format!("Bearer GINT:IMP:{}", SECRET.to_uppercase()),
             format!("Bearer GINT:IMP:{SECRET}x"),
         ] {
-            assert_eq!(read(&[("authorization", value.as_bytes())]), Err(MALFORMED_TOKEN), "{value}");
+            assert_eq!(
+                read(&[("authorization", value.as_bytes())]),
+                Err(MALFORMED_TOKEN),
+                "{value}"
+            );
         }
     }
 
     #[test]
     fn user_header_without_credential_is_spoofing() {
         assert_eq!(read(&[("x-guru-userid", b"ada")]), Err(SPOOFED_USER_HEADER));
-        let app_key = read(&[("authorization", b"Bearer app-key"), ("x-guru-userid", b"ada")]);
+        let app_key = read(&[
+            ("authorization", b"Bearer app-key"),
+            ("x-guru-userid", b"ada"),
+        ]);
         assert_eq!(app_key, Err(SPOOFED_USER_HEADER));
     }
 
     #[test]
     fn other_credentials_pass_untouched() {
         assert_eq!(read(&[]), Ok(Credential::Absent));
-        assert_eq!(read(&[("authorization", b"Bearer app-key")]), Ok(Credential::Absent));
-        assert_eq!(read(&[("authorization", b"Basic dXNlcjpwYXNz")]), Ok(Credential::Absent));
-        assert_eq!(read(&[("authorization", b"Bearer")]), Ok(Credential::Absent));
+        assert_eq!(
+            read(&[("authorization", b"Bearer app-key")]),
+            Ok(Credential::Absent)
+        );
+        assert_eq!(
+            read(&[("authorization", b"Basic dXNlcjpwYXNz")]),
+            Ok(Credential::Absent)
+        );
+        assert_eq!(
+            read(&[("authorization", b"Bearer")]),
+            Ok(Credential::Absent)
+        );
     }
 
     #[test]
     fn jwts_are_recognised_and_name_their_own_user() {
         let jwt = b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.c2ln";
-        assert!(matches!(read(&[("authorization", jwt)]), Ok(Credential::Jwt(_))));
-        assert_eq!(read(&[("authorization", jwt), ("x-guru-userid", b"a")]), Err(USER_HEADER_WITH_JWT));
-        assert_eq!(read(&[("authorization", b"Bearer a.b.c.d")]), Ok(Credential::Absent));
+        assert!(matches!(
+            read(&[("authorization", jwt)]),
+            Ok(Credential::Jwt(_))
+        ));
+        assert_eq!(
+            read(&[("authorization", jwt), ("x-guru-userid", b"a")]),
+            Err(USER_HEADER_WITH_JWT)
+        );
+        assert_eq!(
+            read(&[("authorization", b"Bearer a.b.c.d")]),
+            Ok(Credential::Absent)
+        );
     }
 }

@@ -68,7 +68,9 @@ pub use error::ConfigError;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::NotImpersonated;
 pub use impersonated::{Actor, CredentialSource, ImpersonatedUser};
-pub use middleware::{DEFAULT_USER_HEADER, Impersonation, ImpersonationBuilder, ImpersonationLayer, ResponseFuture};
+pub use middleware::{
+    DEFAULT_USER_HEADER, Impersonation, ImpersonationBuilder, ImpersonationLayer, ResponseFuture,
+};
 pub use record::TokenRecord;
 pub use rejection::{Rejection, RejectionKind};
 pub use role::{Access, Action, Resource, Role, RoleParseError, Roles};

@@ -120,7 +120,10 @@ impl Rejection {
         let mut response = Response::new(ResponseBody::rejection(Bytes::new()));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from(u16::from(self.grpc_code())));
+        headers.insert(
+            "grpc-status",
+            HeaderValue::from(u16::from(self.grpc_code())),
+        );
         // Descriptions are plain ASCII without '%', which gRPC sends as they are.
         headers.insert("grpc-message", HeaderValue::from_static(self.description));
         response.extensions_mut().insert(self);

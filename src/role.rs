@@ -248,10 +248,16 @@ mod tests {
     fn read_role_allows_only_safe_methods() {
         let read = Roles::new([role("read:*")]);
         for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
-            assert!(read.allow(Access::of_method(&method), Some("cards")), "{method}");
+            assert!(
+                read.allow(Access::of_method(&method), Some("cards")),
+                "{method}"
+            );
         }
         for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-            assert!(!read.allow(Access::of_method(&method), Some("cards")), "{method}");
+            assert!(
+                !read.allow(Access::of_method(&method), Some("cards")),
+                "{method}"
+            );
         }
     }
 
@@ -277,7 +283,15 @@ mod tests {
     #[test]
     fn unknown_roles_are_errors() {
         for bad in [
-            "", "admin", "read", "read:", "delete:*", "READ:*", "read:a b", ":*", "default:*",
+            "",
+            "admin",
+            "read",
+            "read:",
+            "delete:*",
+            "READ:*",
+            "read:a b",
+            ":*",
+            "default:*",
         ] {
             assert!(bad.parse::<Role>().is_err(), "{bad:?} should not parse");
         }

@@ -42,7 +42,7 @@ impl Timestamp {
     }
 
     /// This time plus `duration`, saturating.
-    pub fn add(self, duration: Duration) -> Self {
+    pub fn plus(self, duration: Duration) -> Self {
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         Self(self.0.saturating_add(millis))
     }
@@ -138,7 +138,7 @@ fn parse_fraction(fraction: &str) -> Option<u64> {
 }
 
 fn is_leap(year: u64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400))
 }
 
 fn days_in_month(year: u64, month: u64) -> u64 {
@@ -170,7 +170,11 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
 }
@@ -205,9 +209,17 @@ mod tests {
     #[test]
     fn parse_refuses_what_is_not_a_utc_date() {
         for bad in [
-            "", "2024-07-23", "2024-07-23T16:11:25", "2024-02-30T00:00:00Z", "2023-02-29T00:00:00Z",
-            "2024-07-23T24:00:00Z", "2024-07-23T16:11:25+0100", "1969-12-31T23:59:59Z",
-            "2024-07-23T16:11:25.Z", "+024-07-23T16:11:25Z", "2024-07-23T16:11:25.1234567890Z",
+            "",
+            "2024-07-23",
+            "2024-07-23T16:11:25",
+            "2024-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-07-23T24:00:00Z",
+            "2024-07-23T16:11:25+0100",
+            "1969-12-31T23:59:59Z",
+            "2024-07-23T16:11:25.Z",
+            "+024-07-23T16:11:25Z",
+            "2024-07-23T16:11:25.1234567890Z",
         ] {
             assert_eq!(Timestamp::parse_utc(bad), None, "{bad:?}");
         }

@@ -174,7 +174,9 @@ mod tests {
         assert!(TokenSecret::parse(&prefix, upper).is_none());
         assert!(TokenSecret::parse(&prefix, simple).is_none());
         assert!(TokenSecret::parse(&prefix, "GINT:IMP:").is_none());
-        assert!(TokenSecret::parse(&prefix, "OTHER:9e0b2b17-5a76-44ef-b726-09d556b04318").is_none());
+        assert!(
+            TokenSecret::parse(&prefix, "OTHER:9e0b2b17-5a76-44ef-b726-09d556b04318").is_none()
+        );
     }
 
     #[test]

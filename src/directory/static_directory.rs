@@ -92,9 +92,8 @@ impl StaticDirectory {
             .filter(|name| !name.is_empty());
         for name in names {
             let key = (Arc::clone(organization), name.to_lowercase());
-            let same_user = |found: &Option<Member>| {
-                found.as_ref().is_some_and(|m| m.user.id == user.id)
-            };
+            let same_user =
+                |found: &Option<Member>| found.as_ref().is_some_and(|m| m.user.id == user.id);
             match self.members.get(&key) {
                 Some(found) if !same_user(found) => {
                     self.members.insert(key, None);

@@ -93,7 +93,12 @@ impl JwtKeys {
     /// Names the signing key, so tokens carry a `kid` header and verifiers pick the key by it.
     pub fn with_key_id(self, id: &str) -> Result<Self, ConfigError> {
         let mut inner = self.into_inner();
-        if inner.keys.iter().skip(1).any(|k| k.id.as_deref() == Some(id)) {
+        if inner
+            .keys
+            .iter()
+            .skip(1)
+            .any(|k| k.id.as_deref() == Some(id))
+        {
             return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
         }
         inner.keys[0].id = Some(id.to_owned());
@@ -294,8 +299,14 @@ mod tests {
 
     #[test]
     fn short_secrets_and_duplicate_ids_are_configuration_errors() {
-        assert_eq!(JwtKeys::hs256(&SECRET[..31]).err(), Some(ConfigError::WeakJwtSecret { len: 31 }));
-        let dup = JwtKeys::hs256(SECRET).unwrap().with_previous_key(Some("a"), OTHER).unwrap();
+        assert_eq!(
+            JwtKeys::hs256(&SECRET[..31]).err(),
+            Some(ConfigError::WeakJwtSecret { len: 31 })
+        );
+        let dup = JwtKeys::hs256(SECRET)
+            .unwrap()
+            .with_previous_key(Some("a"), OTHER)
+            .unwrap();
         assert!(dup.with_previous_key(Some("a"), OTHER).is_err());
     }
 

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::{
     credential::Credential,
     directory::{Member, UserDirectory},
-    jwt::JwtKeys,
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
+    jwt::JwtKeys,
     policy::{AccessPolicy, ImpersonationPolicy, RequestHead},
     rejection::{Rejection, RejectionKind},
     role::Roles,
@@ -89,7 +89,11 @@ where
     A: AccessPolicy,
     P: ImpersonationPolicy,
 {
-    async fn check(&self, credential: Credential, parts: &Parts) -> Result<ImpersonatedUser, Rejection> {
+    async fn check(
+        &self,
+        credential: Credential,
+        parts: &Parts,
+    ) -> Result<ImpersonatedUser, Rejection> {
         match credential {
             Credential::Opaque {
                 secret,
@@ -135,7 +139,13 @@ where
         }
         let organization = claims.org.map(Arc::from);
         let source = CredentialSource::Jwt;
-        Ok(ImpersonatedUser::new(member.user, organization, actor, roles, source))
+        Ok(ImpersonatedUser::new(
+            member.user,
+            organization,
+            actor,
+            roles,
+            source,
+        ))
     }
 
     fn check_scope(&self, roles: &Roles, parts: &Parts) -> Result<(), Rejection> {
@@ -181,13 +191,19 @@ where
         self.note_use(record.id, record.last_used, now).await;
         let organization = Some(Arc::clone(&record.organization));
         let roles = record.roles.clone();
-        Ok(ImpersonatedUser::new(member.user, organization, actor, roles, source))
+        Ok(ImpersonatedUser::new(
+            member.user,
+            organization,
+            actor,
+            roles,
+            source,
+        ))
     }
 
     /// Writes the last use back at most once a minute, so listing stays current without a store
     /// write per request. A failure here does not fail the request.
     async fn note_use(&self, id: Uuid, last_used: Option<Timestamp>, now: Timestamp) {
-        let stale = last_used.is_none_or(|at| at.add(USE_RECORDING_INTERVAL) <= now);
+        let stale = last_used.is_none_or(|at| at.plus(USE_RECORDING_INTERVAL) <= now);
         if stale && let Err(error) = self.store.record_use(id, now).await {
             tracing::warn!(target: "tower_impersonation", %error, "could not record token use");
         }

@@ -111,8 +111,7 @@ impl GrpcPolicy {
 impl AccessPolicy for GrpcPolicy {
     fn required<'a>(&self, request: &RequestHead<'a>) -> RequiredAccess<'a> {
         let path = request.uri.path();
-        let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/'))
-        else {
+        let Some((service, method)) = path.strip_prefix('/').and_then(|p| p.split_once('/')) else {
             return RequiredAccess {
                 access: Access::Write,
                 resource: None,
@@ -190,8 +189,14 @@ mod tests {
     fn path_policy_takes_the_segment_after_the_prefix() {
         let p = PathPolicy::default();
         let cards = Some("cards".to_owned());
-        assert_eq!(required(&p, Method::GET, "/api/v1/cards/7", false), (Access::Read, cards.clone()));
-        assert_eq!(required(&p, Method::POST, "/api/v1/cards", false), (Access::Write, cards));
+        assert_eq!(
+            required(&p, Method::GET, "/api/v1/cards/7", false),
+            (Access::Read, cards.clone())
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/api/v1/cards", false),
+            (Access::Write, cards)
+        );
         assert_eq!(required(&p, Method::GET, "/api/v10/cards", false).1, None);
         assert_eq!(required(&p, Method::GET, "/api/v1//cards", false).1, None);
         assert_eq!(required(&p, Method::GET, "/healthz", false).1, None);
@@ -200,7 +205,12 @@ mod tests {
     #[test]
     fn path_prefix_is_configurable() {
         let p = PathPolicy::new("/v2/").unwrap();
-        assert_eq!(required(&p, Method::GET, "/v2/boards?x=1", false).1.as_deref(), Some("boards"));
+        assert_eq!(
+            required(&p, Method::GET, "/v2/boards?x=1", false)
+                .1
+                .as_deref(),
+            Some("boards")
+        );
         assert!(PathPolicy::new("v2").is_err());
     }
 
@@ -208,17 +218,38 @@ mod tests {
     fn grpc_policy_reads_by_method_name_and_overrides() {
         let p = GrpcPolicy::new().method("/grpc.health.v1.Health/Check", Access::Read);
         let health = Some("grpc.health.v1.Health".to_owned());
-        assert_eq!(required(&p, Method::POST, "/grpc.health.v1.Health/Check", true), (Access::Read, health.clone()));
-        assert_eq!(required(&p, Method::POST, "/grpc.health.v1.Health/Watch", true), (Access::Read, health));
-        assert_eq!(required(&p, Method::POST, "/shop.Cards/ListCards", true).0, Access::Read);
-        assert_eq!(required(&p, Method::POST, "/shop.Cards/DeleteCard", true).0, Access::Write);
-        assert_eq!(required(&p, Method::POST, "/nonsense", true), (Access::Write, None));
+        assert_eq!(
+            required(&p, Method::POST, "/grpc.health.v1.Health/Check", true),
+            (Access::Read, health.clone())
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/grpc.health.v1.Health/Watch", true),
+            (Access::Read, health)
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/shop.Cards/ListCards", true).0,
+            Access::Read
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/shop.Cards/DeleteCard", true).0,
+            Access::Write
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/nonsense", true),
+            (Access::Write, None)
+        );
     }
 
     #[test]
     fn mixed_policy_picks_by_content_type() {
         let p = MixedPolicy::default();
-        assert_eq!(required(&p, Method::POST, "/shop.Cards/GetCard", true).0, Access::Read);
-        assert_eq!(required(&p, Method::POST, "/shop.Cards/GetCard", false).0, Access::Write);
+        assert_eq!(
+            required(&p, Method::POST, "/shop.Cards/GetCard", true).0,
+            Access::Read
+        );
+        assert_eq!(
+            required(&p, Method::POST, "/shop.Cards/GetCard", false).0,
+            Access::Write
+        );
     }
 }

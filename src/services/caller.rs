@@ -19,7 +19,11 @@ pub struct Caller {
 
 impl Caller {
     /// A caller.
-    pub fn new(user_id: impl Into<Arc<str>>, organization: impl Into<Arc<str>>, admin: bool) -> Self {
+    pub fn new(
+        user_id: impl Into<Arc<str>>,
+        organization: impl Into<Arc<str>>,
+        admin: bool,
+    ) -> Self {
         Self {
             user_id: user_id.into(),
             organization: organization.into(),

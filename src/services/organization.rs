@@ -222,19 +222,26 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
 
     fn parse(&self, body: &[u8]) -> Result<Ask, ApiError> {
         let document: Value = serde_json::from_slice(body).map_err(|error| {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("the body is not valid JSON: {error}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {error}"),
+            )
         })?;
         let data = document
             .get("data")
             .filter(|data| data.is_object())
             .ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "the document needs a data object").at("/data")
+                ApiError::new(StatusCode::BAD_REQUEST, "the document needs a data object")
+                    .at("/data")
             })?;
         match data.get("type").and_then(Value::as_str) {
             Some("impersonation") => {}
             _ => {
-                return Err(ApiError::new(StatusCode::CONFLICT, "data.type must be \"impersonation\"")
-                    .at("/data/type"));
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "data.type must be \"impersonation\"",
+                )
+                .at("/data/type"));
             }
         }
         let attributes = data.get("attributes");
@@ -244,8 +251,10 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
                 user.clone()
             }
             _ => {
-                return Err(unprocessable("attributes.user must name a member of the organization")
-                    .at("/data/attributes/user"));
+                return Err(unprocessable(
+                    "attributes.user must name a member of the organization",
+                )
+                .at("/data/attributes/user"));
             }
         };
         let reason = match text("reason") {
@@ -254,13 +263,17 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
                 Some(reason.clone())
             }
             Some(_) => {
-                return Err(unprocessable("attributes.reason must be a string of at most 1000 characters")
-                    .at("/data/attributes/reason"));
+                return Err(unprocessable(
+                    "attributes.reason must be a string of at most 1000 characters",
+                )
+                .at("/data/attributes/reason"));
             }
         };
         let blank = reason.as_deref().is_none_or(|r| r.trim().is_empty());
         if self.config.require_reason && blank {
-            return Err(unprocessable("attributes.reason is required").at("/data/attributes/reason"));
+            return Err(
+                unprocessable("attributes.reason is required").at("/data/attributes/reason")
+            );
         }
         Ok(Ask { user, reason })
     }
@@ -290,7 +303,7 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
         reason: Option<&str>,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let created_at = Timestamp::from_secs(Timestamp::now().as_secs());
-        let expires_at = created_at.add(self.keys.lifetime());
+        let expires_at = created_at.plus(self.keys.lifetime());
         let jti = Uuid::new_v4().to_string();
         let claims = ImpersonationClaims {
             user_id: member.user.id.clone(),
@@ -305,7 +318,10 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
         };
         let token = self.keys.sign(&claims).map_err(|error| {
             tracing::error!(target: "tower_impersonation", %error, "could not sign a JWT");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the token could not be signed; retry shortly")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the token could not be signed; retry shortly",
+            )
         })?;
         tracing::info!(
             target: "tower_impersonation::audit",
@@ -324,7 +340,11 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
                 }
             }
         });
-        Ok(reply(StatusCode::OK, JSON_API_UTF8, document.to_string().into()))
+        Ok(reply(
+            StatusCode::OK,
+            JSON_API_UTF8,
+            document.to_string().into(),
+        ))
     }
 }
 

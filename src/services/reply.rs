@@ -11,7 +11,8 @@ use super::caller::Caller;
 use crate::impersonated::ImpersonatedUser;
 
 /// The future of a service call.
-pub type ServiceFuture = Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
+pub type ServiceFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>;
 
 /// A refusal before a service's own work starts, in terms both reply formats can express.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,18 +27,26 @@ impl Refusal {
     }
 }
 
-pub(crate) const NO_CALLER: Refusal =
-    Refusal::new(StatusCode::UNAUTHORIZED, "authenticate as an organization admin first");
-pub(crate) const NOT_ADMIN: Refusal =
-    Refusal::new(StatusCode::FORBIDDEN, "only an admin of the organization may do this");
+pub(crate) const NO_CALLER: Refusal = Refusal::new(
+    StatusCode::UNAUTHORIZED,
+    "authenticate as an organization admin first",
+);
+pub(crate) const NOT_ADMIN: Refusal = Refusal::new(
+    StatusCode::FORBIDDEN,
+    "only an admin of the organization may do this",
+);
 pub(crate) const IMPERSONATING: Refusal = Refusal::new(
     StatusCode::FORBIDDEN,
     "an impersonated request cannot manage impersonation",
 );
-pub(crate) const TOO_LARGE: Refusal =
-    Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large");
-pub(crate) const UNREADABLE: Refusal =
-    Refusal::new(StatusCode::BAD_REQUEST, "the request body could not be read");
+pub(crate) const TOO_LARGE: Refusal = Refusal::new(
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "the request body is too large",
+);
+pub(crate) const UNREADABLE: Refusal = Refusal::new(
+    StatusCode::BAD_REQUEST,
+    "the request body could not be read",
+);
 pub(crate) const UNAVAILABLE: Refusal = Refusal::new(
     StatusCode::SERVICE_UNAVAILABLE,
     "the token store is unavailable; retry shortly",
@@ -48,7 +57,11 @@ pub(crate) fn caller<B>(request: &Request<B>) -> Result<Caller, Refusal> {
     if request.extensions().get::<ImpersonatedUser>().is_some() {
         return Err(IMPERSONATING);
     }
-    request.extensions().get::<Caller>().cloned().ok_or(NO_CALLER)
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or(NO_CALLER)
 }
 
 /// Reads the whole body, refusing past `limit` bytes.
@@ -68,7 +81,11 @@ where
 }
 
 /// A response with a body and content type.
-pub(crate) fn reply(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Full<Bytes>> {
+pub(crate) fn reply(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     response
@@ -86,7 +103,11 @@ pub(crate) fn reply(status: StatusCode, content_type: &'static str, body: Bytes)
 pub(crate) fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Full<Bytes>> {
     match serde_json::to_vec(value) {
         Ok(body) => reply(status, "application/json", body.into()),
-        Err(_) => reply(StatusCode::INTERNAL_SERVER_ERROR, "application/json", Bytes::new()),
+        Err(_) => reply(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "application/json",
+            Bytes::new(),
+        ),
     }
 }
 

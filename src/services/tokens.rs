@@ -334,7 +334,9 @@ fn parse_name(name: String) -> Result<String, String> {
     if valid {
         Ok(name)
     } else {
-        Err(format!("name must be at most {MAX_NAME_CHARS} characters, without control characters"))
+        Err(format!(
+            "name must be at most {MAX_NAME_CHARS} characters, without control characters"
+        ))
     }
 }
 

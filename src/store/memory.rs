@@ -39,7 +39,9 @@ impl MemoryStore {
     }
 
     fn get(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
-        self.by_digest.get(digest).map(|entry| Arc::clone(entry.value()))
+        self.by_digest
+            .get(digest)
+            .map(|entry| Arc::clone(entry.value()))
     }
 
     fn remove(&self, organization: &str, id: Uuid) -> bool {
@@ -70,10 +72,10 @@ impl MemoryStore {
         let Some(digest) = self.digest_by_id.get(&id).map(|entry| *entry.value()) else {
             return;
         };
-        if let Some(mut entry) = self.by_digest.get_mut(&digest) {
-            if entry.last_used.is_none_or(|last| last < at) {
-                Arc::make_mut(entry.value_mut()).last_used = Some(at);
-            }
+        if let Some(mut entry) = self.by_digest.get_mut(&digest)
+            && entry.last_used.is_none_or(|last| last < at)
+        {
+            Arc::make_mut(entry.value_mut()).last_used = Some(at);
         }
     }
 }

@@ -106,7 +106,10 @@ impl fmt::Display for StoreError {
             StoreError::Decode(why) => write!(f, "stored token record unreadable: {why}"),
             StoreError::Encode(why) => write!(f, "token record could not be encoded: {why}"),
             StoreError::LimitReached { limit } => {
-                write!(f, "the organization already has {limit} tokens, the most allowed")
+                write!(
+                    f,
+                    "the organization already has {limit} tokens, the most allowed"
+                )
             }
         }
     }
