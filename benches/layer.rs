@@ -1,0 +1,326 @@
+//! The layer's cost per request, side by side with references, in one run.
+//!
+//! `cargo bench --bench layer`. Group `layer` holds the functions the README's table compares;
+//! group `scaling` measures one thread against two serving `opaque_header` together.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    hint::black_box,
+    pin::pin,
+    sync::Arc,
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use dashmap::DashMap;
+use http::{Request, Response, header::AUTHORIZATION};
+use http_body_util::Empty;
+use sha2::{Digest, Sha256};
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_http::validate_request::ValidateRequestHeaderLayer;
+use tower_impersonation::{
+    ImpersonationLayer, MemoryStore, Roles, StaticDirectory, TokenPrefix, TokenRecord, TokenStore,
+    directory::{DirectoryData, MemberData, OrganizationData},
+    jwt::{ImpersonationClaims, JwtKeys},
+};
+use uuid::Uuid;
+
+const ORG: &str = "bench-org";
+const APP_KEY: &str = "Bearer app-key-0123456789";
+const JWT_SECRET: &[u8] = b"benchmark secret, 32 bytes long!";
+
+/// Polls a future that never waits (every store here answers at once) to completion.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+fn call<S, B>(service: &mut S, request: Request<()>) -> Response<B>
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+{
+    block_on(async { service.ready().await?.call(request).await }).unwrap()
+}
+
+fn passthrough()
+-> impl Service<Request<()>, Response = Response<Empty<Bytes>>, Error = Infallible, Future: Send> + Clone
+{
+    service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(Empty::new())) })
+}
+
+fn request(authorization: &str, user: Option<&str>) -> Request<()> {
+    let mut builder = Request::get("/api/v1/cards").header(AUTHORIZATION, authorization);
+    if let Some(user) = user {
+        builder = builder.header("x-guru-userid", user);
+    }
+    builder.body(()).unwrap()
+}
+
+fn email(i: usize) -> String {
+    format!("user{i}@bench.test")
+}
+
+fn directory(users: usize) -> StaticDirectory {
+    let members = (0..users)
+        .map(|i| MemberData {
+            id: format!("user-{i}"),
+            email: email(i),
+            name: format!("User {i}"),
+            admin: i == 0,
+            aliases: Vec::new(),
+        })
+        .collect();
+    StaticDirectory::new(DirectoryData {
+        organizations: vec![OrganizationData {
+            id: ORG.into(),
+            name: "Bench".into(),
+            members,
+        }],
+    })
+}
+
+/// A store of `count` tokens, and their texts.
+fn store(count: usize) -> (MemoryStore, Vec<String>) {
+    let store = MemoryStore::new();
+    let prefix = TokenPrefix::default();
+    let roles = Roles::full_access();
+    let tokens = (0..count)
+        .map(|_| {
+            let (secret, record) = TokenRecord::issue(&prefix, ORG, "user-0", roles.clone());
+            block_on(store.create(record)).unwrap();
+            secret.expose()
+        })
+        .collect();
+    (store, tokens)
+}
+
+/// A cheap deterministic sequence of indexes, so random picks cost the same in every function.
+struct Picker(u64);
+
+impl Picker {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % below as u64) as usize
+    }
+}
+
+/// The floor of the opaque path, written inline: parse the header, SHA-256 of the secret, one map
+/// lookup, one extension insert.
+struct MinimalWork {
+    map: DashMap<[u8; 32], Arc<String>>,
+}
+
+impl MinimalWork {
+    fn new(tokens: &[String]) -> Self {
+        let map = DashMap::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let uuid = Uuid::parse_str(&token[9..]).unwrap();
+            map.insert(Sha256::digest(uuid.as_bytes()).into(), Arc::new(email(i)));
+        }
+        Self { map }
+    }
+
+    fn run(&self, mut request: Request<()>) -> Request<()> {
+        let header = request.headers().get(AUTHORIZATION).unwrap().as_bytes();
+        let token = header.strip_prefix(b"Bearer GINT:IMP:").unwrap();
+        let uuid = Uuid::try_parse_ascii(&token[..36]).unwrap();
+        let digest: [u8; 32] = Sha256::digest(uuid.as_bytes()).into();
+        let found = self.map.get(&digest).map(|entry| Arc::clone(entry.value()));
+        request.extensions_mut().insert(found);
+        request
+    }
+}
+
+fn jwt_for(user: &str) -> String {
+    let claims = ImpersonationClaims {
+        user_id: user.into(),
+        exp: 4_102_444_800,
+        iat: None,
+        jti: None,
+        org: Some(ORG.into()),
+        act: None,
+        roles: None,
+    };
+    JwtKeys::hs256(JWT_SECRET).unwrap().sign(&claims).unwrap()
+}
+
+fn layer_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("layer");
+    let users = directory(1000);
+    let (small_store, small_tokens) = store(1000);
+    let keys = JwtKeys::hs256(JWT_SECRET).unwrap();
+    let layer = ImpersonationLayer::builder(small_store.clone(), users.clone())
+        .jwt(keys)
+        .build();
+
+    let mut plain = passthrough();
+    group.bench_function("passthrough", |b| {
+        b.iter_batched(
+            || request(APP_KEY, None),
+            |r| call(&mut plain, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut bearer = ValidateRequestHeaderLayer::has_header_value("authorization", APP_KEY)
+        .unwrap()
+        .layer(passthrough());
+    group.bench_function("tower_http_bearer", |b| {
+        b.iter_batched(
+            || request(APP_KEY, None),
+            |r| call(&mut bearer, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let mut ours = layer.layer(passthrough());
+    group.bench_function("no_credential", |b| {
+        b.iter_batched(
+            || request(APP_KEY, None),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let header_request =
+        |i: usize| request(&format!("Bearer {}", small_tokens[i]), Some(&email(i)));
+    let mut picker = Picker(7);
+    group.bench_function("opaque_header", |b| {
+        b.iter_batched(
+            || header_request(picker.next(1000)),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let suffix_request =
+        |i: usize| request(&format!("Bearer {}:{}", small_tokens[i], email(i)), None);
+    group.bench_function("opaque_suffix", |b| {
+        b.iter_batched(
+            || suffix_request(picker.next(1000)),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let unknown = format!("Bearer GINT:IMP:{}", Uuid::new_v4());
+    group.bench_function("reject_unknown_token", |b| {
+        b.iter_batched(
+            || request(&unknown, Some("user1@bench.test")),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let jwt = format!("Bearer {}", jwt_for("user-1"));
+    group.bench_function("jwt", |b| {
+        b.iter_batched(
+            || request(&jwt, None),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let decoding = jsonwebtoken::DecodingKey::from_secret(JWT_SECRET);
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp"]);
+    validation.leeway = 5;
+    group.bench_function("jwt_raw_decode", |b| {
+        b.iter_batched(
+            || request(&jwt, None),
+            |r| {
+                let header = r.headers()[AUTHORIZATION].to_str().unwrap();
+                let token = &header[7..];
+                jsonwebtoken::decode::<ImpersonationClaims>(token, &decoding, &validation).unwrap()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+
+    let minimal = MinimalWork::new(&small_tokens);
+    group.bench_function("minimal_work", |b| {
+        b.iter_batched(
+            || header_request(picker.next(1000)),
+            |r| minimal.run(r),
+            BatchSize::SmallInput,
+        )
+    });
+    drop((ours, small_store));
+
+    let (big_store, big_tokens) = store(1_000_000);
+    let mut big = ImpersonationLayer::new(big_store.clone(), users.clone()).layer(passthrough());
+    let big_request =
+        |i: usize| request(&format!("Bearer {}", big_tokens[i]), Some(&email(i % 1000)));
+    group.bench_function("opaque_1m", |b| {
+        b.iter_batched(
+            || big_request(picker.next(1_000_000)),
+            |r| call(&mut big, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let minimal_big = MinimalWork::new(&big_tokens);
+    group.bench_function("minimal_work_1m", |b| {
+        b.iter_batched(
+            || big_request(picker.next(1_000_000)),
+            |r| minimal_big.run(r),
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+/// One thread against two serving `opaque_header` together: each iteration is one request per
+/// thread, so equal times mean twice the throughput.
+fn scaling_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling");
+    let (store, tokens) = store(1000);
+    let layer = ImpersonationLayer::new(store, directory(1000));
+    let headers: Vec<(String, String)> = (0..1000)
+        .map(|i| (format!("Bearer {}", tokens[i]), email(i)))
+        .collect();
+    let serve = |iters: u64| {
+        let mut service = layer.layer(passthrough());
+        for i in 0..iters as usize {
+            let (token, user) = &headers[i % headers.len()];
+            black_box(call(&mut service, request(token, Some(user))));
+        }
+    };
+    group.bench_function("one_thread", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            serve(iters);
+            start.elapsed()
+        })
+    });
+    group.bench_function("two_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                s.spawn(|| serve(iters));
+                s.spawn(|| serve(iters));
+            });
+            start.elapsed()
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = layer_group, scaling_group
+}
+criterion_main!(benches);
