@@ -12,19 +12,49 @@ use crate::{
 /// Longest user string accepted: the longest possible email address.
 pub const MAX_USER_LEN: usize = 320;
 
-/// What the headers claim, before any lookup.
+/// What the headers claim, before any lookup; borrowed from the headers.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credential {
+pub(crate) enum Credential<'h> {
     /// No impersonation credential: the request is the app's own business.
     Absent,
     /// An impersonation token and the user it names.
     Opaque {
         secret: Uuid,
-        user: String,
+        user: &'h str,
         source: CredentialSource,
     },
     /// A bearer JWT.
+    Jwt(&'h str),
+}
+
+/// A credential that outlives the headers, for checks that have to wait.
+#[derive(Debug)]
+pub(crate) enum OwnedCredential {
+    Opaque {
+        secret: Uuid,
+        user: String,
+        source: CredentialSource,
+    },
     Jwt(String),
+}
+
+impl Credential<'_> {
+    /// The owned form; `None` for `Absent`.
+    pub(crate) fn to_owned(&self) -> Option<OwnedCredential> {
+        match *self {
+            Credential::Absent => None,
+            Credential::Opaque {
+                secret,
+                user,
+                source,
+            } => Some(OwnedCredential::Opaque {
+                secret,
+                user: user.to_owned(),
+                source,
+            }),
+            Credential::Jwt(token) => Some(OwnedCredential::Jwt(token.to_owned())),
+        }
+    }
 }
 
 /// How to recognise credentials.
@@ -70,7 +100,7 @@ const USER_HEADER_WITH_JWT: Rejection = Rejection::new(
 
 impl CredentialFormat {
     /// Reads the credential; every refusal here happens before any store is asked.
-    pub(crate) fn read(&self, headers: &HeaderMap) -> Result<Credential, Rejection> {
+    pub(crate) fn read<'h>(&self, headers: &'h HeaderMap) -> Result<Credential<'h>, Rejection> {
         let authorization = single(headers, &AUTHORIZATION).ok_or(TWO_AUTHORIZATIONS)?;
         let user_header = single(headers, &self.user_header).ok_or(TWO_USER_HEADERS)?;
         let bearer = authorization.and_then(|value| bearer_token(value.as_bytes()));
@@ -81,18 +111,20 @@ impl CredentialFormat {
             Some(token) if self.accept_jwt && looks_like_jwt(token) => match user_header {
                 Some(_) => Err(USER_HEADER_WITH_JWT),
                 // looks_like_jwt admitted ASCII only.
-                None => Ok(Credential::Jwt(String::from_utf8_lossy(token).into_owned())),
+                None => std::str::from_utf8(token)
+                    .map(Credential::Jwt)
+                    .map_err(|_| MALFORMED_TOKEN),
             },
             _ if user_header.is_some() => Err(SPOOFED_USER_HEADER),
             _ => Ok(Credential::Absent),
         }
     }
 
-    fn read_opaque(
+    fn read_opaque<'h>(
         &self,
-        after_prefix: &[u8],
-        user_header: Option<&HeaderValue>,
-    ) -> Result<Credential, Rejection> {
+        after_prefix: &'h [u8],
+        user_header: Option<&'h HeaderValue>,
+    ) -> Result<Credential<'h>, Rejection> {
         let (secret, suffix) = split_secret(after_prefix).ok_or(MALFORMED_TOKEN)?;
         let suffix = suffix.map(valid_user).transpose()?;
         let header = user_header.map(|v| valid_user(v.as_bytes())).transpose()?;
@@ -107,7 +139,7 @@ impl CredentialFormat {
         };
         Ok(Credential::Opaque {
             secret,
-            user: user.to_owned(),
+            user,
             source,
         })
     }
@@ -142,10 +174,17 @@ fn split_secret(after_prefix: &[u8]) -> Option<(Uuid, Option<&[u8]>)> {
 }
 
 fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
+    if bytes.is_empty() || bytes.len() > MAX_USER_LEN {
+        return Err(INVALID_USER);
+    }
     let text = std::str::from_utf8(bytes).map_err(|_| INVALID_USER)?;
-    let acceptable =
-        !text.is_empty() && text.len() <= MAX_USER_LEN && !text.chars().any(char::is_control);
-    acceptable.then_some(text).ok_or(INVALID_USER)
+    // ASCII names need no decoding; others are checked character by character.
+    let control = if text.is_ascii() {
+        bytes.iter().any(u8::is_ascii_control)
+    } else {
+        text.chars().any(char::is_control)
+    };
+    if control { Err(INVALID_USER) } else { Ok(text) }
 }
 
 /// Three non-empty base64url segments separated by dots.
@@ -178,21 +217,25 @@ mod tests {
         }
     }
 
-    fn read(pairs: &[(&str, &[u8])]) -> Result<Credential, Rejection> {
+    /// The credential read, in owned form so it outlives the headers.
+    fn read(pairs: &[(&str, &[u8])]) -> Result<Option<String>, Rejection> {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
             let name: HeaderName = name.parse().unwrap();
             headers.append(name, HeaderValue::from_bytes(value).unwrap());
         }
-        format().read(&headers)
+        format()
+            .read(&headers)
+            .map(|c| c.to_owned().map(|c| format!("{c:?}")))
     }
 
-    fn opaque(user: &str, source: CredentialSource) -> Credential {
-        Credential::Opaque {
+    fn opaque(user: &str, source: CredentialSource) -> Option<String> {
+        let credential = OwnedCredential::Opaque {
             secret: Uuid::parse_str(SECRET).unwrap(),
             user: user.to_owned(),
             source,
-        }
+        };
+        Some(format!("{credential:?}"))
     }
 
     fn bearer(suffix: &str) -> Vec<u8> {
@@ -310,35 +353,21 @@ mod tests {
 
     #[test]
     fn other_credentials_pass_untouched() {
-        assert_eq!(read(&[]), Ok(Credential::Absent));
-        assert_eq!(
-            read(&[("authorization", b"Bearer app-key")]),
-            Ok(Credential::Absent)
-        );
-        assert_eq!(
-            read(&[("authorization", b"Basic dXNlcjpwYXNz")]),
-            Ok(Credential::Absent)
-        );
-        assert_eq!(
-            read(&[("authorization", b"Bearer")]),
-            Ok(Credential::Absent)
-        );
+        assert_eq!(read(&[]), Ok(None));
+        assert_eq!(read(&[("authorization", b"Bearer app-key")]), Ok(None));
+        assert_eq!(read(&[("authorization", b"Basic dXNlcjpwYXNz")]), Ok(None));
+        assert_eq!(read(&[("authorization", b"Bearer")]), Ok(None));
     }
 
     #[test]
     fn jwts_are_recognised_and_name_their_own_user() {
         let jwt = b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.c2ln";
-        assert!(matches!(
-            read(&[("authorization", jwt)]),
-            Ok(Credential::Jwt(_))
-        ));
+        let read_jwt = read(&[("authorization", jwt)]).unwrap().unwrap();
+        assert!(read_jwt.starts_with("Jwt("), "{read_jwt}");
         assert_eq!(
             read(&[("authorization", jwt), ("x-guru-userid", b"a")]),
             Err(USER_HEADER_WITH_JWT)
         );
-        assert_eq!(
-            read(&[("authorization", b"Bearer a.b.c.d")]),
-            Ok(Credential::Absent)
-        );
+        assert_eq!(read(&[("authorization", b"Bearer a.b.c.d")]), Ok(None));
     }
 }

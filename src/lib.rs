@@ -53,6 +53,7 @@ mod rejection;
 mod role;
 mod time;
 mod token;
+mod usage;
 
 pub mod directory;
 pub mod jwt;
@@ -76,4 +77,7 @@ pub use rejection::{Rejection, RejectionKind};
 pub use role::{Access, Action, Resource, Role, RoleParseError, Roles};
 pub use store::{MemoryStore, StoreError, TokenStore};
 pub use time::Timestamp;
-pub use token::{DEFAULT_PREFIX, TokenDigest, TokenPrefix, TokenSecret};
+pub use token::{
+    DEFAULT_PREFIX, DigestHashBuilder, DigestHasher, TokenDigest, TokenPrefix, TokenSecret,
+};
+pub use usage::{LastUsed, USE_RECORDING_INTERVAL};

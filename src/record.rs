@@ -9,6 +9,7 @@ use crate::{
     role::Roles,
     time::Timestamp,
     token::{TokenDigest, TokenPrefix, TokenSecret, masked},
+    usage::LastUsed,
 };
 
 /// One impersonation token as a store keeps it: everything but the secret, which is kept only as its
@@ -34,8 +35,9 @@ pub struct TokenRecord {
     pub last_four: String,
     /// When the token stops working, if ever.
     pub expires_at: Option<Timestamp>,
-    /// When the token was last seen in use, to within a minute; `None` if never.
-    pub last_used: Option<Timestamp>,
+    /// When the token was last used.
+    #[serde(default)]
+    pub last_used: LastUsed,
 }
 
 impl TokenRecord {
@@ -58,7 +60,7 @@ impl TokenRecord {
             created_by: created_by.into(),
             last_four: secret.last_four(),
             expires_at: None,
-            last_used: None,
+            last_used: LastUsed::default(),
         };
         (secret, record)
     }

@@ -96,11 +96,12 @@ impl Rejection {
 
     /// The response for an HTTP client: a short JSON body.
     pub(crate) fn into_http_response<B>(self) -> Response<ResponseBody<B>> {
-        let body = serde_json::json!({
-            "error": self.error_code(),
-            "error_description": self.description,
-        });
-        let mut response = Response::new(ResponseBody::rejection(Bytes::from(body.to_string())));
+        let body = ErrorBody {
+            error: self.error_code(),
+            error_description: self.description,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = Response::new(ResponseBody::rejection(Bytes::from(json)));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -129,6 +130,14 @@ impl Rejection {
         response.extensions_mut().insert(self);
         response
     }
+}
+
+/// The JSON body of a rejection; a struct rather than a `json!` map, as rejections of guessed
+/// tokens should stay cheap.
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    error_description: &'static str,
 }
 
 impl fmt::Display for Rejection {

@@ -1,6 +1,9 @@
 //! Impersonation token secrets: their format, their digest and their masked form.
 
-use std::fmt;
+use std::{
+    fmt,
+    hash::{Hash, Hasher},
+};
 
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
@@ -115,8 +118,42 @@ pub(crate) fn parse_lower_uuid(text: &str) -> Option<Uuid> {
 /// The SHA-256 digest of a token's secret: the only form in which a token is stored.
 ///
 /// The secret holds 122 random bits, so the digest cannot be turned back into a usable token.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenDigest([u8; 32]);
+
+/// Hashes a digest by its first eight bytes: they are already uniformly random, and a client
+/// cannot choose them without inverting SHA-256. Equality still compares all 32 bytes.
+impl Hash for TokenDigest {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut head = [0; 8];
+        head.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_le_bytes(head));
+    }
+}
+
+/// A hasher for maps keyed by [`TokenDigest`]: it keeps the eight bytes the digest hands it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than digests; FNV-1a keeps it correct if slow.
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+/// Builds [`DigestHasher`]s.
+pub type DigestHashBuilder = std::hash::BuildHasherDefault<DigestHasher>;
 
 impl TokenDigest {
     /// The digest of a secret.

@@ -43,7 +43,7 @@ pub struct UserWithMemberships {
     /// The user.
     pub user: Arc<User>,
     /// The user's organizations.
-    pub memberships: Vec<Membership>,
+    pub memberships: Arc<[Membership]>,
 }
 
 impl UserWithMemberships {
@@ -72,6 +72,27 @@ pub trait UserDirectory: Send + Sync + 'static {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send;
+
+    /// The answer of [`UserDirectory::resolve`] if it is at hand without waiting; `None` (the
+    /// default) means "ask `resolve`".
+    fn resolve_now(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> Option<Result<Option<Member>, DirectoryError>> {
+        let _ = (organization, who);
+        None
+    }
+
+    /// The answer of [`UserDirectory::user_by_id`] if it is at hand without waiting; `None` (the
+    /// default) means "ask `user_by_id`".
+    fn user_by_id_now(
+        &self,
+        id: &str,
+    ) -> Option<Result<Option<UserWithMemberships>, DirectoryError>> {
+        let _ = id;
+        None
+    }
 }
 
 impl<T: UserDirectory> UserDirectory for Arc<T> {
@@ -88,6 +109,21 @@ impl<T: UserDirectory> UserDirectory for Arc<T> {
         id: &str,
     ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send {
         (**self).user_by_id(id)
+    }
+
+    fn resolve_now(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> Option<Result<Option<Member>, DirectoryError>> {
+        (**self).resolve_now(organization, who)
+    }
+
+    fn user_by_id_now(
+        &self,
+        id: &str,
+    ) -> Option<Result<Option<UserWithMemberships>, DirectoryError>> {
+        (**self).user_by_id_now(id)
     }
 }
 

@@ -51,7 +51,8 @@ pub struct MemberData {
 /// of one organization finds neither.
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirectory {
-    members: HashMap<(Arc<str>, String), Option<Member>>,
+    /// Organization -> lowercased name -> member, or `None` when the name is ambiguous.
+    members: HashMap<Arc<str>, HashMap<Box<str>, Option<Member>>>,
     users: HashMap<String, UserWithMemberships>,
 }
 
@@ -90,18 +91,14 @@ impl StaticDirectory {
             .into_iter()
             .chain(&data.aliases)
             .filter(|name| !name.is_empty());
+        let by_name = self.members.entry(Arc::clone(organization)).or_default();
         for name in names {
-            let key = (Arc::clone(organization), name.to_lowercase());
-            let same_user =
-                |found: &Option<Member>| found.as_ref().is_some_and(|m| m.user.id == user.id);
-            match self.members.get(&key) {
-                Some(found) if !same_user(found) => {
-                    self.members.insert(key, None);
-                }
-                Some(_) => {}
-                None => {
-                    self.members.insert(key, Some(member.clone()));
-                }
+            let slot = by_name
+                .entry(name.to_lowercase().into())
+                .or_insert_with(|| Some(member.clone()));
+            let same_user = slot.as_ref().is_some_and(|m| m.user.id == user.id);
+            if !same_user {
+                *slot = None;
             }
         }
         let entry = self
@@ -109,17 +106,29 @@ impl StaticDirectory {
             .entry(data.id)
             .or_insert_with(|| UserWithMemberships {
                 user,
-                memberships: Vec::new(),
+                memberships: Arc::from([]),
             });
-        entry.memberships.push(Membership {
+        let membership = Membership {
             organization: Arc::clone(organization),
             admin: data.admin,
-        });
+        };
+        entry.memberships = entry
+            .memberships
+            .iter()
+            .cloned()
+            .chain([membership])
+            .collect();
     }
 
     fn find(&self, organization: &str, who: &str) -> Option<Member> {
-        let key = (Arc::from(organization), who.to_lowercase());
-        self.members.get(&key).cloned().flatten()
+        let by_name = self.members.get(organization)?;
+        // Most names arrive lowercase already: look them up without allocating.
+        let found = if who.chars().any(char::is_uppercase) {
+            by_name.get(who.to_lowercase().as_str())
+        } else {
+            by_name.get(who)
+        };
+        found.cloned().flatten()
     }
 }
 
@@ -137,6 +146,21 @@ impl UserDirectory for StaticDirectory {
         id: &str,
     ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send {
         std::future::ready(Ok(self.users.get(id).cloned()))
+    }
+
+    fn resolve_now(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> Option<Result<Option<Member>, DirectoryError>> {
+        Some(Ok(self.find(organization, who)))
+    }
+
+    fn user_by_id_now(
+        &self,
+        id: &str,
+    ) -> Option<Result<Option<UserWithMemberships>, DirectoryError>> {
+        Some(Ok(self.users.get(id).cloned()))
     }
 }
 

@@ -8,8 +8,10 @@ use jsonwebtoken::{
     errors::ErrorKind,
 };
 
+use dashmap::DashMap;
+
 use super::claims::ImpersonationClaims;
-use crate::error::ConfigError;
+use crate::{error::ConfigError, time::Timestamp};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
 const MIN_SECRET_LEN: usize = 32;
@@ -35,7 +37,13 @@ struct Inner {
     keys: Vec<Key>,
     validation: Validation,
     lifetime: Duration,
+    /// Tokens already verified with these keys, by their full text. A new key set (a rotation)
+    /// starts with an empty cache.
+    verified: DashMap<Box<str>, Arc<ImpersonationClaims>>,
 }
+
+/// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
+const MAX_CACHED_TOKENS: usize = 10_000;
 
 struct Key {
     id: Option<String>,
@@ -84,6 +92,7 @@ impl JwtKeys {
             keys: vec![Key::new(None, secret)?],
             validation,
             lifetime: Duration::from_secs(3600),
+            verified: DashMap::new(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -170,11 +179,33 @@ impl JwtKeys {
         outcome
     }
 
+    /// [`JwtKeys::verify`], remembering tokens that passed until they expire, so a client sending
+    /// the same token again and again pays for one verification. Tokens are compared by their
+    /// full text.
+    pub(crate) fn verify_cached(&self, token: &str) -> Result<Arc<ImpersonationClaims>, JwtError> {
+        let cache = &self.inner.verified;
+        let valid_until =
+            |claims: &ImpersonationClaims| claims.exp.saturating_add(self.inner.validation.leeway);
+        if let Some(hit) = cache.get(token).map(|entry| Arc::clone(entry.value())) {
+            if Timestamp::now().as_secs() <= valid_until(&hit) {
+                return Ok(hit);
+            }
+            cache.remove(token);
+        }
+        let claims = Arc::new(self.verify(token)?);
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(token.into(), Arc::clone(&claims));
+        Ok(claims)
+    }
+
     fn into_inner(self) -> Inner {
         Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             keys: shared.keys.iter().map(Key::duplicate).collect(),
             validation: shared.validation.clone(),
             lifetime: shared.lifetime,
+            verified: DashMap::new(),
         })
     }
 }
@@ -308,6 +339,27 @@ mod tests {
             .with_previous_key(Some("a"), OTHER)
             .unwrap();
         assert!(dup.with_previous_key(Some("a"), OTHER).is_err());
+    }
+
+    #[test]
+    fn cached_tokens_still_expire() {
+        let keys = JwtKeys::hs256(SECRET).unwrap().with_leeway(Duration::ZERO);
+        let token = keys.sign(&claims(1)).unwrap();
+        assert!(keys.verify_cached(&token).is_ok());
+        assert!(keys.verify_cached(&token).is_ok(), "served from the cache");
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(keys.verify_cached(&token).err(), Some(JwtError::Expired));
+    }
+
+    #[test]
+    fn the_cache_never_accepts_a_different_token() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let token = keys.sign(&claims(60)).unwrap();
+        assert!(keys.verify_cached(&token).is_ok());
+        let at = token.len() - 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert!(keys.verify_cached(&tampered).is_err());
     }
 
     #[test]

@@ -1,42 +1,55 @@
 //! The checks behind an impersonation credential: token lookup, user resolution, policy, scope.
+//!
+//! Each check runs at once when the store and directory can answer without waiting (memory, a
+//! cache hit): no allocation beyond the extension, no boxed future. Otherwise it runs as one boxed
+//! future.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc};
 
-use http::{HeaderName, header::AUTHORIZATION, request::Parts};
+use http::{HeaderMap, HeaderName, header::AUTHORIZATION, request::Parts};
 use uuid::Uuid;
 
 use crate::{
-    credential::Credential,
-    directory::{Member, UserDirectory},
+    credential::{Credential, OwnedCredential},
+    directory::{DirectoryError, Member, UserDirectory, UserWithMemberships},
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
-    jwt::JwtKeys,
+    jwt::{ImpersonationClaims, JwtKeys},
     policy::{AccessPolicy, ImpersonationPolicy, RequestHead},
+    record::TokenRecord,
     rejection::{Rejection, RejectionKind},
     role::Roles,
-    store::TokenStore,
+    store::{StoreError, TokenStore},
     time::Timestamp,
     token::TokenDigest,
 };
 
-/// What an authorization hands back: the request head (user header removed) and the verdict.
+/// What an authorization hands back: the request head (cleaned when accepted) and the verdict.
 pub(crate) type Authorized = (Parts, Result<ImpersonatedUser, Rejection>);
 
-/// The boxed check; boxing happens only for requests that carry an impersonation credential.
+/// The boxed check, for backends that have to wait.
 pub(crate) type AuthorizeFuture = Pin<Box<dyn Future<Output = Authorized> + Send>>;
 
 /// The checks, with their configuration types erased so the service stays `Impersonation<S>`.
 pub(crate) trait Authorize: Send + Sync + 'static {
-    fn authorize(self: Arc<Self>, credential: Credential, parts: Parts) -> AuthorizeFuture;
-}
+    /// The verdict, if every backend can answer without waiting; `None` means "use `authorize`".
+    fn check_now(
+        &self,
+        credential: &Credential<'_>,
+        head: &RequestHead<'_>,
+    ) -> Option<Result<ImpersonatedUser, Rejection>>;
 
-/// How often a token's last use is written back to the store, at most.
-const USE_RECORDING_INTERVAL: Duration = Duration::from_secs(60);
+    /// The verdict, waiting on the backends.
+    fn authorize(self: Arc<Self>, credential: OwnedCredential, parts: Parts) -> AuthorizeFuture;
+
+    /// Removes what must not reach the inner service of an accepted request.
+    fn clean(&self, headers: &mut HeaderMap);
+}
 
 pub(crate) const INVALID_TOKEN: Rejection = Rejection::new(
     RejectionKind::InvalidToken,
     "the impersonation token is malformed, unknown, expired or revoked",
 );
-pub(crate) const USER_NOT_ALLOWED: Rejection = Rejection::new(
+const USER_NOT_ALLOWED: Rejection = Rejection::new(
     RejectionKind::AccessDenied,
     "this credential cannot act as the named user",
 );
@@ -44,7 +57,7 @@ const INSUFFICIENT_SCOPE: Rejection = Rejection::new(
     RejectionKind::InsufficientScope,
     "the token's roles do not allow this request",
 );
-pub(crate) const UNAVAILABLE: Rejection = Rejection::new(
+const UNAVAILABLE: Rejection = Rejection::new(
     RejectionKind::Unavailable,
     "impersonation cannot be checked right now; retry shortly",
 );
@@ -67,20 +80,71 @@ where
     A: AccessPolicy,
     P: ImpersonationPolicy,
 {
-    fn authorize(self: Arc<Self>, credential: Credential, mut parts: Parts) -> AuthorizeFuture {
+    fn check_now(
+        &self,
+        credential: &Credential<'_>,
+        head: &RequestHead<'_>,
+    ) -> Option<Result<ImpersonatedUser, Rejection>> {
+        let now = Timestamp::now();
+        match *credential {
+            Credential::Opaque {
+                secret,
+                user,
+                source,
+            } => {
+                let found = self.store.lookup_now(&TokenDigest::of(&secret))?;
+                let record = match self.usable(found, now, head) {
+                    Ok(record) => record,
+                    Err(rejection) => return Some(Err(rejection)),
+                };
+                let member = self.directory.resolve_now(&record.organization, user)?;
+                // A use due to be written back takes the waiting path, which writes it.
+                if record.last_used.is_due(now) {
+                    return None;
+                }
+                record.last_used.record(now);
+                Some(self.admit(&record, member, source))
+            }
+            Credential::Jwt(token) => {
+                let claims = match self.verified(token, head) {
+                    Ok(claims) => claims,
+                    Err(rejection) => return Some(Err(rejection)),
+                };
+                let found = self.directory.user_by_id_now(&claims.0.user_id)?;
+                Some(self.admit_jwt(claims, found))
+            }
+            Credential::Absent => Some(Err(INVALID_TOKEN)),
+        }
+    }
+
+    fn authorize(
+        self: Arc<Self>,
+        credential: OwnedCredential,
+        mut parts: Parts,
+    ) -> AuthorizeFuture {
         Box::pin(async move {
             let verdict = self.check(credential, &parts).await;
             match &verdict {
                 Ok(user) => {
-                    audit_accepted(user, &parts);
-                    self.clean(&mut parts);
+                    audit_accepted(user, &parts.method, &parts.uri);
+                    self.clean(&mut parts.headers);
                 }
-                Err(rejection) => audit_refused(rejection, &parts),
+                Err(rejection) => audit_refused(rejection, &parts.method, &parts.uri),
             }
             (parts, verdict)
         })
     }
+
+    fn clean(&self, headers: &mut HeaderMap) {
+        headers.remove(&self.user_header);
+        if self.strip_authorization {
+            headers.remove(AUTHORIZATION);
+        }
+    }
 }
+
+/// Verified claims with the roles they grant.
+type VerifiedJwt = (Arc<ImpersonationClaims>, Roles);
 
 impl<St, D, A, P> Checks<St, D, A, P>
 where
@@ -91,104 +155,67 @@ where
 {
     async fn check(
         &self,
-        credential: Credential,
+        credential: OwnedCredential,
         parts: &Parts,
     ) -> Result<ImpersonatedUser, Rejection> {
-        match credential {
-            Credential::Opaque {
-                secret,
-                user,
-                source,
-            } => self.check_opaque(secret, &user, source, parts).await,
-            Credential::Jwt(token) => self.check_jwt(&token, parts).await,
-            Credential::Absent => Err(INVALID_TOKEN),
-        }
-    }
-
-    async fn check_jwt(&self, token: &str, parts: &Parts) -> Result<ImpersonatedUser, Rejection> {
-        // JWTs are only recognised when keys are configured.
-        let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
-        let claims = keys.verify(token).map_err(|_| INVALID_TOKEN)?;
-        let roles = match &claims.roles {
-            Some(roles) => Roles::parse(roles).map_err(|_| INVALID_TOKEN)?,
-            None => Roles::full_access(),
-        };
-        self.check_scope(&roles, parts)?;
-        let found = self
-            .directory
-            .user_by_id(&claims.user_id)
-            .await
-            .map_err(|error| unavailable("user directory", &error))?
-            .ok_or(INVALID_TOKEN)?;
-        let admin = match &claims.org {
-            Some(org) => found.membership(org).ok_or(INVALID_TOKEN)?.admin,
-            None => found.memberships.iter().any(|m| m.admin),
-        };
-        let actor = match claims.act {
-            Some(act) => Actor::Admin {
-                user_id: act.sub.into(),
-            },
-            None => Actor::Unattributed,
-        };
-        let member = Member {
-            user: found.user,
-            admin,
-        };
-        if !self.policy.may_impersonate(&actor, &member) {
-            return Err(USER_NOT_ALLOWED);
-        }
-        let organization = claims.org.map(Arc::from);
-        let source = CredentialSource::Jwt;
-        Ok(ImpersonatedUser::new(
-            member.user,
-            organization,
-            actor,
-            roles,
-            source,
-        ))
-    }
-
-    fn check_scope(&self, roles: &Roles, parts: &Parts) -> Result<(), Rejection> {
         let head = RequestHead {
             method: &parts.method,
             uri: &parts.uri,
             headers: &parts.headers,
         };
-        let required = self.access.required(&head);
-        if roles.allow(required.access, required.resource) {
-            Ok(())
-        } else {
-            Err(INSUFFICIENT_SCOPE)
+        match credential {
+            OwnedCredential::Opaque {
+                secret,
+                user,
+                source,
+            } => {
+                let now = Timestamp::now();
+                let found = self.store.lookup(&TokenDigest::of(&secret)).await;
+                let record = self.usable(found, now, &head)?;
+                let member = self.directory.resolve(&record.organization, &user).await;
+                let impersonated = self.admit(&record, member, source)?;
+                if record.last_used.note(now) {
+                    self.write_use(record.id, now).await;
+                }
+                Ok(impersonated)
+            }
+            OwnedCredential::Jwt(token) => {
+                let claims = self.verified(&token, &head)?;
+                let found = self.directory.user_by_id(&claims.0.user_id).await;
+                self.admit_jwt(claims, found)
+            }
         }
     }
 
-    async fn check_opaque(
+    /// The token record, if it exists, has not expired, and its roles allow the request.
+    fn usable(
         &self,
-        secret: Uuid,
-        who: &str,
-        source: CredentialSource,
-        parts: &Parts,
-    ) -> Result<ImpersonatedUser, Rejection> {
-        let now = Timestamp::now();
-        let record = self
-            .store
-            .lookup(&TokenDigest::of(&secret))
-            .await
+        found: Result<Option<Arc<TokenRecord>>, StoreError>,
+        now: Timestamp,
+        head: &RequestHead<'_>,
+    ) -> Result<Arc<TokenRecord>, Rejection> {
+        let record = found
             .map_err(|error| unavailable("token store", &error))?
             .filter(|record| !record.is_expired(now))
             .ok_or(INVALID_TOKEN)?;
-        self.check_scope(&record.roles, parts)?;
-        let member = self
-            .directory
-            .resolve(&record.organization, who)
-            .await
+        self.check_scope(&record.roles, head)?;
+        Ok(record)
+    }
+
+    /// The impersonated user, if the member exists and the policy lets the token act as them.
+    fn admit(
+        &self,
+        record: &Arc<TokenRecord>,
+        found: Result<Option<Member>, DirectoryError>,
+        source: CredentialSource,
+    ) -> Result<ImpersonatedUser, Rejection> {
+        let member = found
             .map_err(|error| unavailable("user directory", &error))?
             .ok_or(USER_NOT_ALLOWED)?;
-        let actor = Actor::Token(Arc::clone(&record));
+        let actor = Actor::Token(Arc::clone(record));
         if !self.policy.may_impersonate(&actor, &member) {
             return Err(USER_NOT_ALLOWED);
         }
-        self.note_use(record.id, record.last_used, now).await;
         let organization = Some(Arc::clone(&record.organization));
         let roles = record.roles.clone();
         Ok(ImpersonatedUser::new(
@@ -200,29 +227,82 @@ where
         ))
     }
 
-    /// Writes the last use back at most once a minute, so listing stays current without a store
-    /// write per request. A failure here does not fail the request.
-    async fn note_use(&self, id: Uuid, last_used: Option<Timestamp>, now: Timestamp) {
-        let stale = last_used.is_none_or(|at| at.plus(USE_RECORDING_INTERVAL) <= now);
-        if stale && let Err(error) = self.store.record_use(id, now).await {
-            tracing::warn!(target: "tower_impersonation", %error, "could not record token use");
+    /// The JWT's claims, if it verifies and its roles allow the request.
+    fn verified(&self, token: &str, head: &RequestHead<'_>) -> Result<VerifiedJwt, Rejection> {
+        // JWTs are only recognised when keys are configured.
+        let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
+        let claims = keys.verify_cached(token).map_err(|_| INVALID_TOKEN)?;
+        let roles = match &claims.roles {
+            Some(roles) => Roles::parse(roles).map_err(|_| INVALID_TOKEN)?,
+            None => Roles::full_access(),
+        };
+        self.check_scope(&roles, head)?;
+        Ok((claims, roles))
+    }
+
+    /// The user a verified JWT names, if it exists, belongs to the JWT's organization, and the
+    /// policy allows it.
+    fn admit_jwt(
+        &self,
+        (claims, roles): VerifiedJwt,
+        found: Result<Option<UserWithMemberships>, DirectoryError>,
+    ) -> Result<ImpersonatedUser, Rejection> {
+        let found = found
+            .map_err(|error| unavailable("user directory", &error))?
+            .ok_or(INVALID_TOKEN)?;
+        let admin = match &claims.org {
+            Some(org) => found.membership(org).ok_or(INVALID_TOKEN)?.admin,
+            None => found.memberships.iter().any(|m| m.admin),
+        };
+        let actor = match &claims.act {
+            Some(act) => Actor::Admin {
+                user_id: act.sub.as_str().into(),
+            },
+            None => Actor::Unattributed,
+        };
+        let member = Member {
+            user: found.user,
+            admin,
+        };
+        if !self.policy.may_impersonate(&actor, &member) {
+            return Err(USER_NOT_ALLOWED);
+        }
+        let organization = claims.org.as_deref().map(Arc::from);
+        let source = CredentialSource::Jwt;
+        Ok(ImpersonatedUser::new(
+            member.user,
+            organization,
+            actor,
+            roles,
+            source,
+        ))
+    }
+
+    fn check_scope(&self, roles: &Roles, head: &RequestHead<'_>) -> Result<(), Rejection> {
+        let required = self.access.required(head);
+        if roles.allow(required.access, required.resource) {
+            Ok(())
+        } else {
+            Err(INSUFFICIENT_SCOPE)
         }
     }
 
-    fn clean(&self, parts: &mut Parts) {
-        parts.headers.remove(&self.user_header);
-        if self.strip_authorization {
-            parts.headers.remove(AUTHORIZATION);
+    /// Tells the store of a use; [`LastUsed::note`](crate::LastUsed::note) makes that once a
+    /// minute per token at most. A failure here does not fail the request.
+    async fn write_use(&self, id: Uuid, now: Timestamp) {
+        if let Err(error) = self.store.record_use(id, now).await {
+            tracing::warn!(target: "tower_impersonation", %error, "could not record token use");
         }
     }
 }
 
-pub(crate) fn unavailable(what: &str, error: &dyn std::error::Error) -> Rejection {
+fn unavailable(what: &str, error: &dyn std::error::Error) -> Rejection {
     tracing::error!(target: "tower_impersonation", %error, "{what} failed; refusing impersonation");
     UNAVAILABLE
 }
 
-fn audit_accepted(user: &ImpersonatedUser, parts: &Parts) {
+/// The audit event of an accepted impersonation.
+pub(crate) fn audit_accepted(user: &ImpersonatedUser, method: &http::Method, uri: &http::Uri) {
     tracing::info!(
         target: "tower_impersonation::audit",
         outcome = "accepted",
@@ -231,18 +311,19 @@ fn audit_accepted(user: &ImpersonatedUser, parts: &Parts) {
         organization = user.organization(),
         token_id = user.actor().token_id().map(tracing::field::display),
         source = ?user.source(),
-        method = %parts.method,
-        path = parts.uri.path(),
+        method = %method,
+        path = uri.path(),
     );
 }
 
-fn audit_refused(rejection: &Rejection, parts: &Parts) {
+/// The audit event of a refused impersonation credential; it never holds the credential.
+pub(crate) fn audit_refused(rejection: &Rejection, method: &http::Method, uri: &http::Uri) {
     tracing::warn!(
         target: "tower_impersonation::audit",
         outcome = "refused",
         reason = rejection.error_code(),
         status = rejection.status().as_u16(),
-        method = %parts.method,
-        path = parts.uri.path(),
+        method = %method,
+        path = uri.path(),
     );
 }

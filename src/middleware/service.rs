@@ -9,10 +9,15 @@ use std::{
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{future::ResponseFuture, layer::Shared};
+use super::{
+    authorize::{audit_accepted, audit_refused},
+    future::ResponseFuture,
+    layer::Shared,
+};
 use crate::{
     body::ResponseBody,
     credential::Credential,
+    policy::RequestHead,
     rejection::{Rejection, RejectionKind},
 };
 
@@ -48,6 +53,40 @@ impl<S: fmt::Debug> fmt::Debug for Impersonation<S> {
     }
 }
 
+/// What the headers and the backends at hand decided.
+enum Decision {
+    PassOn,
+    Accept(crate::ImpersonatedUser),
+    Reject(Rejection),
+    Wait(crate::credential::OwnedCredential),
+}
+
+impl<S> Impersonation<S> {
+    fn decide<B>(&self, request: &Request<B>) -> Decision {
+        let credential = match self.shared.format.read(request.headers()) {
+            Ok(Credential::Absent) if self.shared.require => {
+                return Decision::Reject(CREDENTIAL_REQUIRED);
+            }
+            Ok(Credential::Absent) => return Decision::PassOn,
+            Ok(credential) => credential,
+            Err(rejection) => return Decision::Reject(rejection),
+        };
+        let head = RequestHead {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+        };
+        match self.shared.checks.check_now(&credential, &head) {
+            Some(Ok(user)) => Decision::Accept(user),
+            Some(Err(rejection)) => Decision::Reject(rejection),
+            None => match credential.to_owned() {
+                Some(owned) => Decision::Wait(owned),
+                None => Decision::PassOn,
+            },
+        }
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Impersonation<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -60,17 +99,20 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let credential = match self.shared.format.read(request.headers()) {
-            Ok(credential) => credential,
-            Err(rejection) => return ResponseFuture::rejected(rejection, request.headers()),
-        };
-        match credential {
-            Credential::Absent if self.shared.require => {
-                ResponseFuture::rejected(CREDENTIAL_REQUIRED, request.headers())
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.decide(&request) {
+            Decision::PassOn => ResponseFuture::inner(self.inner.call(request)),
+            Decision::Accept(user) => {
+                audit_accepted(&user, request.method(), request.uri());
+                self.shared.checks.clean(request.headers_mut());
+                request.extensions_mut().insert(user);
+                ResponseFuture::inner(self.inner.call(request))
             }
-            Credential::Absent => ResponseFuture::inner(self.inner.call(request)),
-            credential => {
+            Decision::Reject(rejection) => {
+                audit_refused(&rejection, request.method(), request.uri());
+                ResponseFuture::rejected(rejection, request.headers())
+            }
+            Decision::Wait(credential) => {
                 // Keep the service that was polled ready; leave a fresh clone in its place.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);

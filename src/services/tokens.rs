@@ -401,7 +401,7 @@ impl Listed {
             id: record.id,
             roles: record.roles.to_strings(),
             date_created: record.created_at.to_listing_format(),
-            last_used: record.last_used.map(Timestamp::to_listing_format),
+            last_used: record.last_used.get().map(Timestamp::to_listing_format),
             expires_at: record.expires_at.map(Timestamp::to_listing_format),
             expired: record.expires_at.map(|_| record.is_expired(now)),
         }

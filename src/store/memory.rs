@@ -6,14 +6,18 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::{StoreError, TokenStore};
-use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
+use crate::{
+    record::TokenRecord,
+    time::Timestamp,
+    token::{DigestHashBuilder, TokenDigest},
+};
 
 /// Keeps tokens in this process's memory, in concurrent maps: fast, and gone at restart.
 ///
 /// Clones share the same tokens.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
-    by_digest: Arc<DashMap<TokenDigest, Arc<TokenRecord>>>,
+    by_digest: Arc<DashMap<TokenDigest, Arc<TokenRecord>, DigestHashBuilder>>,
     digest_by_id: Arc<DashMap<Uuid, TokenDigest>>,
 }
 
@@ -72,10 +76,8 @@ impl MemoryStore {
         let Some(digest) = self.digest_by_id.get(&id).map(|entry| *entry.value()) else {
             return;
         };
-        if let Some(mut entry) = self.by_digest.get_mut(&digest)
-            && entry.last_used.is_none_or(|last| last < at)
-        {
-            Arc::make_mut(entry.value_mut()).last_used = Some(at);
+        if let Some(entry) = self.by_digest.get(&digest) {
+            entry.last_used.record(at);
         }
     }
 }
@@ -91,6 +93,13 @@ impl TokenStore for MemoryStore {
         digest: &TokenDigest,
     ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send {
         std::future::ready(Ok(self.get(digest)))
+    }
+
+    fn lookup_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
+        Some(Ok(self.get(digest)))
     }
 
     fn list(

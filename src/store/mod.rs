@@ -1,12 +1,26 @@
 //! Where impersonation tokens are kept: the [`TokenStore`] trait and its backends.
+//!
+//! - [`MemoryStore`]: this process's memory, the default;
+//! - [`RedisStore`] (feature `redis`): Redis, shared by every instance of an app;
+//! - [`CachingStore`]: a fast store in front of a shared one, with a bounded revocation delay.
 
+mod caching;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::{fmt, future::Future, sync::Arc};
 
 use uuid::Uuid;
 
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use caching::RevocationListener;
+pub use caching::{CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_MAX_CACHED_TOKENS};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{DEFAULT_KEY_PREFIX, DEFAULT_OPERATION_TIMEOUT, RedisStore};
 
 use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
 
@@ -24,6 +38,17 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         digest: &TokenDigest,
     ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send;
+
+    /// The answer of [`TokenStore::lookup`] if it is at hand without waiting (in memory, a
+    /// cache hit), so the layer can skip a boxed future; `None` (the default) means "ask
+    /// `lookup`".
+    fn lookup_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
+        let _ = digest;
+        None
+    }
 
     /// Every token of an organization, oldest first.
     fn list(
@@ -56,6 +81,13 @@ impl<T: TokenStore> TokenStore for Arc<T> {
         digest: &TokenDigest,
     ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send {
         (**self).lookup(digest)
+    }
+
+    fn lookup_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
+        (**self).lookup_now(digest)
     }
 
     fn list(

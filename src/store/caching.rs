@@ -1,0 +1,502 @@
+//! [`CachingStore`]: a fast local store in front of a shared one.
+
+use std::{
+    fmt,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::{StoreError, TokenStore};
+use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
+
+/// How long a looked-up token is answered from the cache unless configured otherwise: 5 seconds.
+pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(5);
+
+/// How many tokens the cache holds at most unless configured otherwise.
+pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
+
+/// Answers lookups from a fast `Cache` store (a [`MemoryStore`](super::MemoryStore) in practice)
+/// in front of a shared `Store` (a [`RedisStore`](super::RedisStore), say), so most requests do
+/// not wait on the network.
+///
+/// - A lookup is answered from the cache while the entry is younger than the
+///   [lifetime](CachingStore::lifetime) (default 5 seconds); otherwise it goes to the store and, if
+///   the store knows the token, fills the cache. Unknown tokens are not cached: a token created on
+///   another instance works at once.
+/// - `create`, `list`, `revoke` and `record_use` go to the store; `revoke` also drops the token
+///   from this cache, and `record_use` is written through to the cache too.
+/// - The cache holds at most [`max_entries`](CachingStore::max_entries) tokens (default 100 000):
+///   when full, expired entries are dropped first, then arbitrary ones.
+///
+/// # Worst-case revocation delay
+///
+/// A token revoked **through this store** stops working here at once. A token revoked on
+/// **another instance** stops working here when this instance hears of it — with
+/// [`listen_for_revocations`](CachingStore::listen_for_revocations) (feature `redis`), within the
+/// time a Redis pub/sub message takes — and in any case, even if that message is lost or nothing
+/// listens, **within the cache lifetime** (5 seconds by default) of the revocation. While the
+/// store is unreachable, cached tokens keep working for at most that lifetime; every other lookup
+/// fails, and the layer answers 503.
+///
+/// Clones share the cache and the stores.
+pub struct CachingStore<Cache, Store> {
+    shared: Arc<Shared<Cache, Store>>,
+    lifetime: Duration,
+    max_entries: usize,
+}
+
+/// What clones and the revocation listener share.
+struct Shared<Cache, Store> {
+    cache: Cache,
+    store: Store,
+    /// When each cached token was cached, and how to drop it from the cache.
+    entries: DashMap<TokenDigest, Entry>,
+    /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
+    generation: AtomicU64,
+}
+
+struct Entry {
+    cached_at: Instant,
+    organization: Arc<str>,
+    id: Uuid,
+}
+
+impl<Cache, Store> Clone for CachingStore<Cache, Store> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            lifetime: self.lifetime,
+            max_entries: self.max_entries,
+        }
+    }
+}
+
+impl<Cache, Store: fmt::Debug> fmt::Debug for CachingStore<Cache, Store> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachingStore")
+            .field("store", &self.shared.store)
+            .field("cached", &self.shared.entries.len())
+            .field("lifetime", &self.lifetime)
+            .field("max_entries", &self.max_entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
+    /// `cache` in front of `store`, with the defaults. `cache` should start empty and be used by
+    /// nothing else.
+    pub fn new(cache: Cache, store: Store) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                cache,
+                store,
+                entries: DashMap::new(),
+                generation: AtomicU64::new(0),
+            }),
+            lifetime: DEFAULT_CACHE_LIFETIME,
+            max_entries: DEFAULT_MAX_CACHED_TOKENS,
+        }
+    }
+
+    /// How long a token is answered from the cache once looked up (default 5 seconds): the longest
+    /// a revocation elsewhere can go unnoticed here.
+    #[must_use]
+    pub fn lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// How many tokens the cache holds at most (default 100 000, at least 1).
+    #[must_use]
+    pub fn max_entries(mut self, max: usize) -> Self {
+        self.max_entries = max.max(1);
+        self
+    }
+
+    /// The store behind the cache.
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// How many tokens are cached now, fresh or not yet dropped.
+    pub fn cached_len(&self) -> usize {
+        self.shared.entries.len()
+    }
+
+    /// Drops one token from the cache, for an app that hears of revocations its own way.
+    pub async fn invalidate(&self, digest: &TokenDigest) {
+        self.shared.invalidate(digest).await;
+    }
+
+    /// Empties the cache.
+    pub async fn invalidate_all(&self) {
+        self.shared.invalidate_all().await;
+    }
+
+    async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        let shared = &self.shared;
+        let cached = shared
+            .entries
+            .get(&digest)
+            .map(|entry| entry.cached_at)
+            .filter(|cached_at| cached_at.elapsed() < self.lifetime);
+        if cached.is_some() {
+            match shared.cache.lookup(&digest).await {
+                Ok(Some(record)) => return Ok(Some(record)),
+                // Dropped from the cache by a revocation: ask the store.
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+                }
+            }
+        }
+        let generation = shared.generation.load(Ordering::SeqCst);
+        let found = shared.store.lookup(&digest).await?;
+        match &found {
+            Some(record) => self.fill(digest, record, generation).await,
+            None => shared.forget(&digest).await,
+        }
+        Ok(found)
+    }
+
+    async fn fill(&self, digest: TokenDigest, record: &Arc<TokenRecord>, generation: u64) {
+        let shared = &self.shared;
+        if shared.entries.len() >= self.max_entries {
+            shared.evict(self.max_entries, self.lifetime).await;
+        }
+        // Replace whatever the cache held for this token.
+        shared.forget(&digest).await;
+        if let Err(error) = shared.cache.create(TokenRecord::clone(record)).await {
+            tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+            return;
+        }
+        let entry = Entry {
+            cached_at: Instant::now(),
+            organization: Arc::clone(&record.organization),
+            id: record.id,
+        };
+        shared.entries.insert(digest, entry);
+        if shared.generation.load(Ordering::SeqCst) != generation {
+            // Something was revoked while the record was read: it may be what was revoked.
+            shared.forget(&digest).await;
+        }
+    }
+
+    async fn revoke_everywhere(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
+        let revoked = self.shared.store.revoke(organization, id).await;
+        // Even when the store failed: the token may be revoked there, and a miss costs little.
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        if let Err(error) = self.shared.cache.revoke(organization, id).await {
+            tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+        }
+        revoked
+    }
+
+    async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+        self.shared.store.record_use(id, at).await?;
+        if let Err(error) = self.shared.cache.record_use(id, at).await {
+            tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+        }
+        Ok(())
+    }
+}
+
+impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
+    async fn invalidate(&self, digest: &TokenDigest) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.forget(digest).await;
+    }
+
+    async fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        let digests: Vec<TokenDigest> = self.entries.iter().map(|entry| *entry.key()).collect();
+        for digest in digests {
+            self.forget(&digest).await;
+        }
+    }
+
+    /// Drops a token from the cache, if it is there.
+    async fn forget(&self, digest: &TokenDigest) {
+        let Some((_, entry)) = self.entries.remove(digest) else {
+            return;
+        };
+        if let Err(error) = self.cache.revoke(&entry.organization, entry.id).await {
+            tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+        }
+    }
+
+    /// Makes room: drops expired entries, then arbitrary ones, down to nine tenths of `max`.
+    async fn evict(&self, max: usize, lifetime: Duration) {
+        let target = max - max.div_ceil(10);
+        let (mut victims, mut live) = (Vec::new(), Vec::new());
+        for entry in &self.entries {
+            if entry.cached_at.elapsed() >= lifetime {
+                victims.push(*entry.key());
+            } else {
+                live.push(*entry.key());
+            }
+        }
+        let keep = self.entries.len().saturating_sub(victims.len());
+        victims.extend(live.into_iter().take(keep.saturating_sub(target)));
+        for digest in victims {
+            self.forget(&digest).await;
+        }
+    }
+}
+
+impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, Store> {
+    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.shared.store.create(record)
+    }
+
+    fn lookup(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send {
+        self.find(*digest)
+    }
+
+    fn list(
+        &self,
+        organization: &str,
+    ) -> impl Future<Output = Result<Vec<Arc<TokenRecord>>, StoreError>> + Send {
+        self.shared.store.list(organization)
+    }
+
+    fn revoke(
+        &self,
+        organization: &str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.revoke_everywhere(organization, id)
+    }
+
+    fn record_use(
+        &self,
+        id: Uuid,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.touch(id, at)
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use listener::RevocationListener;
+
+#[cfg(feature = "redis")]
+mod listener {
+    use std::{
+        fmt,
+        sync::{
+            Arc, Weak,
+            atomic::{AtomicBool, Ordering},
+        },
+        time::Duration,
+    };
+
+    use futures_util::StreamExt as _;
+    use redis::aio::PubSub;
+    use tokio::task::JoinHandle;
+
+    use super::{CachingStore, Shared};
+    use crate::{
+        store::{TokenStore, redis::RedisStore},
+        token::TokenDigest,
+    };
+
+    /// First wait before resubscribing after a failure; doubled up to [`MAX_RETRY_DELAY`].
+    const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
+    const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
+    /// How often an idle subscription is checked with a `PING`, and how long the answer may take.
+    const HEARTBEAT: Duration = Duration::from_secs(5);
+    const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    impl<Cache: TokenStore> CachingStore<Cache, RedisStore> {
+        /// Drops tokens revoked on other instances from this cache as soon as Redis announces
+        /// them, instead of within the cache lifetime.
+        ///
+        /// Spawns a Tokio task (call it from within a runtime) that subscribes to the
+        /// store's [revocation channel](RedisStore::revocation_channel) on a connection of its own.
+        /// When that connection fails, the task resubscribes with a growing delay (100 ms up to
+        /// 5 s) and, once subscribed again, empties the cache, since announcements may have been
+        /// lost meanwhile. Even so, a lost announcement delays a revocation by at most the cache
+        /// lifetime.
+        ///
+        /// The task stops when the returned listener is dropped or every clone of the store is.
+        pub fn listen_for_revocations(&self) -> RevocationListener {
+            let subscribed = Arc::new(AtomicBool::new(false));
+            let task = tokio::spawn(listen(
+                Arc::downgrade(&self.shared),
+                self.shared.store.clone(),
+                Arc::clone(&subscribed),
+            ));
+            RevocationListener { task, subscribed }
+        }
+    }
+
+    /// The task that applies revocations announced through Redis to a [`CachingStore`]; stops when
+    /// dropped.
+    #[must_use = "the listener stops when dropped"]
+    pub struct RevocationListener {
+        task: JoinHandle<()>,
+        subscribed: Arc<AtomicBool>,
+    }
+
+    impl RevocationListener {
+        /// Whether the listener is subscribed right now: announcements are being applied.
+        pub fn is_subscribed(&self) -> bool {
+            self.subscribed.load(Ordering::SeqCst)
+        }
+
+        /// Stops listening.
+        pub fn stop(self) {
+            // Dropping aborts the task.
+        }
+    }
+
+    impl Drop for RevocationListener {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    impl fmt::Debug for RevocationListener {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("RevocationListener")
+                .field("subscribed", &self.is_subscribed())
+                .finish()
+        }
+    }
+
+    enum Ended {
+        /// The connection failed: resubscribe.
+        Disconnected,
+        /// Every clone of the store is gone: stop.
+        StoreGone,
+    }
+
+    async fn listen<Cache: TokenStore>(
+        shared: Weak<Shared<Cache, RedisStore>>,
+        redis: RedisStore,
+        subscribed: Arc<AtomicBool>,
+    ) {
+        let mut delay = MIN_RETRY_DELAY;
+        loop {
+            match redis.subscribe_to_revocations().await {
+                Ok(pubsub) => {
+                    delay = MIN_RETRY_DELAY;
+                    // Subscribed first, emptied second: what was revoked before the subscription
+                    // is no longer cached, and what is revoked after it will be announced.
+                    let Some(store) = shared.upgrade() else {
+                        return;
+                    };
+                    store.invalidate_all().await;
+                    drop(store);
+                    subscribed.store(true, Ordering::SeqCst);
+                    tracing::info!(target: "tower_impersonation", "listening for revocations");
+                    let ended = relay(pubsub, &shared).await;
+                    subscribed.store(false, Ordering::SeqCst);
+                    match ended {
+                        Ended::StoreGone => return,
+                        Ended::Disconnected => tracing::warn!(
+                            target: "tower_impersonation",
+                            "revocation subscription lost; resubscribing"
+                        ),
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    target: "tower_impersonation",
+                    %error,
+                    "could not subscribe to revocations; retrying"
+                ),
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+            if shared.strong_count() == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Applies announcements until the connection fails or the store is gone.
+    async fn relay<Cache: TokenStore>(
+        pubsub: PubSub,
+        shared: &Weak<Shared<Cache, RedisStore>>,
+    ) -> Ended {
+        let (mut sink, mut messages) = pubsub.split();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else {
+                        return Ended::Disconnected;
+                    };
+                    let Some(store) = shared.upgrade() else {
+                        return Ended::StoreGone;
+                    };
+                    match parse_digest(message.get_payload_bytes()) {
+                        Some(digest) => store.invalidate(&digest).await,
+                        None => {
+                            tracing::warn!(
+                                target: "tower_impersonation",
+                                "unreadable revocation announcement; emptying the token cache"
+                            );
+                            store.invalidate_all().await;
+                        }
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if shared.strong_count() == 0 {
+                        return Ended::StoreGone;
+                    }
+                    let ping = tokio::time::timeout(HEARTBEAT_TIMEOUT, sink.ping::<redis::Value>());
+                    if !matches!(ping.await, Ok(Ok(_))) {
+                        return Ended::Disconnected;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A digest from its 64 lowercase hex characters.
+    fn parse_digest(hex: &[u8]) -> Option<TokenDigest> {
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.chunks(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            if !pair
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return None;
+            }
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(TokenDigest::from_bytes(bytes))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn announcements_parse_back_to_digests() {
+            let digest = TokenDigest::from_bytes([0xab; 32]);
+            assert_eq!(parse_digest(digest.to_hex().as_bytes()), Some(digest));
+            assert_eq!(parse_digest(b"abc"), None);
+            assert_eq!(parse_digest(&[b'A'; 64]), None);
+            assert_eq!(parse_digest(&[b'+'; 64]), None);
+        }
+    }
+}

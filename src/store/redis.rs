@@ -1,0 +1,456 @@
+//! [`RedisStore`]: one set of tokens shared by every instance of an app, kept in Redis.
+
+use std::{fmt, future::Future, sync::Arc, time::Duration};
+
+use redis::{
+    Client, ErrorKind, RedisError, RedisResult, Script,
+    aio::{ConnectionManager, ConnectionManagerConfig, PubSub},
+};
+use uuid::Uuid;
+
+use super::{StoreError, TokenStore};
+use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest, usage::LastUsed};
+
+/// The key prefix unless configured otherwise.
+pub const DEFAULT_KEY_PREFIX: &str = "tower-impersonation:";
+
+/// How long one store operation may take, reconnection included, unless configured otherwise.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long one connection attempt may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the server may take to answer one command.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Keeps tokens in Redis, so every instance of an app honours the same tokens and a revocation on
+/// one is a revocation on all.
+///
+/// # Layout
+///
+/// With the default prefix `tower-impersonation:`, a token is kept under three keys, none of which
+/// holds its secret:
+///
+/// - `{prefix}token:{digest hex}`: a hash with `record` (the [`TokenRecord`] as JSON),
+///   `organization`, and `last_used` (milliseconds since the epoch, once the token was used);
+/// - `{prefix}id:{uuid}`: the digest hex, to revoke by id;
+/// - `{prefix}org:{organization}`: the set of the organization's token ids, for listing.
+///
+/// A token with an expiry gets the same expiry in Redis (`PEXPIREAT` on its token and id keys), so
+/// an expired token disappears: unlike [`MemoryStore`](super::MemoryStore), this store neither
+/// finds nor lists a token past its expiry. Listing removes the ids of vanished tokens from the
+/// organization's set.
+///
+/// Creation is one `MULTI`/`EXEC` transaction; revocation is one Lua script that deletes the token
+/// only if it belongs to the given organization and then publishes its digest hex on
+/// `{prefix}revocations`, for [`CachingStore::listen_for_revocations`](super::CachingStore).
+///
+/// Several apps can share one Redis with different [key prefixes](RedisStore::key_prefix). The
+/// scripts name keys they compute, so the store wants a single Redis (or a primary with replicas),
+/// not Redis Cluster; Redis 5 or later, or Valkey.
+///
+/// # Failures
+///
+/// The connection is a [`ConnectionManager`]: when Redis goes away, operations fail with
+/// [`StoreError::Backend`] (the layer then answers 503 with `Retry-After`, failing closed) and the
+/// connection is re-established in the background once Redis is back. Every operation gives up
+/// after the [operation timeout](RedisStore::operation_timeout); a create or revoke that timed out
+/// may still have been applied. Error messages never contain a secret or the Redis URL.
+///
+/// Clones share the connection. Use it from within a Tokio runtime with its time driver enabled.
+#[derive(Clone)]
+pub struct RedisStore {
+    client: Client,
+    connection: ConnectionManager,
+    prefix: Arc<str>,
+    timeout: Duration,
+    scripts: Arc<Scripts>,
+}
+
+struct Scripts {
+    list: Script,
+    revoke: Script,
+    record_use: Script,
+}
+
+/// Lists an organization's tokens: `[record json, last_used or "", ...]`, dropping ids whose token
+/// is gone. KEYS[1] the organization's set; ARGV[1] the prefix.
+const LIST_SCRIPT: &str = r"
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local id_key = ARGV[1] .. 'id:' .. id
+  local digest = redis.call('GET', id_key)
+  local found = false
+  if digest then
+    local fields = redis.call('HMGET', ARGV[1] .. 'token:' .. digest, 'record', 'last_used')
+    if fields[1] then
+      out[#out + 1] = fields[1]
+      out[#out + 1] = fields[2] or ''
+      found = true
+    end
+  end
+  if not found then
+    redis.call('SREM', KEYS[1], id)
+    redis.call('DEL', id_key)
+  end
+end
+return out
+";
+
+/// Deletes a token if it belongs to the organization and announces it: 1 if deleted, else 0.
+/// KEYS[1] the id key, KEYS[2] the organization's set; ARGV[1] the prefix, ARGV[2] the
+/// organization, ARGV[3] the id.
+const REVOKE_SCRIPT: &str = r"
+local digest = redis.call('GET', KEYS[1])
+if not digest then
+  return 0
+end
+local token_key = ARGV[1] .. 'token:' .. digest
+local owner = redis.call('HGET', token_key, 'organization')
+if owner ~= ARGV[2] then
+  return 0
+end
+redis.call('DEL', token_key, KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[3])
+redis.call('PUBLISH', ARGV[1] .. 'revocations', digest)
+return 1
+";
+
+/// Moves a token's `last_used` forward, never back. KEYS[1] the id key; ARGV[1] the prefix,
+/// ARGV[2] the time in milliseconds.
+const RECORD_USE_SCRIPT: &str = r"
+local digest = redis.call('GET', KEYS[1])
+if not digest then
+  return 0
+end
+local token_key = ARGV[1] .. 'token:' .. digest
+if redis.call('EXISTS', token_key) == 0 then
+  return 0
+end
+local current = tonumber(redis.call('HGET', token_key, 'last_used') or '0')
+if current < tonumber(ARGV[2]) then
+  redis.call('HSET', token_key, 'last_used', ARGV[2])
+end
+return 1
+";
+
+impl RedisStore {
+    /// Connects to Redis at `url` (`redis://[:password@]host[:port][/db]`), with the default key
+    /// prefix `tower-impersonation:`.
+    ///
+    /// Fails with [`StoreError::Backend`] when the URL is not a Redis URL or Redis cannot be
+    /// reached; the message does not repeat the URL.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = Client::open(url).map_err(|error| backend("read the Redis URL", &error))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let connecting = ConnectionManager::new_with_config(client.clone(), config);
+        let connection = within(DEFAULT_OPERATION_TIMEOUT, "connect", connecting).await?;
+        Ok(Self {
+            client,
+            connection,
+            prefix: DEFAULT_KEY_PREFIX.into(),
+            timeout: DEFAULT_OPERATION_TIMEOUT,
+            scripts: Arc::new(Scripts {
+                list: Script::new(LIST_SCRIPT),
+                revoke: Script::new(REVOKE_SCRIPT),
+                record_use: Script::new(RECORD_USE_SCRIPT),
+            }),
+        })
+    }
+
+    /// Puts every key of this store under `prefix` (default `tower-impersonation:`), so several
+    /// apps can share one Redis. Instances that should honour the same tokens use the same prefix.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: &str) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one operation may take before it fails with [`StoreError::Backend`] (default 2
+    /// seconds).
+    #[must_use]
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The channel on which revocations are published: `{prefix}revocations`, with the revoked
+    /// token's digest hex as the message.
+    pub fn revocation_channel(&self) -> String {
+        format!("{}revocations", self.prefix)
+    }
+
+    /// Opens a dedicated pub/sub connection subscribed to the revocation channel.
+    pub(crate) async fn subscribe_to_revocations(&self) -> Result<PubSub, StoreError> {
+        let channel = self.revocation_channel();
+        let subscribing = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok(pubsub)
+        };
+        within(self.timeout, "subscribe to revocations", subscribing).await
+    }
+
+    fn token_key(&self, digest_hex: &str) -> String {
+        format!("{}token:{digest_hex}", self.prefix)
+    }
+
+    fn id_key(&self, id: Uuid) -> String {
+        format!("{}id:{}", self.prefix, id.hyphenated())
+    }
+
+    fn organization_key(&self, organization: &str) -> String {
+        format!("{}org:{organization}", self.prefix)
+    }
+
+    async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&record)
+            .map_err(|error| StoreError::Encode(error.to_string()))?;
+        let digest_hex = record.digest.to_hex();
+        let token_key = self.token_key(&digest_hex);
+        let id_key = self.id_key(record.id);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        pipe.cmd("DEL").arg(&token_key).ignore();
+        pipe.cmd("HSET")
+            .arg(&token_key)
+            .arg("record")
+            .arg(&json)
+            .arg("organization")
+            .arg(&*record.organization)
+            .ignore();
+        if let Some(last_used) = record.last_used.get() {
+            pipe.cmd("HSET")
+                .arg(&token_key)
+                .arg("last_used")
+                .arg(last_used.as_millis())
+                .ignore();
+        }
+        pipe.cmd("SET").arg(&id_key).arg(&digest_hex).ignore();
+        pipe.cmd("SADD")
+            .arg(self.organization_key(&record.organization))
+            .arg(record.id.hyphenated().to_string())
+            .ignore();
+        if let Some(expires_at) = record.expires_at {
+            for key in [&token_key, &id_key] {
+                pipe.cmd("PEXPIREAT")
+                    .arg(key)
+                    .arg(expires_at.as_millis())
+                    .ignore();
+            }
+        }
+        let mut connection = self.connection.clone();
+        within(self.timeout, "create", pipe.exec_async(&mut connection)).await
+    }
+
+    async fn find(&self, digest_hex: String) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("HMGET");
+        command
+            .arg(self.token_key(&digest_hex))
+            .arg("record")
+            .arg("last_used");
+        let query = command.query_async::<(Option<String>, Option<u64>)>(&mut connection);
+        let (json, last_used) = within(self.timeout, "lookup", query).await?;
+        let Some(json) = json else {
+            return Ok(None);
+        };
+        let record = decode(&json, last_used)?;
+        if record.digest.to_hex() != digest_hex {
+            return Err(StoreError::Decode(
+                "a record is stored under another token's digest".to_owned(),
+            ));
+        }
+        Ok(Some(Arc::new(record)))
+    }
+
+    async fn collect(&self, organization: &str) -> Result<Vec<Arc<TokenRecord>>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.list.prepare_invoke();
+        invocation
+            .key(self.organization_key(organization))
+            .arg(&*self.prefix);
+        let listing = invocation.invoke_async::<Vec<String>>(&mut connection);
+        let fields = within(self.timeout, "list", listing).await?;
+        let mut records = fields
+            .chunks(2)
+            .map(|pair| {
+                let last_used = match pair.get(1).map(String::as_str) {
+                    None | Some("") => None,
+                    Some(millis) => Some(millis.parse::<u64>().map_err(|_| {
+                        StoreError::Decode("a last use is not a number".to_owned())
+                    })?),
+                };
+                decode(&pair[0], last_used).map(Arc::new)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|record| (record.created_at, record.id));
+        Ok(records)
+    }
+
+    async fn delete(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.revoke.prepare_invoke();
+        invocation
+            .key(self.id_key(id))
+            .key(self.organization_key(organization))
+            .arg(&*self.prefix)
+            .arg(organization)
+            .arg(id.hyphenated().to_string());
+        let revoking = invocation.invoke_async::<i64>(&mut connection);
+        Ok(within(self.timeout, "revoke", revoking).await? == 1)
+    }
+
+    async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.record_use.prepare_invoke();
+        invocation
+            .key(self.id_key(id))
+            .arg(&*self.prefix)
+            .arg(at.as_millis());
+        let touching = invocation.invoke_async::<i64>(&mut connection);
+        within(self.timeout, "record a use", touching).await?;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The client's connection details may hold a password: left out.
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("operation_timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert(record)
+    }
+
+    fn lookup(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send {
+        self.find(digest.to_hex())
+    }
+
+    fn list(
+        &self,
+        organization: &str,
+    ) -> impl Future<Output = Result<Vec<Arc<TokenRecord>>, StoreError>> + Send {
+        self.collect(organization)
+    }
+
+    fn revoke(
+        &self,
+        organization: &str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.delete(organization, id)
+    }
+
+    fn record_use(
+        &self,
+        id: Uuid,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.touch(id, at)
+    }
+}
+
+/// Reads a stored record back, with its separately kept last use.
+fn decode(json: &str, last_used: Option<u64>) -> Result<TokenRecord, StoreError> {
+    let mut record: TokenRecord =
+        serde_json::from_str(json).map_err(|error| StoreError::Decode(error.to_string()))?;
+    if let Some(millis) = last_used {
+        let at = Timestamp::from_millis(millis);
+        let latest = record.last_used.get().map_or(at, |known| known.max(at));
+        record.last_used = LastUsed::new(Some(latest));
+    }
+    Ok(record)
+}
+
+/// Runs a Redis operation within `timeout`, mapping every failure to [`StoreError::Backend`].
+async fn within<T>(
+    timeout: Duration,
+    action: &str,
+    operation: impl Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(backend(action, &error)),
+        Err(_) => Err(StoreError::Backend(format!(
+            "redis: could not {action}: timed out after {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+/// A message for a Redis failure: its category, and the server's own words for server errors.
+/// Client-side details (which may name the URL, and with it a password) are left out; token
+/// secrets never reach Redis, so no message can hold one.
+fn backend(action: &str, error: &RedisError) -> StoreError {
+    let mut why = error.category().to_owned();
+    if error.is_timeout() {
+        why.push_str(", timed out");
+    } else if error.is_connection_refusal() {
+        why.push_str(", connection refused");
+    } else if error.is_connection_dropped() {
+        why.push_str(", connection dropped");
+    }
+    let from_server = matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension);
+    if from_server {
+        if let Some(code) = error.code() {
+            why.push_str(": ");
+            why.push_str(code);
+        }
+        if let Some(detail) = error.detail() {
+            why.push(' ');
+            why.push_str(detail);
+        }
+    }
+    StoreError::Backend(format!("redis: could not {action}: {why}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_do_not_repeat_the_url() {
+        let error = Client::open("redis://:hunter2@[not a host/").unwrap_err();
+        let StoreError::Backend(message) = backend("read the Redis URL", &error) else {
+            unreachable!()
+        };
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.starts_with("redis: could not read the Redis URL"));
+    }
+
+    #[test]
+    fn a_separate_last_use_only_moves_forward() {
+        let (_, mut record) = TokenRecord::issue(
+            &crate::token::TokenPrefix::default(),
+            "acme",
+            "admin",
+            crate::role::Roles::full_access(),
+        );
+        record.last_used = LastUsed::new(Some(Timestamp::from_millis(2000)));
+        let json = serde_json::to_string(&record).unwrap();
+        let later = decode(&json, Some(3000)).unwrap();
+        assert_eq!(later.last_used.get(), Some(Timestamp::from_millis(3000)));
+        let earlier = decode(&json, Some(1000)).unwrap();
+        assert_eq!(earlier.last_used.get(), Some(Timestamp::from_millis(2000)));
+        assert_eq!(decode(&json, None).unwrap(), record);
+    }
+}

@@ -1,0 +1,142 @@
+//! [`LastUsed`]: when a token was last used, kept current in memory and written back rarely.
+
+use std::{
+    fmt,
+    sync::atomic::{AtomicU64, Ordering::Relaxed},
+    time::Duration,
+};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::time::Timestamp;
+
+/// How often a token's last use is written back to its store, at most.
+pub const USE_RECORDING_INTERVAL: Duration = Duration::from_secs(60);
+
+/// When a token was last used.
+///
+/// Every record handed out by a store is shared (`Arc`), so noting a use is one atomic store into
+/// that shared record: no allocation and no store write per request. [`LastUsed::note`] says when
+/// the store should hear of it, at most once per [`USE_RECORDING_INTERVAL`] per record.
+/// Serialized as the time in milliseconds, or `null` for never.
+#[derive(Default)]
+pub struct LastUsed {
+    /// Milliseconds since the epoch of the latest use; 0 for never.
+    seen: AtomicU64,
+    /// Milliseconds since the epoch of the latest use the store was told of.
+    written: AtomicU64,
+}
+
+impl LastUsed {
+    /// A last use as read back from a store.
+    pub fn new(at: Option<Timestamp>) -> Self {
+        let millis = at.map_or(0, Timestamp::as_millis);
+        Self {
+            seen: AtomicU64::new(millis),
+            written: AtomicU64::new(millis),
+        }
+    }
+
+    /// The latest use, if any.
+    pub fn get(&self) -> Option<Timestamp> {
+        match self.seen.load(Relaxed) {
+            0 => None,
+            millis => Some(Timestamp::from_millis(millis)),
+        }
+    }
+
+    /// Records a use at `at`, never moving backwards.
+    pub fn record(&self, at: Timestamp) {
+        // A plain load first, so concurrent requests on a hot token do not all write its line.
+        if self.seen.load(Relaxed) < at.as_millis() {
+            self.seen.fetch_max(at.as_millis(), Relaxed);
+        }
+    }
+
+    /// Whether a use at `at` would be due to reach the store.
+    pub fn is_due(&self, at: Timestamp) -> bool {
+        let written = self.written.load(Relaxed);
+        written.saturating_add(USE_RECORDING_INTERVAL.as_millis() as u64) <= at.as_millis()
+    }
+
+    /// Records a use at `at`; `true` when the store should now be told, which one caller per
+    /// interval is.
+    pub fn note(&self, at: Timestamp) -> bool {
+        self.record(at);
+        let written = self.written.load(Relaxed);
+        let due =
+            written.saturating_add(USE_RECORDING_INTERVAL.as_millis() as u64) <= at.as_millis();
+        due && self
+            .written
+            .compare_exchange(written, at.as_millis(), Relaxed, Relaxed)
+            .is_ok()
+    }
+}
+
+impl Clone for LastUsed {
+    fn clone(&self) -> Self {
+        Self {
+            seen: AtomicU64::new(self.seen.load(Relaxed)),
+            written: AtomicU64::new(self.written.load(Relaxed)),
+        }
+    }
+}
+
+impl PartialEq for LastUsed {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for LastUsed {}
+
+impl fmt::Debug for LastUsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+impl Serialize for LastUsed {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LastUsed {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<Timestamp>::deserialize(deserializer).map(LastUsed::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_told_once_per_interval() {
+        let used = LastUsed::default();
+        let start = Timestamp::from_secs(1_000_000);
+        assert!(used.note(start), "a first use is written back");
+        assert!(!used.note(start.plus(Duration::from_secs(30))));
+        assert_eq!(
+            used.get(),
+            Some(start.plus(Duration::from_secs(30))),
+            "yet kept current"
+        );
+        assert!(used.note(start.plus(Duration::from_secs(60))));
+    }
+
+    #[test]
+    fn never_moves_backwards_and_round_trips_through_serde() {
+        let used = LastUsed::new(Some(Timestamp::from_millis(5000)));
+        used.record(Timestamp::from_millis(10));
+        assert_eq!(used.get(), Some(Timestamp::from_millis(5000)));
+        let json = serde_json::to_string(&used).unwrap();
+        assert_eq!(json, "5000");
+        assert_eq!(serde_json::from_str::<LastUsed>(&json).unwrap(), used);
+        assert_eq!(
+            serde_json::from_str::<LastUsed>("null").unwrap().get(),
+            None
+        );
+    }
+}
