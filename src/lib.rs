@@ -78,6 +78,7 @@ pub use role::{Access, Action, Resource, Role, RoleParseError, Roles};
 pub use store::{MemoryStore, StoreError, TokenStore};
 pub use time::Timestamp;
 pub use token::{
-    DEFAULT_PREFIX, DigestHashBuilder, DigestHasher, TokenDigest, TokenPrefix, TokenSecret,
+    DEFAULT_PREFIX, DigestHashBuilder, DigestHasher, LastFour, TokenDigest, TokenPrefix,
+    TokenSecret,
 };
 pub use usage::{LastUsed, USE_RECORDING_INTERVAL};

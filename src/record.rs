@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     role::Roles,
     time::Timestamp,
-    token::{TokenDigest, TokenPrefix, TokenSecret, masked},
+    token::{LastFour, TokenDigest, TokenPrefix, TokenSecret, masked},
     usage::LastUsed,
 };
 
@@ -32,7 +32,7 @@ pub struct TokenRecord {
     /// The id of the admin who created the token.
     pub created_by: Arc<str>,
     /// The last four characters of the secret, for the masked listing.
-    pub last_four: String,
+    pub last_four: LastFour,
     /// When the token stops working, if ever.
     pub expires_at: Option<Timestamp>,
     /// When the token was last used.
@@ -72,7 +72,7 @@ impl TokenRecord {
 
     /// The token as listings show it, e.g. `GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622`.
     pub fn masked_token(&self, prefix: &str) -> String {
-        masked(prefix, &self.last_four)
+        masked(prefix, self.last_four)
     }
 }
 

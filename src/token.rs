@@ -85,9 +85,12 @@ impl TokenSecret {
     }
 
     /// The last four characters, kept for the masked listing.
-    pub fn last_four(&self) -> String {
-        let hyphenated = self.secret.hyphenated().to_string();
-        hyphenated[UUID_LEN - 4..].to_owned()
+    pub fn last_four(&self) -> LastFour {
+        let mut buffer = Uuid::encode_buffer();
+        let hyphenated = self.secret.hyphenated().encode_lower(&mut buffer);
+        let mut last = [0; 4];
+        last.copy_from_slice(&hyphenated.as_bytes()[UUID_LEN - 4..]);
+        LastFour(last)
     }
 }
 
@@ -183,8 +186,44 @@ impl fmt::Debug for TokenDigest {
     }
 }
 
+/// The last four characters of a token's secret (lowercase hex), kept inline for the masked
+/// listing. Serialized as a four-character string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LastFour([u8; 4]);
+
+impl LastFour {
+    /// Checks and wraps four lowercase hex characters.
+    pub fn new(text: &str) -> Option<Self> {
+        let bytes: [u8; 4] = text.as_bytes().try_into().ok()?;
+        let hex = bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b));
+        hex.then_some(Self(bytes))
+    }
+
+    /// The four characters.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex is ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("????")
+    }
+}
+
+impl serde::Serialize for LastFour {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LastFour {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        LastFour::new(&text).ok_or_else(|| serde::de::Error::custom("expected four hex characters"))
+    }
+}
+
 /// The masked form of a token shown in listings: `GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622`.
-pub(crate) fn masked(prefix: &str, last_four: &str) -> String {
+pub(crate) fn masked(prefix: &str, last_four: LastFour) -> String {
+    let last_four = last_four.as_str();
     format!("{prefix}xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxx{last_four}")
 }
 
@@ -233,7 +272,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            masked("GINT:IMP:", &token.last_four()),
+            masked("GINT:IMP:", token.last_four()),
             "GINT:IMP:xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxc622"
         );
     }

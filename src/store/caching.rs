@@ -263,6 +263,26 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
         self.find(*digest)
     }
 
+    /// A fresh cache hit, when the cache answers without waiting; anything else asks `lookup`.
+    fn lookup_now(
+        &self,
+        digest: &TokenDigest,
+    ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
+        let fresh = self
+            .shared
+            .entries
+            .get(digest)
+            .is_some_and(|entry| entry.cached_at.elapsed() < self.lifetime);
+        if !fresh {
+            return None;
+        }
+        match self.shared.cache.lookup_now(digest)? {
+            Ok(Some(record)) => Some(Ok(Some(record))),
+            // Dropped from the cache, or a cache failure: the store decides.
+            Ok(None) | Err(_) => None,
+        }
+    }
+
     fn list(
         &self,
         organization: &str,
