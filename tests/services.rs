@@ -208,7 +208,11 @@ async fn listing_masks_tokens_like_the_seed() {
         );
         assert_eq!(entry["token"], masked);
         assert_eq!(entry["roles"], created["roles"]);
-        assert_eq!(entry.get("name"), created.get("name"), "name omitted when none");
+        assert_eq!(
+            entry.get("name"),
+            created.get("name"),
+            "name omitted when none"
+        );
         assert_listing_date(entry["dateCreated"].as_str().unwrap());
         assert!(entry.get("lastUsed").is_none());
     }

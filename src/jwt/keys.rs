@@ -8,9 +8,10 @@ use jsonwebtoken::{
     errors::ErrorKind,
 };
 
-use dashmap::DashMap;
-
-use super::claims::ImpersonationClaims;
+use super::{
+    cache::{Verified, VerifiedCache},
+    claims::ImpersonationClaims,
+};
 use crate::{error::ConfigError, time::Timestamp};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
@@ -37,13 +38,9 @@ struct Inner {
     keys: Vec<Key>,
     validation: Validation,
     lifetime: Duration,
-    /// Tokens already verified with these keys, by their full text. A new key set (a rotation)
-    /// starts with an empty cache.
-    verified: DashMap<Box<str>, Arc<ImpersonationClaims>>,
+    /// Tokens already verified with these keys. A new key set (a rotation) starts empty.
+    verified: VerifiedCache,
 }
-
-/// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
-const MAX_CACHED_TOKENS: usize = 10_000;
 
 struct Key {
     id: Option<String>,
@@ -92,7 +89,7 @@ impl JwtKeys {
             keys: vec![Key::new(None, secret)?],
             validation,
             lifetime: Duration::from_secs(3600),
-            verified: DashMap::new(),
+            verified: VerifiedCache::default(),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -182,22 +179,15 @@ impl JwtKeys {
     /// [`JwtKeys::verify`], remembering tokens that passed until they expire, so a client sending
     /// the same token again and again pays for one verification. Tokens are compared by their
     /// full text.
-    pub(crate) fn verify_cached(&self, token: &str) -> Result<Arc<ImpersonationClaims>, JwtError> {
-        let cache = &self.inner.verified;
-        let valid_until =
-            |claims: &ImpersonationClaims| claims.exp.saturating_add(self.inner.validation.leeway);
-        if let Some(hit) = cache.get(token).map(|entry| Arc::clone(entry.value())) {
-            if Timestamp::now().as_secs() <= valid_until(&hit) {
-                return Ok(hit);
-            }
-            cache.remove(token);
+    pub(crate) fn verify_cached(&self, token: &str) -> Result<Arc<Verified>, JwtError> {
+        let now = Timestamp::now().as_secs();
+        if let Some(hit) = self.inner.verified.get(token, now) {
+            return Ok(hit);
         }
-        let claims = Arc::new(self.verify(token)?);
-        if cache.len() >= MAX_CACHED_TOKENS {
-            cache.clear();
-        }
-        cache.insert(token.into(), Arc::clone(&claims));
-        Ok(claims)
+        let claims = self.verify(token)?;
+        let verified = Arc::new(Verified::new(claims, self.inner.validation.leeway)?);
+        self.inner.verified.insert(token, Arc::clone(&verified));
+        Ok(verified)
     }
 
     fn into_inner(self) -> Inner {
@@ -205,7 +195,7 @@ impl JwtKeys {
             keys: shared.keys.iter().map(Key::duplicate).collect(),
             validation: shared.validation.clone(),
             lifetime: shared.lifetime,
-            verified: DashMap::new(),
+            verified: VerifiedCache::default(),
         })
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     credential::{Credential, OwnedCredential},
     directory::{DirectoryError, Member, UserDirectory, UserWithMemberships},
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
-    jwt::{ImpersonationClaims, JwtKeys},
+    jwt::{JwtKeys, Verified},
     policy::{AccessPolicy, ImpersonationPolicy, RequestHead},
     record::TokenRecord,
     rejection::{Rejection, RejectionKind},
@@ -110,7 +110,7 @@ where
                     Ok(claims) => claims,
                     Err(rejection) => return Some(Err(rejection)),
                 };
-                let found = self.directory.user_by_id_now(&claims.0.user_id)?;
+                let found = self.directory.user_by_id_now(&claims.user_id)?;
                 Some(self.admit_jwt(claims, found))
             }
             Credential::Absent => Some(Err(INVALID_TOKEN)),
@@ -142,9 +142,6 @@ where
         }
     }
 }
-
-/// Verified claims with the roles they grant.
-type VerifiedJwt = (Arc<ImpersonationClaims>, Roles);
 
 impl<St, D, A, P> Checks<St, D, A, P>
 where
@@ -181,7 +178,7 @@ where
             }
             OwnedCredential::Jwt(token) => {
                 let claims = self.verified(&token, &head)?;
-                let found = self.directory.user_by_id(&claims.0.user_id).await;
+                let found = self.directory.user_by_id(&claims.user_id).await;
                 self.admit_jwt(claims, found)
             }
         }
@@ -228,35 +225,31 @@ where
     }
 
     /// The JWT's claims, if it verifies and its roles allow the request.
-    fn verified(&self, token: &str, head: &RequestHead<'_>) -> Result<VerifiedJwt, Rejection> {
+    fn verified(&self, token: &str, head: &RequestHead<'_>) -> Result<Arc<Verified>, Rejection> {
         // JWTs are only recognised when keys are configured.
         let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
-        let claims = keys.verify_cached(token).map_err(|_| INVALID_TOKEN)?;
-        let roles = match &claims.roles {
-            Some(roles) => Roles::parse(roles).map_err(|_| INVALID_TOKEN)?,
-            None => Roles::full_access(),
-        };
-        self.check_scope(&roles, head)?;
-        Ok((claims, roles))
+        let verified = keys.verify_cached(token).map_err(|_| INVALID_TOKEN)?;
+        self.check_scope(&verified.roles, head)?;
+        Ok(verified)
     }
 
     /// The user a verified JWT names, if it exists, belongs to the JWT's organization, and the
     /// policy allows it.
     fn admit_jwt(
         &self,
-        (claims, roles): VerifiedJwt,
+        claims: Arc<Verified>,
         found: Result<Option<UserWithMemberships>, DirectoryError>,
     ) -> Result<ImpersonatedUser, Rejection> {
         let found = found
             .map_err(|error| unavailable("user directory", &error))?
             .ok_or(INVALID_TOKEN)?;
-        let admin = match &claims.org {
+        let admin = match &claims.organization {
             Some(org) => found.membership(org).ok_or(INVALID_TOKEN)?.admin,
             None => found.memberships.iter().any(|m| m.admin),
         };
-        let actor = match &claims.act {
-            Some(act) => Actor::Admin {
-                user_id: act.sub.as_str().into(),
+        let actor = match &claims.actor {
+            Some(user_id) => Actor::Admin {
+                user_id: Arc::clone(user_id),
             },
             None => Actor::Unattributed,
         };
@@ -267,8 +260,8 @@ where
         if !self.policy.may_impersonate(&actor, &member) {
             return Err(USER_NOT_ALLOWED);
         }
-        let organization = claims.org.as_deref().map(Arc::from);
-        let source = CredentialSource::Jwt;
+        let organization = claims.organization.clone();
+        let (roles, source) = (claims.roles.clone(), CredentialSource::Jwt);
         Ok(ImpersonatedUser::new(
             member.user,
             organization,

@@ -23,7 +23,7 @@ pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 
 /// Answers lookups from a fast `Cache` store (a [`MemoryStore`](super::MemoryStore) in practice)
-/// in front of a shared `Store` (a [`RedisStore`](super::RedisStore), say), so most requests do
+/// in front of a shared `Store` (a [`RedisStore`], say), so most requests do
 /// not wait on the network.
 ///
 /// - A lookup is answered from the cache while the entry is younger than the
@@ -39,13 +39,27 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 ///
 /// A token revoked **through this store** stops working here at once. A token revoked on
 /// **another instance** stops working here when this instance hears of it — with
-/// [`listen_for_revocations`](CachingStore::listen_for_revocations) (feature `redis`), within the
+/// [`listen_for_revocations`] (feature `redis`), within the
 /// time a Redis pub/sub message takes — and in any case, even if that message is lost or nothing
 /// listens, **within the cache lifetime** (5 seconds by default) of the revocation. While the
 /// store is unreachable, cached tokens keep working for at most that lifetime; every other lookup
 /// fails, and the layer answers 503.
 ///
 /// Clones share the cache and the stores.
+///
+#[cfg_attr(feature = "redis", doc = "[`RedisStore`]: super::RedisStore")]
+#[cfg_attr(
+    feature = "redis",
+    doc = "[`listen_for_revocations`]: CachingStore::listen_for_revocations"
+)]
+#[cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.RedisStore.html"
+)]
+#[cfg_attr(
+    not(feature = "redis"),
+    doc = "[`listen_for_revocations`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.CachingStore.html#method.listen_for_revocations"
+)]
 pub struct CachingStore<Cache, Store> {
     shared: Arc<Shared<Cache, Store>>,
     lifetime: Duration,
@@ -157,16 +171,25 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
                 }
             }
         }
+        // The entry's age counts from before the store was asked, so a token revoked after the
+        // store answered is cached for less than the lifetime after its revocation.
+        let asked_at = Instant::now();
         let generation = shared.generation.load(Ordering::SeqCst);
         let found = shared.store.lookup(&digest).await?;
         match &found {
-            Some(record) => self.fill(digest, record, generation).await,
+            Some(record) => self.fill(digest, record, asked_at, generation).await,
             None => shared.forget(&digest).await,
         }
         Ok(found)
     }
 
-    async fn fill(&self, digest: TokenDigest, record: &Arc<TokenRecord>, generation: u64) {
+    async fn fill(
+        &self,
+        digest: TokenDigest,
+        record: &Arc<TokenRecord>,
+        asked_at: Instant,
+        generation: u64,
+    ) {
         let shared = &self.shared;
         if shared.entries.len() >= self.max_entries {
             shared.evict(self.max_entries, self.lifetime).await;
@@ -178,7 +201,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             return;
         }
         let entry = Entry {
-            cached_at: Instant::now(),
+            cached_at: asked_at,
             organization: Arc::clone(&record.organization),
             id: record.id,
         };

@@ -3,6 +3,12 @@
 //! - [`MemoryStore`]: this process's memory, the default;
 //! - [`RedisStore`] (feature `redis`): Redis, shared by every instance of an app;
 //! - [`CachingStore`]: a fast store in front of a shared one, with a bounded revocation delay.
+//!
+#![cfg_attr(feature = "redis", doc = "[`RedisStore`]: RedisStore")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.RedisStore.html"
+)]
 
 mod caching;
 mod memory;

@@ -1,0 +1,102 @@
+//! A bounded cache of verified JWTs, so a client sending the same token again and again pays for
+//! one signature check.
+
+use std::{
+    hash::{Hash, Hasher},
+    sync::Arc,
+};
+
+use dashmap::DashMap;
+
+use super::{claims::ImpersonationClaims, keys::JwtError};
+use crate::{role::Roles, token::DigestHashBuilder};
+
+/// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
+pub(crate) const MAX_CACHED_TOKENS: usize = 10_000;
+
+/// What a verified token grants, in the shared form the layer hands out per request.
+#[derive(Debug)]
+pub(crate) struct Verified {
+    pub(crate) user_id: String,
+    pub(crate) organization: Option<Arc<str>>,
+    pub(crate) actor: Option<Arc<str>>,
+    pub(crate) roles: Roles,
+    /// Seconds since the epoch past which the token is refused: `exp` plus the leeway.
+    pub(crate) valid_until: u64,
+}
+
+impl Verified {
+    /// The shared form of verified claims; unknown roles make the token invalid.
+    pub(crate) fn new(claims: ImpersonationClaims, leeway: u64) -> Result<Self, JwtError> {
+        let roles = match &claims.roles {
+            Some(roles) => Roles::parse(roles).map_err(|_| JwtError::Malformed)?,
+            None => Roles::full_access(),
+        };
+        Ok(Self {
+            valid_until: claims.exp.saturating_add(leeway),
+            organization: claims.org.map(Arc::from),
+            actor: claims.act.map(|act| Arc::from(act.sub)),
+            user_id: claims.user_id,
+            roles,
+        })
+    }
+}
+
+/// The cache: keyed by the token's last 32 characters (its signature), holding the whole token,
+/// which a hit must equal in full.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedCache {
+    entries: DashMap<Tail, (Box<str>, Arc<Verified>), DigestHashBuilder>,
+}
+
+impl VerifiedCache {
+    /// The verified token, if it is cached and still valid at `now` (seconds since the epoch).
+    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<Verified>> {
+        let tail = Tail::of(token)?;
+        let hit = self
+            .entries
+            .get(&tail)
+            .filter(|entry| &*entry.0 == token)
+            .map(|entry| Arc::clone(&entry.1))?;
+        if now <= hit.valid_until {
+            return Some(hit);
+        }
+        self.entries.remove(&tail);
+        None
+    }
+
+    /// Remembers a token that just passed verification.
+    pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
+        let Some(tail) = Tail::of(token) else { return };
+        if self.entries.len() >= MAX_CACHED_TOKENS {
+            self.entries.clear();
+        }
+        self.entries.insert(tail, (token.into(), verified));
+    }
+}
+
+/// The last 32 bytes of a token: its signature, which no two tokens share in practice. Only
+/// tokens that verified are stored under it, so clients cannot aim collisions at the map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Tail([u8; 32]);
+
+impl Tail {
+    fn of(token: &str) -> Option<Self> {
+        let start = token.len().checked_sub(32)?;
+        token.as_bytes()[start..].try_into().ok().map(Tail)
+    }
+}
+
+impl Hash for Tail {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let word = |i: usize| {
+            let mut bytes = [0; 8];
+            bytes.copy_from_slice(&self.0[i..i + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        // Base64 characters carry six bits a byte: fold all four words and spread the bits.
+        let folded =
+            word(0) ^ word(8).rotate_left(16) ^ word(16).rotate_left(32) ^ word(24).rotate_left(48);
+        state.write_u64(folded.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+}

@@ -1,0 +1,160 @@
+//! What every `TokenStore` does, written once and run unchanged against each backend by
+//! `tests/stores.rs`.
+//!
+//! Each function takes any store and works in organizations of its own (fresh UUIDs), so the
+//! functions can share one store, and stores can share one Redis.
+
+use std::time::Duration;
+
+use tower_impersonation::{Roles, Timestamp, TokenPrefix, TokenRecord, TokenSecret, TokenStore};
+use uuid::Uuid;
+
+/// An organization no other test uses.
+pub fn organization() -> String {
+    format!("org-{}", Uuid::new_v4())
+}
+
+/// A new token of `organization`, full access.
+pub fn issue(organization: &str) -> (TokenSecret, TokenRecord) {
+    TokenRecord::issue(
+        &TokenPrefix::default(),
+        organization,
+        "admin-1",
+        Roles::full_access(),
+    )
+}
+
+pub async fn create_then_lookup<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let (_, mut record) = issue(&organization);
+    record.name = Some("CI token".to_owned());
+    record.roles = Roles::parse(&["read:*", "write:cards"]).unwrap();
+    store.create(record.clone()).await.unwrap();
+
+    let found = store.lookup(&record.digest).await.unwrap();
+    assert_eq!(
+        found.as_deref(),
+        Some(&record),
+        "the created token is found"
+    );
+    let again = store.lookup(&record.digest).await.unwrap();
+    assert_eq!(again.as_deref(), Some(&record), "and found again, the same");
+
+    let (never_stored, _) = issue(&organization);
+    assert_eq!(store.lookup(&never_stored.digest()).await.unwrap(), None);
+}
+
+pub async fn list_shows_one_organization_oldest_first<S: TokenStore>(store: &S) {
+    let (organization, other) = (organization(), organization());
+    let start = Timestamp::now();
+    let mut records = Vec::new();
+    // Created out of order, listed by creation time.
+    for seconds in [2, 0, 1] {
+        let (_, mut record) = issue(&organization);
+        record.created_at = start.plus(Duration::from_secs(seconds));
+        store.create(record.clone()).await.unwrap();
+        records.push(record);
+    }
+    let (_, foreign) = issue(&other);
+    store.create(foreign.clone()).await.unwrap();
+
+    records.sort_by_key(|record| record.created_at);
+    let listed = store.list(&organization).await.unwrap();
+    let listed: Vec<TokenRecord> = listed.iter().map(|record| (**record).clone()).collect();
+    assert_eq!(listed, records);
+
+    let others = store.list(&other).await.unwrap();
+    assert_eq!(others.len(), 1);
+    assert_eq!(*others[0], foreign);
+
+    assert!(store.list(&self::organization()).await.unwrap().is_empty());
+}
+
+pub async fn revoke_by_another_organization_keeps_the_token<S: TokenStore>(store: &S) {
+    let (organization, other) = (organization(), organization());
+    let (_, record) = issue(&organization);
+    store.create(record.clone()).await.unwrap();
+
+    assert!(!store.revoke(&other, record.id).await.unwrap());
+    assert_eq!(
+        store.lookup(&record.digest).await.unwrap().as_deref(),
+        Some(&record)
+    );
+    let listed = store.list(&organization).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, record.id);
+}
+
+pub async fn revoke_removes_the_token<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    let (_, kept) = issue(&organization);
+    store.create(record.clone()).await.unwrap();
+    store.create(kept.clone()).await.unwrap();
+    // Looked up first, so a cache in front of the store holds it.
+    assert!(store.lookup(&record.digest).await.unwrap().is_some());
+
+    assert!(store.revoke(&organization, record.id).await.unwrap());
+    assert_eq!(store.lookup(&record.digest).await.unwrap(), None);
+    let listed = store.list(&organization).await.unwrap();
+    let ids: Vec<Uuid> = listed.iter().map(|record| record.id).collect();
+    assert_eq!(ids, [kept.id]);
+
+    assert!(!store.revoke(&organization, record.id).await.unwrap());
+    assert!(!store.revoke(&organization, Uuid::new_v4()).await.unwrap());
+    assert!(store.lookup(&kept.digest).await.unwrap().is_some());
+}
+
+pub async fn record_use_sets_last_used<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    store.create(record.clone()).await.unwrap();
+    let before = store.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(before.last_used.get(), None);
+
+    let at = Timestamp::now();
+    store.record_use(record.id, at).await.unwrap();
+    let found = store.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(found.last_used.get(), Some(at));
+    let listed = store.list(&organization).await.unwrap();
+    assert_eq!(listed[0].last_used.get(), Some(at));
+
+    // Never backwards.
+    let earlier = Timestamp::from_millis(at.as_millis() - 60_000);
+    store.record_use(record.id, earlier).await.unwrap();
+    let found = store.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(found.last_used.get(), Some(at));
+
+    // An unknown token is no error.
+    store.record_use(Uuid::new_v4(), at).await.unwrap();
+}
+
+/// A store may keep an expired token (the memory store does; listings show it as expired) or
+/// drop it (Redis expires it): either way the layer, which checks `is_expired` itself, refuses it.
+/// What a store must not do is hand out an expired token without its expiry, or lose the expiry
+/// of one still valid.
+pub async fn expired_tokens_never_look_valid<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let now = Timestamp::now();
+    let (_, mut expired) = issue(&organization);
+    expired.expires_at = Some(Timestamp::from_millis(now.as_millis() - 1000));
+    store.create(expired.clone()).await.unwrap();
+    if let Some(found) = store.lookup(&expired.digest).await.unwrap() {
+        assert_eq!(found.expires_at, expired.expires_at);
+        assert!(found.is_expired(Timestamp::now()));
+    }
+
+    let (_, mut valid) = issue(&organization);
+    valid.expires_at = Some(now.plus(Duration::from_secs(3600)));
+    store.create(valid.clone()).await.unwrap();
+    let found = store.lookup(&valid.digest).await.unwrap().unwrap();
+    assert_eq!(found.expires_at, valid.expires_at);
+    assert!(!found.is_expired(Timestamp::now()));
+    let listed = store.list(&organization).await.unwrap();
+    assert!(listed.iter().any(|record| record.id == valid.id));
+    assert!(
+        listed
+            .iter()
+            .all(|record| record.id != expired.id || record.is_expired(now))
+    );
+}

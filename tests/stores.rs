@@ -1,0 +1,477 @@
+//! The store conformance suite run unchanged against every backend, then what is particular to
+//! the caching store and to Redis.
+//!
+//! Redis tests read `REDIS_URL`; without it they print "REDIS_URL not set: skipping Redis tests"
+//! and pass, except under `CI`, where they fail. Each test works under a key prefix of its own.
+
+mod store_conformance;
+
+use std::time::Duration;
+
+use tower_impersonation::{
+    MemoryStore, TokenStore,
+    store::{CachingStore, DEFAULT_CACHE_LIFETIME},
+};
+
+use store_conformance::{issue, organization};
+
+/// Generates one test per conformance case for a backend built by `$make` (an async expression
+/// giving `Option<store>`; `None` skips).
+macro_rules! conformance {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test]
+            async fn create_then_lookup() {
+                if let Some(store) = $make {
+                    store_conformance::create_then_lookup(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn list_shows_one_organization_oldest_first() {
+                if let Some(store) = $make {
+                    store_conformance::list_shows_one_organization_oldest_first(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn revoke_by_another_organization_keeps_the_token() {
+                if let Some(store) = $make {
+                    store_conformance::revoke_by_another_organization_keeps_the_token(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn revoke_removes_the_token() {
+                if let Some(store) = $make {
+                    store_conformance::revoke_removes_the_token(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn record_use_sets_last_used() {
+                if let Some(store) = $make {
+                    store_conformance::record_use_sets_last_used(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn expired_tokens_never_look_valid() {
+                if let Some(store) = $make {
+                    store_conformance::expired_tokens_never_look_valid(&store).await;
+                }
+            }
+        }
+    };
+}
+
+conformance!(memory, Some(MemoryStore::new()));
+conformance!(
+    caching_memory_over_memory,
+    Some(CachingStore::new(MemoryStore::new(), MemoryStore::new()))
+);
+#[cfg(feature = "redis")]
+conformance!(redis_store, with_redis::store().await);
+#[cfg(feature = "redis")]
+conformance!(
+    caching_memory_over_redis,
+    with_redis::store()
+        .await
+        .map(|store| CachingStore::new(MemoryStore::new(), store))
+);
+
+// ---- The caching store ------------------------------------------------------------------------
+
+#[test]
+fn the_default_cache_lifetime_is_five_seconds() {
+    assert_eq!(DEFAULT_CACHE_LIFETIME, Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn cached_tokens_are_answered_from_the_cache_until_their_lifetime_ends() {
+    let shared = MemoryStore::new();
+    let store =
+        CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(Duration::from_millis(300));
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    store.create(record.clone()).await.unwrap();
+    assert!(store.lookup(&record.digest).await.unwrap().is_some());
+    assert_eq!(store.cached_len(), 1);
+
+    // Revoked behind the cache's back, as by another instance whose announcement was lost.
+    assert!(shared.revoke(&organization, record.id).await.unwrap());
+    assert!(
+        store.lookup(&record.digest).await.unwrap().is_some(),
+        "still cached"
+    );
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(store.lookup(&record.digest).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn only_fresh_cache_hits_answer_without_waiting() {
+    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
+        .lifetime(Duration::from_millis(300));
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    store.create(record.clone()).await.unwrap();
+    assert!(store.lookup_now(&record.digest).is_none(), "not cached yet");
+    store.lookup(&record.digest).await.unwrap();
+    let hit = store.lookup_now(&record.digest).unwrap().unwrap();
+    assert_eq!(hit.as_deref(), Some(&record));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(store.lookup_now(&record.digest).is_none(), "expired");
+    store.lookup(&record.digest).await.unwrap();
+    assert!(store.lookup_now(&record.digest).is_some());
+    store.revoke(&organization, record.id).await.unwrap();
+    assert!(store.lookup_now(&record.digest).is_none(), "revoked");
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_not_cached() {
+    let shared = MemoryStore::new();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone());
+    let (_, record) = issue(&organization());
+    assert_eq!(store.lookup(&record.digest).await.unwrap(), None);
+    // Created by another instance: found at once.
+    shared.create(record.clone()).await.unwrap();
+    assert_eq!(
+        store.lookup(&record.digest).await.unwrap().as_deref(),
+        Some(&record)
+    );
+}
+
+#[tokio::test]
+async fn invalidate_drops_one_token_and_invalidate_all_every_token() {
+    let shared = MemoryStore::new();
+    let cache = MemoryStore::new();
+    let store = CachingStore::new(cache.clone(), shared.clone()).lifetime(Duration::from_secs(60));
+    let organization = organization();
+    let (_, first) = issue(&organization);
+    let (_, second) = issue(&organization);
+    for record in [&first, &second] {
+        store.create(record.clone()).await.unwrap();
+        store.lookup(&record.digest).await.unwrap();
+    }
+    assert_eq!((store.cached_len(), cache.len()), (2, 2));
+
+    shared.revoke(&organization, first.id).await.unwrap();
+    store.invalidate(&first.digest).await;
+    assert_eq!(store.lookup(&first.digest).await.unwrap(), None);
+    assert_eq!((store.cached_len(), cache.len()), (1, 1));
+
+    store.invalidate_all().await;
+    assert_eq!((store.cached_len(), cache.len()), (0, 0));
+    assert!(store.lookup(&second.digest).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_cache_stays_within_its_bound() {
+    let cache = MemoryStore::new();
+    let store = CachingStore::new(cache.clone(), MemoryStore::new()).max_entries(10);
+    let organization = organization();
+    let mut records = Vec::new();
+    for _ in 0..35 {
+        let (_, record) = issue(&organization);
+        store.create(record.clone()).await.unwrap();
+        assert!(store.lookup(&record.digest).await.unwrap().is_some());
+        assert!(store.cached_len() <= 10, "{} cached", store.cached_len());
+        assert!(cache.len() <= 10, "{} in the cache store", cache.len());
+        records.push(record);
+    }
+    // Evicted tokens are still found, in the store.
+    for record in &records {
+        assert!(store.lookup(&record.digest).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn record_use_is_written_through_to_the_cache() {
+    let shared = MemoryStore::new();
+    let store =
+        CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(Duration::from_secs(60));
+    let (_, record) = issue(&organization());
+    store.create(record.clone()).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    let at = tower_impersonation::Timestamp::now();
+    store.record_use(record.id, at).await.unwrap();
+    let in_store = shared.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(in_store.last_used.get(), Some(at));
+    let cached = store.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(cached.last_used.get(), Some(at));
+}
+
+// ---- Redis ------------------------------------------------------------------------------------
+
+#[cfg(feature = "redis")]
+mod with_redis {
+    use std::time::Duration;
+
+    use tower_impersonation::{
+        StoreError, Timestamp, TokenStore,
+        store::{CachingStore, RedisStore},
+    };
+    use uuid::Uuid;
+
+    use super::{issue, organization};
+
+    /// `REDIS_URL`, or `None` (skip) when unset outside CI; under CI an unset URL fails the test.
+    pub(super) fn url() -> Option<String> {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but REDIS_URL is not: the Redis tests must run in CI")
+            }
+            _ => {
+                eprintln!("REDIS_URL not set: skipping Redis tests");
+                None
+            }
+        }
+    }
+
+    /// A store under a key prefix of its own.
+    pub(super) async fn store() -> Option<RedisStore> {
+        let url = url()?;
+        let prefix = format!("test-{}:", Uuid::new_v4());
+        Some(
+            RedisStore::connect(&url)
+                .await
+                .expect("Redis at REDIS_URL is reachable")
+                .key_prefix(&prefix),
+        )
+    }
+
+    async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(url)
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    async fn keys(connection: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(connection)
+            .await
+            .unwrap();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn keys_hold_digests_and_never_the_secret() {
+        let Some(url) = url() else { return };
+        let store = store().await.unwrap();
+        let organization = organization();
+        let (secret, record) = issue(&organization);
+        store.create(record.clone()).await.unwrap();
+
+        let prefix = store.prefix().to_owned();
+        let mut connection = raw(&url).await;
+        let mut expected = vec![
+            format!("{prefix}id:{}", record.id),
+            format!("{prefix}org:{organization}"),
+            format!("{prefix}token:{}", record.digest.to_hex()),
+        ];
+        expected.sort();
+        assert_eq!(keys(&mut connection, &prefix).await, expected);
+
+        let exposed = secret.expose();
+        let secret_part = &exposed["GINT:IMP:".len()..];
+        let mut everything = expected.join(" ");
+        let hash: Vec<String> = redis::cmd("HGETALL")
+            .arg(&expected[2])
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        everything.push_str(&hash.join(" "));
+        let id: String = redis::cmd("GET")
+            .arg(&expected[0])
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        everything.push_str(&id);
+        assert_eq!(id, record.digest.to_hex());
+        assert!(!everything.contains(secret_part));
+        assert!(!everything.contains(&secret_part.replace('-', "")));
+    }
+
+    #[tokio::test]
+    async fn expiring_tokens_expire_in_redis_too() {
+        let Some(url) = url() else { return };
+        let store = store().await.unwrap();
+        let (_, mut record) = issue(&organization());
+        record.expires_at = Some(Timestamp::now().plus(Duration::from_secs(3600)));
+        store.create(record.clone()).await.unwrap();
+
+        let mut connection = raw(&url).await;
+        for key in [
+            format!("{}token:{}", store.prefix(), record.digest.to_hex()),
+            format!("{}id:{}", store.prefix(), record.id),
+        ] {
+            let ttl: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{key}: {ttl} ms");
+        }
+        let (_, lasting) = issue(&organization());
+        store.create(lasting.clone()).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(format!(
+                "{}token:{}",
+                store.prefix(),
+                lasting.digest.to_hex()
+            ))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(ttl, -1, "no expiry without expires_at");
+    }
+
+    #[tokio::test]
+    async fn revocations_are_published_as_digest_hex() {
+        let Some(url) = url() else { return };
+        let store = store().await.unwrap();
+        let organization = organization();
+        let (_, record) = issue(&organization);
+        store.create(record.clone()).await.unwrap();
+
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe(store.revocation_channel()).await.unwrap();
+        // Refused revocations announce nothing.
+        assert!(!store.revoke("someone-else", record.id).await.unwrap());
+        assert!(store.revoke(&organization, record.id).await.unwrap());
+
+        let mut messages = pubsub.on_message();
+        let message = tokio::time::timeout(Duration::from_secs(5), async {
+            use futures_util::StreamExt as _;
+            messages.next().await
+        })
+        .await
+        .expect("a revocation message within 5 s")
+        .unwrap();
+        assert_eq!(
+            message.get_payload::<String>().unwrap(),
+            record.digest.to_hex()
+        );
+    }
+
+    #[tokio::test]
+    async fn listing_drops_ids_of_vanished_tokens() {
+        let Some(url) = url() else { return };
+        let store = store().await.unwrap();
+        let organization = organization();
+        let (_, gone) = issue(&organization);
+        let (_, kept) = issue(&organization);
+        store.create(gone.clone()).await.unwrap();
+        store.create(kept.clone()).await.unwrap();
+
+        let mut connection = raw(&url).await;
+        let token_key = format!("{}token:{}", store.prefix(), gone.digest.to_hex());
+        let _: i64 = redis::cmd("DEL")
+            .arg(&token_key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+
+        let listed = store.list(&organization).await.unwrap();
+        let ids: Vec<Uuid> = listed.iter().map(|record| record.id).collect();
+        assert_eq!(ids, [kept.id]);
+        let member: bool = redis::cmd("SISMEMBER")
+            .arg(format!("{}org:{organization}", store.prefix()))
+            .arg(gone.id.to_string())
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(!member, "the dangling id left the organization's set");
+        let id_key_left: bool = redis::cmd("EXISTS")
+            .arg(format!("{}id:{}", store.prefix(), gone.id))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert!(!id_key_left);
+    }
+
+    #[tokio::test]
+    async fn prefixes_keep_apps_apart() {
+        let Some(url) = url() else { return };
+        let first = store().await.unwrap();
+        let second = RedisStore::connect(&url)
+            .await
+            .unwrap()
+            .key_prefix(&format!("{}other:", first.prefix()));
+        let organization = organization();
+        let (_, record) = issue(&organization);
+        first.create(record.clone()).await.unwrap();
+        assert_eq!(second.lookup(&record.digest).await.unwrap(), None);
+        assert!(second.list(&organization).await.unwrap().is_empty());
+        assert!(!second.revoke(&organization, record.id).await.unwrap());
+        assert!(first.lookup(&record.digest).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_a_backend_error_that_does_not_repeat_the_url() {
+        // Port 1 on loopback: nothing listens there.
+        let error = RedisStore::connect("redis://:hunter2@127.0.0.1:1/")
+            .await
+            .unwrap_err();
+        let StoreError::Backend(message) = &error else {
+            panic!("{error:?}")
+        };
+        assert!(!message.contains("hunter2"), "{message}");
+        eprintln!("unreachable Redis: {message}");
+        assert!(!error.to_string().contains("hunter2"));
+        let error = RedisStore::connect("http://example.test/")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn the_caching_store_hears_revocations_from_other_instances() {
+        let Some(url) = url() else { return };
+        let here = store().await.unwrap();
+        let there = RedisStore::connect(&url)
+            .await
+            .unwrap()
+            .key_prefix(here.prefix());
+        // A lifetime far beyond the test's patience: only the announcement can evict the token.
+        let cached = CachingStore::new(tower_impersonation::MemoryStore::new(), here)
+            .lifetime(Duration::from_secs(600));
+        let listener = cached.listen_for_revocations();
+        for _ in 0..100 {
+            if listener.is_subscribed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(listener.is_subscribed(), "subscribed within 5 s");
+
+        let organization = organization();
+        let (_, record) = issue(&organization);
+        there.create(record.clone()).await.unwrap();
+        assert!(cached.lookup(&record.digest).await.unwrap().is_some());
+        assert_eq!(cached.cached_len(), 1);
+        assert!(there.revoke(&organization, record.id).await.unwrap());
+
+        let mut gone = false;
+        for _ in 0..100 {
+            if cached.lookup(&record.digest).await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            gone,
+            "the announced revocation evicted the cached token within 5 s"
+        );
+    }
+}
