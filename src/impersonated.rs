@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use crate::{directory::User, record::TokenRecord, role::Roles};
+use crate::{directory::User, jwt::Verified, record::TokenRecord, role::Roles};
 
 /// Who is acting on the impersonated user's behalf.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,10 +60,25 @@ pub enum CredentialSource {
 #[derive(Clone, Debug)]
 pub struct ImpersonatedUser {
     user: Arc<User>,
-    organization: Option<Arc<str>>,
     actor: Actor,
-    roles: Roles,
+    grant: Grant,
     source: CredentialSource,
+}
+
+/// Where the organization and roles come from. The layer points at the token record or verified
+/// JWT it already holds rather than cloning their parts: every token of an organization shares
+/// the organization's `Arc`, and bumping one shared count per request makes cores fight over it.
+#[derive(Clone, Debug)]
+enum Grant {
+    /// The actor's token record.
+    Token,
+    /// A verified JWT.
+    Jwt(Arc<Verified>),
+    /// Given as they are.
+    Given {
+        organization: Option<Arc<str>>,
+        roles: Roles,
+    },
 }
 
 impl ImpersonatedUser {
@@ -75,12 +90,39 @@ impl ImpersonatedUser {
         roles: Roles,
         source: CredentialSource,
     ) -> Self {
+        let grant = Grant::Given {
+            organization,
+            roles,
+        };
         Self {
             user,
-            organization,
             actor,
-            roles,
+            grant,
             source,
+        }
+    }
+
+    /// Acting through a token: organization and roles are the token's.
+    pub(crate) fn by_token(
+        user: Arc<User>,
+        record: Arc<TokenRecord>,
+        source: CredentialSource,
+    ) -> Self {
+        Self {
+            user,
+            actor: Actor::Token(record),
+            grant: Grant::Token,
+            source,
+        }
+    }
+
+    /// Acting through a verified JWT.
+    pub(crate) fn by_jwt(user: Arc<User>, actor: Actor, verified: Arc<Verified>) -> Self {
+        Self {
+            user,
+            actor,
+            grant: Grant::Jwt(verified),
+            source: CredentialSource::Jwt,
         }
     }
 
@@ -92,7 +134,12 @@ impl ImpersonatedUser {
     /// The organization the impersonation happens in; `None` only for a JWT minted elsewhere
     /// without an `org` claim.
     pub fn organization(&self) -> Option<&str> {
-        self.organization.as_deref()
+        match (&self.grant, &self.actor) {
+            (Grant::Token, Actor::Token(record)) => Some(&record.organization),
+            (Grant::Jwt(verified), _) => verified.organization.as_deref(),
+            (Grant::Given { organization, .. }, _) => organization.as_deref(),
+            (Grant::Token, _) => None,
+        }
     }
 
     /// Who is acting.
@@ -102,7 +149,12 @@ impl ImpersonatedUser {
 
     /// The scopes in effect.
     pub fn roles(&self) -> &Roles {
-        &self.roles
+        match (&self.grant, &self.actor) {
+            (Grant::Token, Actor::Token(record)) => &record.roles,
+            (Grant::Jwt(verified), _) => &verified.roles,
+            (Grant::Given { roles, .. }, _) => roles,
+            (Grant::Token, _) => Roles::none(),
+        }
     }
 
     /// How the credential arrived.

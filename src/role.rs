@@ -204,6 +204,12 @@ impl Roles {
         Roles::new([Role::full_access()])
     }
 
+    /// No roles at all: allows nothing.
+    pub fn none() -> &'static Roles {
+        static NONE: std::sync::OnceLock<Roles> = std::sync::OnceLock::new();
+        NONE.get_or_init(|| Roles::new([]))
+    }
+
     /// Parses role strings; the first unknown one is the error.
     pub fn parse<S: AsRef<str>>(roles: &[S]) -> Result<Self, RoleParseError> {
         roles

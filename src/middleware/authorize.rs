@@ -213,13 +213,9 @@ where
         if !self.policy.may_impersonate(&actor, &member) {
             return Err(USER_NOT_ALLOWED);
         }
-        let organization = Some(Arc::clone(&record.organization));
-        let roles = record.roles.clone();
-        Ok(ImpersonatedUser::new(
+        Ok(ImpersonatedUser::by_token(
             member.user,
-            organization,
-            actor,
-            roles,
+            Arc::clone(record),
             source,
         ))
     }
@@ -260,15 +256,7 @@ where
         if !self.policy.may_impersonate(&actor, &member) {
             return Err(USER_NOT_ALLOWED);
         }
-        let organization = claims.organization.clone();
-        let (roles, source) = (claims.roles.clone(), CredentialSource::Jwt);
-        Ok(ImpersonatedUser::new(
-            member.user,
-            organization,
-            actor,
-            roles,
-            source,
-        ))
+        Ok(ImpersonatedUser::by_jwt(member.user, actor, claims))
     }
 
     fn check_scope(&self, roles: &Roles, head: &RequestHead<'_>) -> Result<(), Rejection> {
