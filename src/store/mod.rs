@@ -33,8 +33,9 @@ use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
 /// Keeps token records, keyed by the digest of their secret.
 ///
 /// Methods return `impl Future + Send`, so a networked store is as welcome as [`MemoryStore`]; an
-/// implementation holds no lock across an `.await`. A method that fails leaves what was stored as it
-/// was.
+/// implementation holds no lock across an `.await`. Writes are atomic: a `create` or `revoke` that
+/// fails applies entirely or not at all, never half. (A networked store that times out cannot
+/// know which of the two happened; it says so with [`StoreError::Backend`].)
 pub trait TokenStore: Send + Sync + 'static {
     /// Stores a new record; its id and digest are fresh.
     fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
