@@ -299,17 +299,18 @@ fn scaling_group(c: &mut Criterion) {
     let headers: Vec<(String, String)> = (0..1000)
         .map(|i| (format!("Bearer {}", tokens[i]), email(i)))
         .collect();
-    let serve = |iters: u64| {
+    // Each thread serves its own clients: tokens 0..500 on one, 500..1000 on the other.
+    let serve = |iters: u64, first: usize| {
         let mut service = layer.layer(passthrough());
         for i in 0..iters as usize {
-            let (token, user) = &headers[i % headers.len()];
+            let (token, user) = &headers[first + i % 500];
             black_box(call(&mut service, request(token, Some(user))));
         }
     };
     group.bench_function("one_thread", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
-            serve(iters);
+            serve(iters, 0);
             start.elapsed()
         })
     });
@@ -317,8 +318,8 @@ fn scaling_group(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = Instant::now();
             std::thread::scope(|s| {
-                s.spawn(|| serve(iters));
-                s.spawn(|| serve(iters));
+                s.spawn(|| serve(iters, 0));
+                s.spawn(|| serve(iters, 500));
             });
             start.elapsed()
         })

@@ -10,6 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::time::Timestamp;
 
+/// How precisely the last use is kept: a second.
+const RESOLUTION_MILLIS: u64 = 1000;
+
 /// How often a token's last use is written back to its store, at most.
 pub const USE_RECORDING_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -45,10 +48,11 @@ impl LastUsed {
         }
     }
 
-    /// Records a use at `at`, never moving backwards.
+    /// Records a use at `at`, never moving backwards; kept to the second, so a busy token's
+    /// record is written at most once a second rather than on every request, which would make
+    /// cores serving it fight over its cache line.
     pub fn record(&self, at: Timestamp) {
-        // A plain load first, so concurrent requests on a hot token do not all write its line.
-        if self.seen.load(Relaxed) < at.as_millis() {
+        if self.seen.load(Relaxed).saturating_add(RESOLUTION_MILLIS) <= at.as_millis() {
             self.seen.fetch_max(at.as_millis(), Relaxed);
         }
     }
