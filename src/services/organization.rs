@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
-    reply::{NOT_ADMIN, Refusal, ServiceFuture, caller, read_body, reply},
+    reply::{NOT_ADMIN, Refusal, ServiceFuture, caller, mount_path, read_body, reply},
 };
 use crate::{
     directory::{Member, UserDirectory},
@@ -86,10 +86,7 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
 
     /// Where the organizations live (default `/api/v2/organizations`).
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
-        if !path.starts_with('/') {
-            return Err(ConfigError::InvalidPathPrefix(path.to_owned()));
-        }
-        Arc::make_mut(&mut self.config).base_path = path.trim_end_matches('/').to_owned();
+        Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
         Ok(self)
     }
 

@@ -8,7 +8,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::caller::Caller;
-use crate::impersonated::ImpersonatedUser;
+use crate::{error::ConfigError, impersonated::ImpersonatedUser};
 
 /// The future of a service call.
 pub type ServiceFuture =
@@ -51,6 +51,14 @@ pub(crate) const UNAVAILABLE: Refusal = Refusal::new(
     StatusCode::SERVICE_UNAVAILABLE,
     "the token store is unavailable; retry shortly",
 );
+
+/// A path a service is mounted at: starts with `/`, kept without a trailing one.
+pub(crate) fn mount_path(path: &str) -> Result<String, ConfigError> {
+    if !path.starts_with('/') {
+        return Err(ConfigError::InvalidPathPrefix(path.to_owned()));
+    }
+    Ok(path.trim_end_matches('/').to_owned())
+}
 
 /// The caller, if it may act at all: impersonation never mints more impersonation.
 pub(crate) fn caller<B>(request: &Request<B>) -> Result<Caller, Refusal> {

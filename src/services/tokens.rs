@@ -20,7 +20,7 @@ use super::{
     caller::Caller,
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
-        error_with_message, json, method_not_allowed, read_body,
+        error_with_message, json, method_not_allowed, mount_path, read_body,
     },
 };
 use crate::{
@@ -92,10 +92,7 @@ impl<St: TokenStore> TokenService<St> {
 
     /// Where the service is mounted (default `/api/v1/api-tokens/impersonation`).
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
-        if !path.starts_with('/') {
-            return Err(ConfigError::InvalidPathPrefix(path.to_owned()));
-        }
-        Arc::make_mut(&mut self.config).base_path = path.trim_end_matches('/').to_owned();
+        Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
         Ok(self)
     }
 
