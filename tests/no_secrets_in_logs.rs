@@ -8,7 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
@@ -20,6 +20,9 @@ use tower_impersonation::{
 
 const ORG: &str = "acme";
 const JWT_SECRET: &str = "the jwt secret, 32 bytes or more!";
+
+/// Headers sent, method, and the status expected back.
+type Attempt<'a> = (&'a [(&'a str, &'a str)], Method, StatusCode);
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -180,7 +183,7 @@ async fn no_secret_reaches_logs_or_debug_output() {
         TokenSecret::generate(&TokenPrefix::default()).expose()
     );
     let read_only_bearer = format!("Bearer {read_only}:bob");
-    let rejected: [(&[(&str, &str)], Method, StatusCode); 7] = [
+    let rejected: [Attempt<'_>; 7] = [
         (
             &[("authorization", &bearer)],
             Method::GET,
