@@ -1,15 +1,16 @@
 //! The token service and the organization impersonation service on their own, and the JWTs they
 //! mint checked by an independent HS256 decoder (hmac + base64, not jsonwebtoken).
 
+mod independent_jwt;
+
 use std::convert::Infallible;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use independent_jwt::{independent_decode, seed_style_jwt};
 use serde_json::{Value, json};
-use sha2::Sha256;
 use tower::{Service, ServiceExt, service_fn};
 use tower_impersonation::{
     Actor, CredentialSource, ImpersonatedUser, ImpersonationLayer, MemoryStore, Roles,
@@ -367,34 +368,6 @@ fn jsonapi_request(caller: Option<Caller>, body: &str) -> Request<Full<Bytes>> {
 
 fn org_service() -> OrganizationImpersonationService<StaticDirectory> {
     OrganizationImpersonationService::new(directory(), JwtKeys::hs256(SECRET).unwrap())
-}
-
-/// Verifies an HS256 JWT with hmac and base64 alone, and returns its header and claims.
-fn independent_decode(jwt: &str, secret: &[u8]) -> (Value, Value) {
-    let mut parts = jwt.split('.');
-    let (header, claims, signature) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
-    assert!(parts.next().is_none());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-    mac.update(format!("{header}.{claims}").as_bytes());
-    mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap())
-        .expect("signature verifies");
-    let decode =
-        |part: &str| serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap();
-    (decode(header), decode(claims))
-}
-
-/// Signs claims exactly as the seed's token is made: header `{"alg":"HS256"}`.
-fn seed_style_jwt(claims: &Value, secret: &[u8]) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
-    let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
-    mac.update(format!("{header}.{claims}").as_bytes());
-    let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-    format!("{header}.{claims}.{signature}")
 }
 
 #[tokio::test]

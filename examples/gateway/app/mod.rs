@@ -1,0 +1,101 @@
+//! The example gateway's app: the routes, the app's own authentication, and the impersonation
+//! layer in front of both. `main.rs` reads the flags and serves it; `tests/gateway.rs` drives it.
+
+pub mod accounts;
+pub mod banner;
+mod cards;
+mod principal;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{Json, Router, middleware::from_fn_with_state, response::IntoResponse, routing::get};
+use http::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower_impersonation::{
+    Access, ImpersonationLayer, TokenStore,
+    jwt::JwtKeys,
+    policy::{GrpcPolicy, MixedPolicy, PathPolicy},
+    services::{OrganizationImpersonationService, TokenService},
+};
+
+use accounts::{Accounts, authenticate};
+use principal::Principal;
+
+/// Where the token service is mounted (seed 003's path).
+pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
+
+/// What the gateway is built from.
+pub struct Gateway<St> {
+    /// The members and their plain keys.
+    pub accounts: Arc<Accounts>,
+    /// Where impersonation tokens are kept.
+    pub store: St,
+    /// The key that signs and verifies impersonation JWTs.
+    pub keys: JwtKeys,
+}
+
+/// The whole app: `/healthz` open to all; behind the impersonation layer and the plain-key
+/// authentication, `/api/v1/whoami`, `/api/v1/cards`, the token service, the organization
+/// impersonation service and gRPC health.
+pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
+    let Gateway {
+        accounts,
+        store,
+        keys,
+    } = gateway;
+    let directory = Arc::clone(&accounts.directory);
+    let impersonation = ImpersonationLayer::builder(store.clone(), Arc::clone(&directory))
+        .jwt(keys.clone())
+        .access_policy(access_policy())
+        .build();
+    let tokens = TokenService::new(store);
+    let organizations = OrganizationImpersonationService::new(directory, keys);
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .merge(cards::routes())
+        .route_service(TOKENS_PATH, tokens.clone())
+        .route_service(&format!("{TOKENS_PATH}/{{id}}"), tokens)
+        .route_service("/api/v2/organizations/{org}/impersonation", organizations)
+        .merge(grpc_health())
+        .fallback(not_found)
+        .layer(from_fn_with_state(accounts, authenticate))
+        .layer(impersonation)
+        .route("/healthz", get(healthz))
+}
+
+/// Paths for plain HTTP, `/pkg.Service/Method` for gRPC; a health check only reads.
+fn access_policy() -> MixedPolicy {
+    let grpc = GrpcPolicy::new().method("/grpc.health.v1.Health/Check", Access::Read);
+    MixedPolicy::new(grpc, PathPolicy::default())
+}
+
+/// `grpc.health.v1.Health`, reporting SERVING, as axum routes: `axum::serve` speaks HTTP/2
+/// without TLS, so gRPC clients share the port.
+fn grpc_health() -> Router {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    tonic::service::Routes::new(health).into_axum_router()
+}
+
+/// Serves the app until the process ends, with each connection's address available to handlers
+/// and layers.
+pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn whoami(who: Principal) -> Json<Value> {
+    Json(who.describe())
+}
+
+async fn not_found() -> impl IntoResponse {
+    let body = json!({"error": "not_found", "error_description": "no such route"});
+    (StatusCode::NOT_FOUND, Json(body))
+}

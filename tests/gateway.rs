@@ -1,0 +1,394 @@
+//! The example gateway, served on loopback and driven with a real HTTP client, a real gRPC client
+//! and, for the commands it prints, `curl` itself.
+
+#[path = "../examples/gateway/app/mod.rs"]
+#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+mod app;
+mod independent_jwt;
+
+use std::{process::Command, sync::Arc};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
+use tower_impersonation::{MemoryStore, jwt::JwtKeys};
+
+use app::{
+    Gateway, TOKENS_PATH,
+    accounts::{Accounts, DEMO_ADMIN_KEY, DEMO_ORGANIZATION, DEMO_USERS},
+    banner::{self, Expect},
+};
+use independent_jwt::independent_decode;
+
+const SECRET: &[u8] = b"the gateway test's secret, 32 B+";
+const BOB: &str = "bob@example.com";
+const BOB_ID: &str = "7cdb765a-3251-483f-9193-249a5e472fcb";
+const ADA_ID: &str = "0f5d3c1e-8a2b-4e7f-9c6d-1b2a3c4d5e6f";
+
+/// A gateway on a loopback port, and a client for it.
+struct Running {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+async fn start_with(users: &str) -> Running {
+    let gateway = Gateway {
+        accounts: Arc::new(Accounts::from_json(users).unwrap()),
+        store: MemoryStore::new(),
+        keys: JwtKeys::hs256(SECRET).unwrap(),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(app::serve(listener, app::router(gateway)));
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    Running { base, client }
+}
+
+async fn start() -> Running {
+    start_with(DEMO_USERS).await
+}
+
+fn admin() -> String {
+    format!("Bearer {DEMO_ADMIN_KEY}")
+}
+
+impl Running {
+    /// Sends a request; answers the status and the body as JSON (`Null` when it is not JSON).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::from(body.to_owned())).unwrap();
+        let response = self.client.request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str, authorization: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, &[("authorization", authorization)], "")
+            .await
+    }
+
+    async fn whoami(&self, authorization: &str) -> (StatusCode, Value) {
+        self.get("/api/v1/whoami", authorization).await
+    }
+
+    async fn post_card(&self, authorization: &str) -> (StatusCode, Value) {
+        let headers = [
+            ("authorization", authorization),
+            ("content-type", "application/json"),
+        ];
+        let card = r#"{"title": "Fix the login page"}"#;
+        self.send(Method::POST, "/api/v1/cards", &headers, card)
+            .await
+    }
+
+    async fn delete_card(&self, authorization: &str, id: &str) -> StatusCode {
+        let headers = [("authorization", authorization)];
+        let path = format!("/api/v1/cards/{id}");
+        self.send(Method::DELETE, &path, &headers, "").await.0
+    }
+
+    /// A new impersonation token with these roles, created with the demo admin's key.
+    async fn token(&self, roles: Value) -> String {
+        let body = json!({"name": "test", "roles": roles}).to_string();
+        let auth = admin();
+        let headers = [("authorization", auth.as_str())];
+        let (status, created) = self.send(Method::POST, TOKENS_PATH, &headers, &body).await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    /// An impersonation JWT for `user`, from the organization impersonation service.
+    async fn jwt(&self, user: &str) -> String {
+        let path = format!("/api/v2/organizations/{DEMO_ORGANIZATION}/impersonation");
+        let body = json!({"data": {"type": "impersonation",
+            "attributes": {"reason": "ticket 42", "user": user}}});
+        let auth = admin();
+        let headers = [
+            ("authorization", auth.as_str()),
+            ("content-type", "application/vnd.api+json"),
+        ];
+        let (status, document) = self
+            .send(Method::POST, &path, &headers, &body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{document}");
+        let token = &document["data"]["attributes"]["json_web_token"];
+        token.as_str().unwrap().to_owned()
+    }
+
+    async fn health(&self, metadata: &[(&'static str, &str)]) -> Result<ServingStatus, Code> {
+        let channel = Channel::from_shared(self.base.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let mut request = tonic::Request::new(HealthCheckRequest::default());
+        for (name, value) in metadata {
+            request.metadata_mut().insert(*name, value.parse().unwrap());
+        }
+        match client.check(request).await {
+            Ok(response) => Ok(response.into_inner().status()),
+            Err(status) => Err(status.code()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn health_needs_no_credential_and_unknown_paths_are_404() {
+    let gateway = start().await;
+    let (status, _) = gateway.send(Method::GET, "/healthz", &[], "").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = gateway.get("/api/v1/nowhere", &admin()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn authenticated_routes_refuse_a_missing_or_wrong_key() {
+    let gateway = start().await;
+    let (status, body) = gateway.send(Method::GET, "/api/v1/whoami", &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "unauthenticated");
+    let (status, _) = gateway.whoami("Bearer not-a-key").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = gateway.get(TOKENS_PATH, "Bearer not-a-key").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_plain_key_is_the_member_itself() {
+    let gateway = start().await;
+    let (status, me) = gateway.whoami(&admin()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"id": ADA_ID, "email": "ada@example.com", "name": "Ada Admin",
+            "impersonated": false, "actor": null, "roles": ["*:*"]})
+    );
+}
+
+#[tokio::test]
+async fn a_token_acts_as_bob_in_both_forms_and_whoami_names_the_token() {
+    let gateway = start().await;
+    let token = gateway.token(json!(["*:*"])).await;
+    let header_form = [
+        ("authorization", format!("Bearer {token}")),
+        ("x-guru-userid", BOB.to_owned()),
+    ];
+    let header_form: Vec<_> = header_form.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, by_header) = gateway
+        .send(Method::GET, "/api/v1/whoami", &header_form, "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, by_suffix) = gateway.whoami(&format!("Bearer {token}:{BOB}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(by_header, by_suffix);
+    assert_eq!(by_suffix["id"], BOB_ID);
+    assert_eq!(by_suffix["impersonated"], true);
+    assert_eq!(by_suffix["actor"]["kind"], "token");
+    assert_eq!(by_suffix["actor"]["created_by"], ADA_ID);
+    assert_eq!(by_suffix["actor"]["token_name"], "test");
+}
+
+#[tokio::test]
+async fn read_only_token_reads_cards_but_cannot_write_them() {
+    let gateway = start().await;
+    let full = format!("Bearer {}:{BOB}", gateway.token(json!(["*:*"])).await);
+    let read_only = format!("Bearer {}:{BOB}", gateway.token(json!(["read:*"])).await);
+    let (status, _) = gateway.post_card(&read_only).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, created) = gateway.post_card(&full).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["created_by"], BOB_ID);
+    let (status, cards) = gateway.get("/api/v1/cards", &read_only).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cards, json!([created]));
+    let id = created["id"].as_str().unwrap();
+    let delete = |auth| gateway.delete_card(auth, id);
+    assert_eq!(delete(&read_only).await, StatusCode::FORBIDDEN);
+    assert_eq!(delete(&full).await, StatusCode::NO_CONTENT);
+    assert_eq!(delete(&full).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn cards_belong_to_one_organization() {
+    let gateway = start().await;
+    let (status, _) = gateway.post_card("Bearer elsewhere-admin-key").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, demo_cards) = gateway.get("/api/v1/cards", &admin()).await;
+    assert_eq!(demo_cards, json!([]));
+}
+
+#[tokio::test]
+async fn minted_jwt_is_seed_shaped_and_names_the_admin_as_actor() {
+    let gateway = start().await;
+    let jwt = gateway.jwt(BOB_ID).await;
+    let (header, claims) = independent_decode(&jwt, SECRET);
+    assert_eq!(header["alg"], "HS256");
+    assert_eq!(claims["user_id"], BOB_ID);
+    assert_eq!(claims["org"], DEMO_ORGANIZATION);
+    assert_eq!(claims["act"], json!({"sub": ADA_ID}));
+    let (status, me) = gateway.whoami(&format!("Bearer {jwt}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], BOB_ID);
+    assert_eq!(me["actor"], json!({"kind": "admin", "user_id": ADA_ID}));
+}
+
+#[tokio::test]
+async fn impersonation_never_mints_more_impersonation() {
+    let gateway = start().await;
+    let as_bob = format!("Bearer {}:{BOB}", gateway.token(json!(["*:*"])).await);
+    let jwt = format!("Bearer {}", gateway.jwt(BOB).await);
+    for credential in [as_bob, jwt] {
+        let headers = [("authorization", credential.as_str())];
+        let (status, _) = gateway.send(Method::POST, TOKENS_PATH, &headers, "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{credential}");
+    }
+}
+
+#[tokio::test]
+async fn only_admins_issue_tokens() {
+    let gateway = start().await;
+    let headers = [("authorization", "Bearer demo-bob-key")];
+    let (status, body) = gateway.send(Method::POST, TOKENS_PATH, &headers, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["error"], "forbidden");
+}
+
+#[tokio::test]
+async fn grpc_health_answers_grpc_status_codes_behind_the_layer() {
+    let gateway = start().await;
+    let token = format!("Bearer {}", gateway.token(json!(["read:*"])).await);
+    let as_bob = [("authorization", token.as_str()), ("x-guru-userid", BOB)];
+    assert_eq!(gateway.health(&as_bob).await, Ok(ServingStatus::Serving));
+    assert_eq!(gateway.health(&[]).await, Ok(ServingStatus::Serving));
+    let unknown = "Bearer GINT:IMP:00000000-0000-4000-8000-000000000000";
+    let unknown = [("authorization", unknown), ("x-guru-userid", BOB)];
+    assert_eq!(gateway.health(&unknown).await, Err(Code::Unauthenticated));
+    let no_user = [("authorization", token.as_str())];
+    assert_eq!(gateway.health(&no_user).await, Err(Code::InvalidArgument));
+    let spoofed = [("x-guru-userid", BOB)];
+    assert_eq!(gateway.health(&spoofed).await, Err(Code::PermissionDenied));
+    let outsider = [
+        ("authorization", token.as_str()),
+        ("x-guru-userid", "eve@elsewhere.example"),
+    ];
+    assert_eq!(gateway.health(&outsider).await, Err(Code::PermissionDenied));
+}
+
+#[tokio::test]
+async fn a_users_file_gives_keys_and_aliases() {
+    let users = r#"{"organizations": [{"id": "acme", "name": "Acme", "members": [
+        {"id": "a1", "email": "root@acme.test", "name": "Root", "admin": true, "api_key": "k-root"},
+        {"id": "u2", "email": "sam@acme.test", "name": "Sam", "aliases": ["sam@relay.test"]}
+    ]}]}"#;
+    let gateway = start_with(users).await;
+    let body = r#"{"roles": ["read:whoami"]}"#;
+    let headers = [("authorization", "Bearer k-root")];
+    let (status, created) = gateway
+        .send(Method::POST, TOKENS_PATH, &headers, body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["token"].as_str().unwrap();
+    let (status, me) = gateway
+        .whoami(&format!("Bearer {token}:sam@relay.test"))
+        .await;
+    assert_eq!((status, &me["id"]), (StatusCode::OK, &json!("u2")));
+    let (status, _) = gateway
+        .get("/api/v1/cards", &format!("Bearer {token}:sam@relay.test"))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "read:whoami does not reach cards"
+    );
+}
+
+#[test]
+fn a_users_file_with_a_shared_key_is_refused() {
+    let users = r#"{"organizations": [{"id": "acme", "members": [
+        {"id": "a1", "email": "a@acme.test", "api_key": "same"},
+        {"id": "a2", "email": "b@acme.test", "api_key": "same"}
+    ]}]}"#;
+    let error = Accounts::from_json(users).err().expect("refused");
+    assert!(error.contains("share"), "{error}");
+}
+
+/// Runs the printed walk in one `bash`, a marker line before each step, and checks each step's
+/// output. Needs `bash` and `curl`: skipped without them, except under `CI`.
+#[tokio::test(flavor = "multi_thread")]
+async fn printed_curl_commands_work_as_printed() {
+    let tools = ["bash", "curl"];
+    if let Some(missing) = tools.iter().find(|tool| !on_path(tool)) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{missing} is needed in CI"
+        );
+        eprintln!("skipped: {missing} is not installed");
+        return;
+    }
+    let gateway = start().await;
+    let steps = banner::steps(&gateway.base);
+    let mut script = String::from("set -u\n");
+    for (number, step) in steps.iter().enumerate() {
+        script += &format!("echo; echo '@@ step {number}'\n{}\n", step.command);
+    }
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("bash").arg("-c").arg(script).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let output = String::from_utf8_lossy(&output.stdout);
+    for (number, step) in steps.iter().enumerate() {
+        let section = output
+            .split(&format!("@@ step {number}\n"))
+            .nth(1)
+            .and_then(|rest| rest.split("@@ step").next())
+            .unwrap_or_else(|| panic!("step {number} printed nothing:\n{output}"));
+        assert!(
+            shows(section, step.expect),
+            "step {} ({}) expected {}, printed:\n{section}",
+            number + 1,
+            step.says,
+            step.expect
+        );
+    }
+}
+
+fn shows(section: &str, expect: Expect) -> bool {
+    match expect {
+        Expect::Status(status) => {
+            section
+                .lines()
+                .find(|line| line.starts_with("HTTP/"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                == Some(&status.to_string())
+        }
+        Expect::Grpc(code) => section.contains(&format!("grpc-status: {code}\r")),
+        Expect::Prints(text) => section.contains(text),
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok()
+}
