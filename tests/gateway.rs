@@ -6,7 +6,7 @@
 mod app;
 mod independent_jwt;
 
-use std::{process::Command, sync::Arc};
+use std::{num::NonZeroU32, process::Command, sync::Arc};
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
@@ -39,11 +39,12 @@ struct Running {
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
-async fn start_with(users: &str) -> Running {
+async fn start_with(users: &str, rate_limit: Option<NonZeroU32>) -> Running {
     let gateway = Gateway {
         accounts: Arc::new(Accounts::from_json(users).unwrap()),
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
+        rate_limit,
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -53,7 +54,7 @@ async fn start_with(users: &str) -> Running {
 }
 
 async fn start() -> Running {
-    start_with(DEMO_USERS).await
+    start_with(DEMO_USERS, None).await
 }
 
 fn admin() -> String {
@@ -302,7 +303,7 @@ async fn a_users_file_gives_keys_and_aliases() {
         {"id": "a1", "email": "root@acme.test", "name": "Root", "admin": true, "api_key": "k-root"},
         {"id": "u2", "email": "sam@acme.test", "name": "Sam", "aliases": ["sam@relay.test"]}
     ]}]}"#;
-    let gateway = start_with(users).await;
+    let gateway = start_with(users, None).await;
     let body = r#"{"roles": ["read:whoami"]}"#;
     let headers = [("authorization", "Bearer k-root")];
     let (status, created) = gateway
@@ -322,6 +323,20 @@ async fn a_users_file_gives_keys_and_aliases() {
         StatusCode::FORBIDDEN,
         "read:whoami does not reach cards"
     );
+}
+
+#[tokio::test]
+async fn a_client_past_the_rate_limit_gets_429_with_retry_after() {
+    // One request a second: the guess passes to the layer, what follows within the second not.
+    let gateway = start_with(DEMO_USERS, NonZeroU32::new(1)).await;
+    let guess = "Bearer GINT:IMP:00000000-0000-4000-8000-000000000000:bob@example.com";
+    assert_eq!(gateway.whoami(guess).await.0, StatusCode::UNAUTHORIZED);
+    let request = Request::get(format!("{}/healthz", gateway.base))
+        .body(Full::default())
+        .unwrap();
+    let response = gateway.client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
 }
 
 #[test]

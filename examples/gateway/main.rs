@@ -10,10 +10,12 @@
 
 mod app;
 
-use std::{net::SocketAddr, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, num::NonZeroU32, process::ExitCode, sync::Arc};
 
 use tokio::net::TcpListener;
-use tower_impersonation::{MemoryStore, jwt::JwtKeys};
+#[cfg(feature = "redis")]
+use tower_impersonation::store::{CachingStore, RedisStore, RevocationListener};
+use tower_impersonation::{MemoryStore, TokenStore, jwt::JwtKeys};
 use tracing::Level;
 use uuid::Uuid;
 
@@ -23,11 +25,13 @@ use app::{
 };
 
 const USAGE: &str = "\
-usage: gateway [--addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--redis URL] [--quiet]
+usage: gateway [--addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--rate-limit N]
+               [--redis URL] [--quiet]
 
   --addr HOST:PORT     where to listen (default 127.0.0.1:3000)
   --users FILE         organizations and members, with their plain api_key (default: a demo)
   --jwt-secret SECRET  HS256 key of impersonation JWTs, at least 32 bytes (default: random)
+  --rate-limit N       most requests a second from one client address, 0 for none (default 100)
   --redis URL          share tokens with other instances through Redis (needs --features redis)
   --quiet              no audit log on standard output";
 
@@ -36,6 +40,7 @@ struct Options {
     addr: SocketAddr,
     users: Option<String>,
     jwt_secret: Option<String>,
+    rate_limit: Option<NonZeroU32>,
     redis: Option<String>,
     quiet: bool,
 }
@@ -46,6 +51,7 @@ impl Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             users: None,
             jwt_secret: None,
+            rate_limit: NonZeroU32::new(100),
             redis: None,
             quiet: false,
         };
@@ -58,6 +64,13 @@ impl Options {
                 }
                 "--users" => options.users = Some(value()?),
                 "--jwt-secret" => options.jwt_secret = Some(value()?),
+                "--rate-limit" => {
+                    let rate = value()?;
+                    let rate = rate
+                        .parse()
+                        .map_err(|e| format!("--rate-limit {rate}: {e}"))?;
+                    options.rate_limit = NonZeroU32::new(rate);
+                }
                 "--redis" => options.redis = Some(value()?),
                 "--quiet" => options.quiet = true,
                 "-h" | "--help" => return Err(String::new()),
@@ -73,6 +86,16 @@ impl Options {
             None => DEMO_USERS.to_owned(),
         };
         Accounts::from_json(&json).map_err(|e| format!("users: {e}"))
+    }
+
+    /// The gateway's parts around `store`.
+    fn gateway<St>(&self, accounts: Arc<Accounts>, keys: JwtKeys, store: St) -> Gateway<St> {
+        Gateway {
+            accounts,
+            store,
+            keys,
+            rate_limit: self.rate_limit,
+        }
     }
 
     fn keys(&self) -> Result<JwtKeys, String> {
@@ -123,52 +146,44 @@ async fn run(options: Options) -> Result<(), String> {
     }
     match &options.redis {
         None => {
-            let store = MemoryStore::new();
-            let router = app::router(Gateway {
-                accounts,
-                store,
-                keys,
-            });
-            app::serve(listener, router)
-                .await
-                .map_err(|e| e.to_string())
+            serve(
+                listener,
+                options.gateway(accounts, keys, MemoryStore::new()),
+            )
+            .await
         }
-        Some(url) => serve_shared(url, listener, accounts, keys).await,
+        #[cfg(feature = "redis")]
+        Some(url) => {
+            let (store, _revocations) = shared_store(url).await?;
+            serve(listener, options.gateway(accounts, keys, store)).await
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => Err("--redis needs: cargo run --example gateway --features redis".into()),
     }
 }
 
-/// Serves with tokens in Redis, cached in memory, and revocations from other instances heard
-/// at once.
-#[cfg(feature = "redis")]
-async fn serve_shared(
-    url: &str,
+async fn serve<St: TokenStore + Clone>(
     listener: TcpListener,
-    accounts: Arc<Accounts>,
-    keys: JwtKeys,
+    gateway: Gateway<St>,
 ) -> Result<(), String> {
-    use tower_impersonation::store::{CachingStore, RedisStore};
-    let redis = RedisStore::connect(url)
-        .await
-        .map_err(|e| format!("--redis: {e}"))?;
-    let store = CachingStore::new(MemoryStore::new(), redis);
-    let _revocations = store.listen_for_revocations();
-    println!("tokens shared through Redis at {url}");
-    let router = app::router(Gateway {
-        accounts,
-        store,
-        keys,
-    });
+    let router = app::router(gateway);
     app::serve(listener, router)
         .await
         .map_err(|e| e.to_string())
 }
 
-#[cfg(not(feature = "redis"))]
-async fn serve_shared(
-    _url: &str,
-    _listener: TcpListener,
-    _accounts: Arc<Accounts>,
-    _keys: JwtKeys,
-) -> Result<(), String> {
-    Err("--redis needs the redis feature: cargo run --example gateway --features redis".into())
+/// Tokens in Redis, cached in memory, with revocations made by other instances applied as they
+/// are announced, for as long as the listener is kept.
+#[cfg(feature = "redis")]
+async fn shared_store(url: &str) -> Result<(SharedStore, RevocationListener), String> {
+    let redis = RedisStore::connect(url)
+        .await
+        .map_err(|e| format!("--redis: {e}"))?;
+    let store = CachingStore::new(MemoryStore::new(), redis);
+    let revocations = store.listen_for_revocations();
+    println!("tokens shared through Redis at {url}");
+    Ok((store, revocations))
 }
+
+#[cfg(feature = "redis")]
+type SharedStore = CachingStore<MemoryStore, RedisStore>;

@@ -5,10 +5,16 @@ pub mod accounts;
 pub mod banner;
 mod cards;
 mod principal;
+mod rate_limit;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
 
-use axum::{Json, Router, middleware::from_fn_with_state, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router,
+    middleware::{from_fn, from_fn_with_state},
+    response::IntoResponse,
+    routing::get,
+};
 use http::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -33,16 +39,19 @@ pub struct Gateway<St> {
     pub store: St,
     /// The key that signs and verifies impersonation JWTs.
     pub keys: JwtKeys,
+    /// Most requests a second from one client address; `None`: no limit.
+    pub rate_limit: Option<NonZeroU32>,
 }
 
 /// The whole app: `/healthz` open to all; behind the impersonation layer and the plain-key
 /// authentication, `/api/v1/whoami`, `/api/v1/cards`, the token service, the organization
-/// impersonation service and gRPC health.
+/// impersonation service and gRPC health; in front of all, the per-client rate limit.
 pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     let Gateway {
         accounts,
         store,
         keys,
+        rate_limit,
     } = gateway;
     let directory = Arc::clone(&accounts.directory);
     let impersonation = ImpersonationLayer::builder(store.clone(), Arc::clone(&directory))
@@ -51,7 +60,7 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .build();
     let tokens = TokenService::new(store);
     let organizations = OrganizationImpersonationService::new(directory, keys);
-    Router::new()
+    let app = Router::new()
         .route("/api/v1/whoami", get(whoami))
         .merge(cards::routes())
         .route_service(TOKENS_PATH, tokens.clone())
@@ -62,6 +71,11 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .layer(from_fn_with_state(accounts, authenticate))
         .layer(impersonation)
         .route("/healthz", get(healthz))
+        .layer(from_fn(rate_limit::client_span));
+    match rate_limit {
+        Some(per_second) => rate_limit::limit(app, per_second),
+        None => app,
+    }
 }
 
 /// Paths for plain HTTP, `/pkg.Service/Method` for gRPC; a health check only reads.

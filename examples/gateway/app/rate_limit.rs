@@ -1,0 +1,73 @@
+//! Per-client rate limiting in front of everything, with `tower_governor`: a client guessing
+//! tokens gets `429` long before a guess could matter, and every refused guess is also an audit
+//! event of `tower_impersonation::audit` tagged with the client's address.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{ConnectInfo, Request},
+    middleware::Next,
+    response::Response,
+};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+use tower_governor::{GovernorError, GovernorLayer, governor::GovernorConfigBuilder};
+use tracing::Instrument;
+
+/// How often addresses that have gone quiet are forgotten, so the limiter's memory stays bounded.
+const FORGET_QUIET_CLIENTS_EVERY: Duration = Duration::from_secs(60);
+
+/// `app` behind a limit of `per_second` requests a second from one client address, in bursts of
+/// as many. Starts the task that forgets quiet clients, so it must be called inside a tokio
+/// runtime; the app must be served with its connections' addresses.
+pub fn limit(app: Router, per_second: NonZeroU32) -> Router {
+    let config = GovernorConfigBuilder::default()
+        .period(Duration::from_secs(1) / per_second.get())
+        .burst_size(per_second.get())
+        .finish()
+        .expect("a non-zero rate gives a non-zero period and burst");
+    let config = Arc::new(config);
+    let limiter = Arc::clone(config.limiter());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(FORGET_QUIET_CLIENTS_EVERY).await;
+            limiter.retain_recent();
+        }
+    });
+    app.layer(GovernorLayer::new(config).error_handler(too_many_requests))
+}
+
+fn too_many_requests(error: GovernorError) -> Response {
+    let (status, wait) = match error {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, wait_time.max(1))
+        }
+        _ => (StatusCode::BAD_REQUEST, 1),
+    };
+    let body = json!({
+        "error": "too_many_requests",
+        "error_description": format!("too many requests from this address; retry in {wait} s"),
+    });
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
+/// Runs each request in a span naming the client's address, so audit events (accepted and
+/// refused impersonations alike) say where an attempt came from.
+pub async fn client_span(
+    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let span = tracing::info_span!("request", client = %client.ip());
+    next.run(request).instrument(span).await
+}
