@@ -26,8 +26,12 @@ fn fill(runtime: &Runtime, store: &impl TokenStore) -> Vec<(TokenDigest, Uuid)> 
     (0..TOKENS)
         .map(|_| {
             let roles = Roles::full_access();
-            let (_, record) =
-                TokenRecord::issue(&prefix, Arc::clone(&organization), Arc::clone(&admin), roles);
+            let (_, record) = TokenRecord::issue(
+                &prefix,
+                Arc::clone(&organization),
+                Arc::clone(&admin),
+                roles,
+            );
             let key = (record.digest, record.id);
             runtime.block_on(store.create(record)).expect("stored");
             key
