@@ -1,0 +1,68 @@
+//! The organization the layer tests share: a directory of two organizations and a store holding
+//! a token of every kind the tests need.
+
+use tower_impersonation::{
+    MemoryStore, Roles, StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore,
+};
+
+pub const ACME: &str = "acme";
+pub const BOB: &str = "bob@acme.test";
+pub const BOB_ID: &str = "b-1";
+pub const CAROL_OF_GLOBEX: &str = "carol@globex.test";
+
+pub fn directory() -> StaticDirectory {
+    StaticDirectory::from_json(
+        r#"{"organizations": [
+            {"id": "acme", "members": [
+                {"id": "a-1", "email": "ada@acme.test", "name": "Ada", "admin": true},
+                {"id": "b-1", "email": "bob@acme.test", "name": "Bob", "aliases": ["bob.relay@acme.test"]}
+            ]},
+            {"id": "globex", "members": [
+                {"id": "c-1", "email": "carol@globex.test", "name": "Carol", "admin": true}
+            ]}
+        ]}"#,
+    )
+    .unwrap()
+}
+
+/// A store holding one token of each kind the tests need, and those tokens as clients send them.
+pub struct Tokens {
+    pub store: MemoryStore,
+    pub full: String,
+    pub read_only: String,
+    pub cards_only: String,
+    pub revoked: String,
+    pub expired: String,
+}
+
+pub async fn tokens() -> Tokens {
+    let store = MemoryStore::new();
+    let full = issue(&store, &["*:*"], None).await.0;
+    let read_only = issue(&store, &["read:*"], None).await.0;
+    let cards_only = issue(&store, &["read:cards"], None).await.0;
+    let (revoked, id) = issue(&store, &["*:*"], None).await;
+    assert!(store.revoke(ACME, id).await.unwrap());
+    let an_hour_ago = Timestamp::from_millis(Timestamp::now().as_millis() - 3_600_000);
+    let expired = issue(&store, &["*:*"], Some(an_hour_ago)).await.0;
+    Tokens {
+        store,
+        full,
+        read_only,
+        cards_only,
+        revoked,
+        expired,
+    }
+}
+
+async fn issue(
+    store: &MemoryStore,
+    roles: &[&str],
+    expires_at: Option<Timestamp>,
+) -> (String, uuid::Uuid) {
+    let roles = Roles::parse(roles).unwrap();
+    let (secret, mut record) = TokenRecord::issue(&TokenPrefix::default(), ACME, "a-1", roles);
+    record.expires_at = expires_at;
+    let id = record.id;
+    store.create(record).await.unwrap();
+    (secret.expose(), id)
+}
