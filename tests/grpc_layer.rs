@@ -1,7 +1,7 @@
 //! The layer in a real tonic server (`Server::builder().layer`) in front of tonic-health, called by
 //! tonic's own client on loopback: refusals arrive as gRPC status codes 3, 16 and 7.
 
-#[allow(dead_code, reason = "the HTTP tests use the rest")]
+#[allow(dead_code, reason = "each layer test uses a part")]
 mod layer_fixture;
 
 use tonic::{

@@ -1,7 +1,9 @@
 //! The layer in a plain hyper server (no axum), through hyper-util's `TowerToHyperService`, driven
 //! by a real HTTP client on loopback: the same documented answers as in axum.
 
+#[allow(dead_code, reason = "each layer test uses a part")]
 mod http_cases;
+#[allow(dead_code, reason = "each layer test uses a part")]
 mod layer_fixture;
 
 use std::convert::Infallible;

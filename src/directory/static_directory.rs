@@ -2,6 +2,16 @@
 
 use std::{collections::HashMap, future::Future, sync::Arc};
 
+use foldhash::fast::RandomState;
+
+/// The maps hash with foldhash rather than SipHash: the layer looks a name up on every
+/// impersonated request, and the keys come from the app's data, never from clients, so a client
+/// cannot fill a map with colliding keys.
+type Map<K, V> = HashMap<K, V, RandomState>;
+
+/// Lowercased name -> member of one organization, or `None` when the name is ambiguous.
+type Names = Map<Box<str>, Option<Member>>;
+
 use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, Member, Membership, User, UserDirectory, UserWithMemberships};
@@ -51,9 +61,8 @@ pub struct MemberData {
 /// of one organization finds neither.
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirectory {
-    /// Organization -> lowercased name -> member, or `None` when the name is ambiguous.
-    members: HashMap<Arc<str>, HashMap<Box<str>, Option<Member>>>,
-    users: HashMap<String, UserWithMemberships>,
+    members: Map<Arc<str>, Names>,
+    users: Map<String, UserWithMemberships>,
 }
 
 impl StaticDirectory {

@@ -29,6 +29,8 @@ pub fn directory() -> StaticDirectory {
 pub struct Tokens {
     pub store: MemoryStore,
     pub full: String,
+    /// The id of `full`, as audit events name it.
+    pub full_id: uuid::Uuid,
     pub read_only: String,
     pub cards_only: String,
     pub revoked: String,
@@ -37,7 +39,7 @@ pub struct Tokens {
 
 pub async fn tokens() -> Tokens {
     let store = MemoryStore::new();
-    let full = issue(&store, &["*:*"], None).await.0;
+    let (full, full_id) = issue(&store, &["*:*"], None).await;
     let read_only = issue(&store, &["read:*"], None).await.0;
     let cards_only = issue(&store, &["read:cards"], None).await.0;
     let (revoked, id) = issue(&store, &["*:*"], None).await;
@@ -47,6 +49,7 @@ pub async fn tokens() -> Tokens {
     Tokens {
         store,
         full,
+        full_id,
         read_only,
         cards_only,
         revoked,
