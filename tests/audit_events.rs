@@ -2,6 +2,7 @@
 //! binary to itself: tracing caches which callsites are enabled process-wide, and tests running
 //! beside it without a subscriber would race it.
 
+mod captured_logs;
 #[allow(dead_code, reason = "each layer test uses a part")]
 mod http_cases;
 #[allow(dead_code, reason = "each layer test uses a part")]
@@ -13,6 +14,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tower_impersonation::ImpersonationLayer;
 
+use captured_logs::Captured;
 use http_cases::{HttpClient, what_the_app_saw};
 use layer_fixture::{BOB, directory, tokens};
 
@@ -29,14 +31,8 @@ async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
 
 #[tokio::test]
 async fn accepted_and_refused_impersonations_are_audited_with_who_did_what() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
     // The test's runtime has one thread, so the server's tasks log through this subscriber too.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
     let tokens = tokens().await;
     let client = serve_behind(ImpersonationLayer::new(tokens.store.clone(), directory())).await;
     let credential = format!("Bearer {}:{BOB}", tokens.full).into_bytes();
@@ -79,25 +75,4 @@ async fn accepted_and_refused_impersonations_are_audited_with_who_did_what() {
         !logs.contains(&tokens.full),
         "the token never reaches the log"
     );
-}
-
-/// Collects what a tracing subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }

@@ -1,13 +1,12 @@
 //! Every `tracing` line of a full flow (create, use in both forms, JWT, revoke, every rejection),
 //! and the `Debug` form of every type holding a secret, is captured and searched for secrets.
 
-use std::{
-    convert::Infallible,
-    io::Write,
-    sync::{Arc, Mutex},
-};
+mod captured_logs;
+
+use std::convert::Infallible;
 
 use bytes::Bytes;
+use captured_logs::Captured;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
@@ -23,27 +22,6 @@ const JWT_SECRET: &str = "the jwt secret, 32 bytes or more!";
 
 /// Headers sent, method, and the status expected back.
 type Attempt<'a> = (&'a [(&'a str, &'a str)], Method, StatusCode);
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 fn directory() -> StaticDirectory {
     StaticDirectory::from_json(
@@ -89,14 +67,7 @@ where
 
 #[tokio::test]
 async fn no_secret_reaches_logs_or_debug_output() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     let store = MemoryStore::new();
     let keys = JwtKeys::hs256(JWT_SECRET.as_bytes()).unwrap();
