@@ -140,6 +140,32 @@ async fn bad_create_bodies_are_400_and_store_nothing() {
     assert!(store.is_empty());
 }
 
+/// Found by schemathesis: `{"": null}` was accepted, as if a null unknown field were absent.
+#[tokio::test]
+async fn unknown_fields_are_refused_even_null_and_known_null_fields_count_as_absent() {
+    let store = MemoryStore::new();
+    let service = TokenService::new(store.clone());
+    for body in [
+        r#"{"": null}"#,
+        r#"{"rolez": null}"#,
+        r#"{"name": null, "x": null}"#,
+    ] {
+        let (status, json, _) =
+            send(&service, request(Method::POST, BASE, Some(admin()), body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let description = json["error_description"].as_str().unwrap();
+        assert!(description.contains("unknown field"), "{description}");
+    }
+    assert!(store.is_empty());
+    let created = create(
+        &service,
+        r#"{"name": null, "roles": null, "expiresAt": null}"#,
+    )
+    .await;
+    assert_eq!(created["roles"], json!(["*:*"]));
+    assert!(created.get("name").is_none() && created.get("expiresAt").is_none());
+}
+
 #[tokio::test]
 async fn oversized_body_is_413() {
     let service = TokenService::new(MemoryStore::new()).body_limit(64);

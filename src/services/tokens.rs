@@ -307,7 +307,7 @@ impl CreateRequest {
     fn read_fields(&mut self, fields: Map<String, Value>) -> Result<(), String> {
         for (key, value) in fields {
             match (key.as_str(), value) {
-                (_, Value::Null) => {}
+                ("name" | "roles" | "expiresAt", Value::Null) => {}
                 ("name", Value::String(name)) => self.name = Some(parse_name(name)?),
                 ("name", _) => return Err("name must be a string".to_owned()),
                 ("roles", Value::Array(roles)) => self.roles = parse_roles(&roles)?,
