@@ -165,6 +165,33 @@ async fn health_needs_no_credential_and_unknown_paths_are_404() {
 }
 
 #[tokio::test]
+async fn openapi_json_is_served_without_a_credential_and_lists_both_services() {
+    let gateway = start().await;
+    let request = Request::get(format!("{}/openapi.json", gateway.base))
+        .body(Full::default())
+        .unwrap();
+    let response = gateway.client.request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let document: Value = serde_json::from_slice(&body).unwrap();
+    let version = document["openapi"].as_str().unwrap();
+    assert!(version.starts_with("3.1."), "{version}");
+    let paths = &document["paths"];
+    for path in [
+        TOKENS_PATH,
+        &format!("{TOKENS_PATH}/{{id}}"),
+        "/api/v2/organizations/{org}/impersonation",
+    ] {
+        assert!(paths[path].is_object(), "{path} is not in the document");
+    }
+    assert_eq!(
+        document["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
 async fn authenticated_routes_refuse_a_missing_or_wrong_key() {
     let gateway = start().await;
     let (status, body) = gateway.send(Method::GET, "/api/v1/whoami", &[], "").await;

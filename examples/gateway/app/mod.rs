@@ -15,7 +15,8 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use http::StatusCode;
+use bytes::Bytes;
+use http::{StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_impersonation::{
@@ -31,6 +32,10 @@ use principal::Principal;
 /// Where the token service is mounted (seed 003's path).
 pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
 
+/// The OpenAPI document of the services and the gateway, served as JSON at `/openapi.json`: the
+/// repository's own file, so the document and what is served cannot drift apart.
+pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+
 /// What the gateway is built from.
 pub struct Gateway<St> {
     /// The members and their plain keys.
@@ -43,7 +48,7 @@ pub struct Gateway<St> {
     pub rate_limit: Option<NonZeroU32>,
 }
 
-/// The whole app: `/healthz` open to all; behind the impersonation layer and the plain-key
+/// The whole app: `/healthz` and `/openapi.json` open to all; behind the impersonation layer and the plain-key
 /// authentication, `/api/v1/whoami`, `/api/v1/cards`, the token service, the organization
 /// impersonation service and gRPC health; in front of all, the per-client rate limit.
 pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
@@ -60,6 +65,7 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .build();
     let tokens = TokenService::new(store);
     let organizations = OrganizationImpersonationService::new(directory, keys);
+    let openapi = openapi_json();
     let app = Router::new()
         .route("/api/v1/whoami", get(whoami))
         .merge(cards::routes())
@@ -71,6 +77,10 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .layer(from_fn_with_state(accounts, authenticate))
         .layer(impersonation)
         .route("/healthz", get(healthz))
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi) }),
+        )
         .layer(from_fn(rate_limit::client_span));
     match rate_limit {
         Some(per_second) => rate_limit::limit(app, per_second),
@@ -99,6 +109,15 @@ pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+/// [`OPENAPI_YAML`] as JSON, converted once when the app is built.
+fn openapi_json() -> Bytes {
+    let document: Value =
+        serde_norway::from_str(OPENAPI_YAML).expect("openapi.yaml is a valid YAML document");
+    serde_json::to_vec(&document)
+        .expect("a YAML document of strings, numbers and maps is valid JSON")
+        .into()
 }
 
 async fn healthz() -> &'static str {
