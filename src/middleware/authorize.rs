@@ -99,7 +99,7 @@ where
                 };
                 let member = self.directory.resolve_now(&record.organization, user)?;
                 // A use due to be written back takes the waiting path, which writes it.
-                if record.last_used.is_due(now) {
+                if self.store.writes_back_uses() && record.last_used.is_due(now) {
                     return None;
                 }
                 record.last_used.record(now);
@@ -171,7 +171,7 @@ where
                 let record = self.usable(found, now, &head)?;
                 let member = self.directory.resolve(&record.organization, &user).await;
                 let impersonated = self.admit(&record, member, source)?;
-                if record.last_used.note(now) {
+                if record.last_used.note(now) && self.store.writes_back_uses() {
                     self.write_use(record.id, now).await;
                 }
                 Ok(impersonated)

@@ -27,6 +27,11 @@ pub struct MemoryStore {
     by_digest: Arc<DashSet<ByDigest, DigestHashBuilder>>,
     /// Ids are random and clients only look them up, so the cheap hasher serves here too.
     by_id: Arc<DashSet<ById, DigestHashBuilder>>,
+    /// One shared copy of each organization and creator id: a million tokens of a few
+    /// organizations then hold a few strings, and a lookup reads a string that is likely in cache.
+    /// It grows by one entry per organization or admin that ever created a token here, names
+    /// that come from the app's own authentication, never from a client.
+    names: Arc<DashSet<Arc<str>>>,
 }
 
 /// A record in the digest index: hashed, compared and looked up by its digest.
@@ -53,10 +58,20 @@ impl MemoryStore {
         self.by_digest.is_empty()
     }
 
-    fn insert(&self, record: TokenRecord) {
+    fn insert(&self, mut record: TokenRecord) {
+        record.organization = self.intern(&record.organization);
+        record.created_by = self.intern(&record.created_by);
         let record = Arc::new(record);
         self.by_id.insert(ById(Arc::clone(&record)));
         self.by_digest.insert(ByDigest(record));
+    }
+
+    fn intern(&self, name: &Arc<str>) -> Arc<str> {
+        if let Some(known) = self.names.get(&**name) {
+            return Arc::clone(&known);
+        }
+        self.names.insert(Arc::clone(name));
+        Arc::clone(name)
     }
 
     fn get(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
@@ -173,5 +188,10 @@ impl TokenStore for MemoryStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.touch(id, at);
         std::future::ready(Ok(()))
+    }
+
+    /// The records a `MemoryStore` hands out are the ones it keeps: a use noted on them is stored.
+    fn writes_back_uses(&self) -> bool {
+        false
     }
 }

@@ -76,6 +76,15 @@ pub trait TokenStore: Send + Sync + 'static {
         id: Uuid,
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether a use noted on a record this store handed out (in its shared
+    /// [`LastUsed`](crate::LastUsed)) still has to be written back with
+    /// [`TokenStore::record_use`]. `false` suits a store whose records are the very ones it hands
+    /// out, as [`MemoryStore`]'s are, and spares the layer a detour on a token's first use in
+    /// each interval; the default, `true`, is always correct.
+    fn writes_back_uses(&self) -> bool {
+        true
+    }
 }
 
 impl<T: TokenStore> TokenStore for Arc<T> {
@@ -118,6 +127,10 @@ impl<T: TokenStore> TokenStore for Arc<T> {
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).record_use(id, at)
+    }
+
+    fn writes_back_uses(&self) -> bool {
+        (**self).writes_back_uses()
     }
 }
 
