@@ -189,18 +189,21 @@ fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
 
 /// Three non-empty base64url segments separated by dots.
 fn looks_like_jwt(token: &[u8]) -> bool {
-    let segments = token.split(|&b| b == b'.');
-    let mut count = 0;
-    for segment in segments {
-        count += 1;
-        let base64url = segment
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if segment.is_empty() || !base64url || count > 3 {
-            return false;
+    // A fold without early exit compiles to a vectorised loop: this runs on every bearer request.
+    let base64url_or_dot = token.iter().fold(true, |ok, &b| {
+        ok & (b.is_ascii_alphanumeric() | (b == b'-') | (b == b'_') | (b == b'.'))
+    });
+    let mut dots = token
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'.')
+        .map(|(i, _)| i);
+    match (dots.next(), dots.next(), dots.next()) {
+        (Some(first), Some(second), None) => {
+            base64url_or_dot && first > 0 && second > first + 1 && second + 1 < token.len()
         }
+        _ => false,
     }
-    count == 3
 }
 
 #[cfg(test)]
@@ -369,5 +372,30 @@ mod tests {
             Err(USER_HEADER_WITH_JWT)
         );
         assert_eq!(read(&[("authorization", b"Bearer a.b.c.d")]), Ok(None));
+    }
+
+    #[test]
+    fn only_three_non_empty_base64url_segments_look_like_a_jwt() {
+        assert!(looks_like_jwt(b"a.b.c"));
+        assert!(looks_like_jwt(b"eyJ-_09.AZaz.x"));
+        for not_jwt in [
+            &b""[..],
+            b"abc",
+            b"a.b",
+            b"a.b.c.d",
+            b".b.c",
+            b"a..c",
+            b"a.b.",
+            b"..",
+            b"a.b=.c",
+            b"a.b.c d",
+            b"a.\xc3\xa9.c",
+        ] {
+            assert!(
+                !looks_like_jwt(not_jwt),
+                "{}",
+                String::from_utf8_lossy(not_jwt)
+            );
+        }
     }
 }
