@@ -59,6 +59,15 @@ pub fn steps(base: &str) -> Vec<Step> {
              --data-binary @- {base}/grpc.health.v1.Health/Check"
         )
     };
+    // The refused call sends no message: the layer answers before reading one, and curl (7.88
+    // at least) fails now and then when an HTTP/2 answer beats the request body it is still sending.
+    let grpc_refused = |authorization: &str| {
+        format!(
+            "curl -s -i -X POST --http2-prior-knowledge \
+             -H 'content-type: application/grpc' -H 'te: trailers' {authorization}\
+             {base}/grpc.health.v1.Health/Check"
+        )
+    };
     vec![
         step(
             "Health, no credential",
@@ -160,7 +169,7 @@ pub fn steps(base: &str) -> Vec<Step> {
         ),
         step(
             "gRPC with the revoked token: UNAUTHENTICATED (grpc-status 16)",
-            grpc_check(&format!("-H \"authorization: Bearer $TOKEN:{BOB}\" ")),
+            grpc_refused(&format!("-H \"authorization: Bearer $TOKEN:{BOB}\" ")),
             Grpc(16),
         ),
         step(
