@@ -141,10 +141,18 @@ impl MinimalWork {
     }
 }
 
+/// Distinct tokens past the layer's cache of verified JWTs (10,000), cycled in order: each is gone
+/// from the cache by the time it comes round again, so every call is a first sight.
+const FIRST_SIGHT_TOKENS: usize = 20_000;
+
 fn jwt_for(user: &str) -> String {
+    jwt_expiring(user, 4_102_444_800)
+}
+
+fn jwt_expiring(user: &str, exp: u64) -> String {
     let claims = ImpersonationClaims {
         user_id: user.into(),
-        exp: 4_102_444_800,
+        exp,
         iat: None,
         jti: None,
         org: Some(ORG.into()),
@@ -226,6 +234,23 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("jwt", |b| {
         b.iter_batched(
             || request(&jwt, None),
+            |r| call(&mut ours, r),
+            BatchSize::SmallInput,
+        )
+    });
+
+    let unseen: Vec<String> = (0..FIRST_SIGHT_TOKENS)
+        .map(|i| {
+            format!(
+                "Bearer {}",
+                jwt_expiring("user-1", 4_102_444_800 + i as u64)
+            )
+        })
+        .collect();
+    let mut next_unseen = unseen.iter().cycle();
+    group.bench_function("jwt_first_sight", |b| {
+        b.iter_batched(
+            || request(next_unseen.next().unwrap(), None),
             |r| call(&mut ours, r),
             BatchSize::SmallInput,
         )

@@ -20,6 +20,7 @@ LAYER = [
     "reject_unknown_token",
     "minimal_work",
     "jwt",
+    "jwt_first_sight",
     "jwt_raw_decode",
     "opaque_1m",
     "minimal_work_1m",
@@ -60,6 +61,11 @@ def main() -> None:
             1.1,
         ),
         ("jwt − passthrough ≤ 0.25 × jwt_raw_decode", (t["jwt"] - base) / t["jwt_raw_decode"], 0.25),
+        (
+            "jwt_first_sight − passthrough ≤ 1.1 × jwt_raw_decode",
+            (t["jwt_first_sight"] - base) / t["jwt_raw_decode"],
+            1.1,
+        ),
         ("opaque_1m ≤ 1.1 × minimal_work_1m", t["opaque_1m"] / t["minimal_work_1m"], 1.1),
     ]
     print("| target | ratio measured | limit | met |")

@@ -40,6 +40,15 @@ struct Inner {
     lifetime: Duration,
     /// Tokens already verified with these keys. A new key set (a rotation) starts empty.
     verified: VerifiedCache,
+    /// The header segments most tokens carry, already parsed; filled by `From<Inner>`.
+    known_headers: Vec<KnownHeader>,
+}
+
+/// A header segment whose meaning is known without decoding it: the one each key signs with, and
+/// the seed's `{"alg":"HS256"}`. A token that starts with one skips a base64 and JSON parse.
+struct KnownHeader {
+    segment: String,
+    kid: Option<String>,
 }
 
 struct Key {
@@ -90,10 +99,9 @@ impl JwtKeys {
             validation,
             lifetime: Duration::from_secs(3600),
             verified: VerifiedCache::default(),
+            known_headers: Vec::new(),
         };
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
+        Ok(inner.into())
     }
 
     /// Names the signing key, so tokens carry a `kid` header and verifiers pick the key by it.
@@ -146,24 +154,26 @@ impl JwtKeys {
     /// Signs claims with the current key.
     pub fn sign(&self, claims: &ImpersonationClaims) -> Result<String, JwtError> {
         let key = &self.inner.keys[0];
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid.clone_from(&key.id);
-        jsonwebtoken::encode(&header, claims, &key.encoding)
+        jsonwebtoken::encode(&signing_header(key), claims, &key.encoding)
             .map_err(|e| JwtError::Signing(e.to_string()))
     }
 
     /// Verifies a token: HS256 only, `exp` required and in the future (within the leeway), signed
     /// by the key its `kid` names, or by any configured key when it names none.
     pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
-        if header.alg != Algorithm::HS256 {
-            return Err(JwtError::WrongAlgorithm);
-        }
+        let parsed;
+        let kid = match self.known_header(token) {
+            Some(known) => known.kid.as_deref(),
+            None => {
+                parsed = header_kid(token)?;
+                parsed.as_deref()
+            }
+        };
         let candidates = self
             .inner
             .keys
             .iter()
-            .filter(|key| header.kid.is_none() || key.id == header.kid);
+            .filter(|key| kid.is_none() || key.id.as_deref() == kid);
         let mut outcome = Err(JwtError::BadSignature);
         for key in candidates {
             outcome = jsonwebtoken::decode(token, &key.decoding, &self.inner.validation)
@@ -190,22 +200,67 @@ impl JwtKeys {
         Ok(verified)
     }
 
+    fn known_header(&self, token: &str) -> Option<&KnownHeader> {
+        self.inner.known_headers.iter().find(|known| {
+            token.starts_with(&known.segment)
+                && token.as_bytes().get(known.segment.len()) == Some(&b'.')
+        })
+    }
+
     fn into_inner(self) -> Inner {
         Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             keys: shared.keys.iter().map(Key::duplicate).collect(),
             validation: shared.validation.clone(),
             lifetime: shared.lifetime,
             verified: VerifiedCache::default(),
+            known_headers: Vec::new(),
         })
     }
 }
 
 impl From<Inner> for JwtKeys {
-    fn from(inner: Inner) -> Self {
+    fn from(mut inner: Inner) -> Self {
+        inner.known_headers = known_headers(&inner.keys);
         Self {
             inner: Arc::new(inner),
         }
     }
+}
+
+/// The `kid` a token's header names, after checking its algorithm.
+fn header_kid(token: &str) -> Result<Option<String>, JwtError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
+    if header.alg != Algorithm::HS256 {
+        return Err(JwtError::WrongAlgorithm);
+    }
+    Ok(header.kid)
+}
+
+fn known_headers(keys: &[Key]) -> Vec<KnownHeader> {
+    let seed = Header {
+        typ: None,
+        ..Header::new(Algorithm::HS256)
+    };
+    let signed = keys.iter().map(|key| (signing_header(key), key));
+    let headers = std::iter::once((seed, &keys[0])).chain(signed);
+    headers
+        .filter_map(|(header, key)| {
+            // The segment exactly as jsonwebtoken writes it, taken from a token it signs.
+            let token =
+                jsonwebtoken::encode(&header, &serde_json::Map::new(), &key.encoding).ok()?;
+            let segment = token.split('.').next()?.to_owned();
+            Some(KnownHeader {
+                segment,
+                kid: header.kid,
+            })
+        })
+        .collect()
+}
+
+fn signing_header(key: &Key) -> Header {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid.clone_from(&key.id);
+    header
 }
 
 impl Key {
@@ -316,6 +371,25 @@ mod tests {
         let stranger = JwtKeys::hs256(OTHER).unwrap().with_key_id("new").unwrap();
         let forged = stranger.sign(&claims(60)).unwrap();
         assert_eq!(new.verify(&forged), Err(JwtError::BadSignature));
+    }
+
+    #[test]
+    fn a_kid_that_names_no_configured_key_is_refused_even_with_the_right_secret() {
+        let unnamed = JwtKeys::hs256(SECRET).unwrap();
+        let named = JwtKeys::hs256(SECRET).unwrap().with_key_id("k1").unwrap();
+        let token = named.sign(&claims(60)).unwrap();
+        assert_eq!(unnamed.verify(&token), Err(JwtError::BadSignature));
+        assert!(named.verify(&token).is_ok());
+        let other_header = Header {
+            typ: Some("at+jwt".into()),
+            ..Header::new(Algorithm::HS256)
+        };
+        let encoding = EncodingKey::from_secret(SECRET);
+        let unusual = jsonwebtoken::encode(&other_header, &claims(60), &encoding).unwrap();
+        assert!(
+            unnamed.verify(&unusual).is_ok(),
+            "headers no key signs are parsed"
+        );
     }
 
     #[test]
