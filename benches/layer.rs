@@ -43,6 +43,13 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// The measured work of every `layer` function goes through here, never inlined, so
+/// `scripts/bench_instructions.sh` can count its instructions per call under callgrind.
+#[inline(never)]
+fn measured<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
 fn call<S, B>(service: &mut S, request: Request<()>) -> Response<B>
 where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
@@ -175,7 +182,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("passthrough", |b| {
         b.iter_batched(
             || request(APP_KEY, None),
-            |r| call(&mut plain, r),
+            |r| measured(|| call(&mut plain, r)),
             BatchSize::SmallInput,
         )
     });
@@ -186,7 +193,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("tower_http_bearer", |b| {
         b.iter_batched(
             || request(APP_KEY, None),
-            |r| call(&mut bearer, r),
+            |r| measured(|| call(&mut bearer, r)),
             BatchSize::SmallInput,
         )
     });
@@ -195,7 +202,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("no_credential", |b| {
         b.iter_batched(
             || request(APP_KEY, None),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -206,7 +213,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("opaque_header", |b| {
         b.iter_batched(
             || header_request(picker.next(1000)),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -216,7 +223,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("opaque_suffix", |b| {
         b.iter_batched(
             || suffix_request(picker.next(1000)),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -225,7 +232,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("reject_unknown_token", |b| {
         b.iter_batched(
             || request(&unknown, Some("user1@bench.test")),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -234,7 +241,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("jwt", |b| {
         b.iter_batched(
             || request(&jwt, None),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -251,7 +258,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("jwt_first_sight", |b| {
         b.iter_batched(
             || request(next_unseen.next().unwrap(), None),
-            |r| call(&mut ours, r),
+            |r| measured(|| call(&mut ours, r)),
             BatchSize::SmallInput,
         )
     });
@@ -264,9 +271,12 @@ fn layer_group(c: &mut Criterion) {
         b.iter_batched(
             || request(&jwt, None),
             |r| {
-                let header = r.headers()[AUTHORIZATION].to_str().unwrap();
-                let token = &header[7..];
-                jsonwebtoken::decode::<ImpersonationClaims>(token, &decoding, &validation).unwrap()
+                measured(|| {
+                    let header = r.headers()[AUTHORIZATION].to_str().unwrap();
+                    let token = &header[7..];
+                    jsonwebtoken::decode::<ImpersonationClaims>(token, &decoding, &validation)
+                        .unwrap()
+                })
             },
             BatchSize::SmallInput,
         )
@@ -276,7 +286,7 @@ fn layer_group(c: &mut Criterion) {
     group.bench_function("minimal_work", |b| {
         b.iter_batched(
             || header_request(picker.next(1000)),
-            |r| minimal.run(r),
+            |r| measured(|| minimal.run(r)),
             BatchSize::SmallInput,
         )
     });
@@ -300,7 +310,7 @@ fn layer_group(c: &mut Criterion) {
         let mut service = layer.layer(passthrough());
         b.iter_batched(
             || big_request(tokens, picker.next(1_000_000)),
-            |r| call(&mut service, r),
+            |r| measured(|| call(&mut service, r)),
             BatchSize::SmallInput,
         )
     });
@@ -308,7 +318,7 @@ fn layer_group(c: &mut Criterion) {
         let (_, tokens, minimal) = big();
         b.iter_batched(
             || big_request(tokens, picker.next(1_000_000)),
-            |r| minimal.run(r),
+            |r| measured(|| minimal.run(r)),
             BatchSize::SmallInput,
         )
     });
