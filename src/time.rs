@@ -72,7 +72,7 @@ impl Timestamp {
         if b.len() != 19 || separators.iter().any(|&(i, c)| b[i] != c) {
             return None;
         }
-        let field = |range: std::ops::Range<usize>| seconds_part.get(range)?.parse::<u64>().ok();
+        let field = |range: std::ops::Range<usize>| digits(seconds_part.get(range)?);
         let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
         let (hour, minute, second) = (field(11..13)?, field(14..16)?, field(17..19)?);
         let valid = (1970..=9999).contains(&year)
@@ -129,12 +129,18 @@ impl fmt::Display for Civil {
     }
 }
 
+/// The value of a run of ASCII digits; `u64::from_str` alone would also take a leading `+`.
+fn digits(text: &str) -> Option<u64> {
+    let all_digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    all_digits.then(|| text.parse().ok()).flatten()
+}
+
 fn parse_fraction(fraction: &str) -> Option<u64> {
-    if fraction.is_empty() || fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+    if fraction.len() > 9 {
         return None;
     }
-    let padded = format!("{fraction:0<3}");
-    padded[..3].parse().ok()
+    digits(fraction)?;
+    digits(&format!("{fraction:0<3}")[..3])
 }
 
 fn is_leap(year: u64) -> bool {
@@ -219,6 +225,7 @@ mod tests {
             "1969-12-31T23:59:59Z",
             "2024-07-23T16:11:25.Z",
             "+024-07-23T16:11:25Z",
+            "2030-+1-+1T+1:+1:+1Z",
             "2024-07-23T16:11:25.1234567890Z",
         ] {
             assert_eq!(Timestamp::parse_utc(bad), None, "{bad:?}");

@@ -63,7 +63,8 @@ struct Key {
 pub enum JwtError {
     /// Not a JWT, or claims of the wrong shape.
     Malformed,
-    /// An algorithm other than the configured one (`none` included).
+    /// A header naming an algorithm other than the configured one. A header jsonwebtoken cannot
+    /// read at all, such as one naming `none`, is `Malformed`.
     WrongAlgorithm,
     /// No configured key verifies the signature, or the `kid` is unknown.
     BadSignature,

@@ -7,6 +7,7 @@
 //! `route_service` and a gateway composes it like any tower service.
 
 mod caller;
+mod json;
 mod organization;
 mod reply;
 mod tokens;

@@ -218,7 +218,7 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
     }
 
     fn parse(&self, body: &[u8]) -> Result<Ask, ApiError> {
-        let document: Value = serde_json::from_slice(body).map_err(|error| {
+        let document: Value = super::json::from_slice(body).map_err(|error| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("the body is not valid JSON: {error}"),

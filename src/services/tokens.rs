@@ -295,7 +295,7 @@ impl CreateRequest {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(request);
         }
-        let value: Value = serde_json::from_slice(body)
+        let value: Value = super::json::from_slice(body)
             .map_err(|error| format!("the body is not valid JSON: {error}"))?;
         let Value::Object(fields) = value else {
             return Err("the body must be a JSON object".to_owned());
