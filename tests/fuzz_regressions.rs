@@ -301,13 +301,20 @@ async fn a_jwt_with_a_huge_exp_neither_overflows_nor_panics() {
 
 // ---- the services' bodies ----
 
-/// The answer of `POST /api/v1/api-tokens/impersonation` with `body` from acme's admin, and the
-/// store, empty before.
-async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemoryStore) {
-    let store = MemoryStore::new();
-    let service = TokenService::new(store.clone()).body_limit(limit);
-    let mut request = Request::post("/api/v1/api-tokens/impersonation")
-        .header(header::CONTENT_TYPE, "application/json")
+/// The status and JSON answer of `service` to `body` posted to `path` by acme's admin.
+async fn post_as_admin<S, B>(
+    service: S,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (StatusCode, Value)
+where
+    S: tower::Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+    B: http_body::Body,
+    B::Error: std::fmt::Debug,
+{
+    let mut request = Request::post(path)
+        .header(header::CONTENT_TYPE, content_type)
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
     request
@@ -316,7 +323,16 @@ async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemorySt
     let response = service.oneshot(request).await.unwrap();
     let status = response.status();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    let answer = serde_json::from_slice(&body).unwrap();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+/// The answer of `POST /api/v1/api-tokens/impersonation` with `body` from acme's admin, and the
+/// store, empty before.
+async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemoryStore) {
+    let store = MemoryStore::new();
+    let service = TokenService::new(store.clone()).body_limit(limit);
+    let path = "/api/v1/api-tokens/impersonation";
+    let (status, answer) = post_as_admin(service, path, "application/json", body).await;
     (status, answer, store)
 }
 
@@ -327,17 +343,8 @@ async fn ask_for_jwt(body: &[u8], limit: usize) -> (StatusCode, Value) {
         JwtKeys::hs256(JWT_SECRET).unwrap(),
     )
     .body_limit(limit);
-    let mut request = Request::post("/api/v2/organizations/acme/impersonation")
-        .header(header::CONTENT_TYPE, "application/vnd.api+json")
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(Caller::new("a-1", ACME, true));
-    let response = service.oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
+    let path = "/api/v2/organizations/acme/impersonation";
+    post_as_admin(service, path, "application/vnd.api+json", body).await
 }
 
 async fn assert_create_refused(body: &[u8], status: StatusCode) {

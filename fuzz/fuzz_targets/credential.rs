@@ -19,16 +19,11 @@
 
 mod common;
 
-use std::{
-    convert::Infallible,
-    future::{Ready, poll_fn, ready},
-    sync::LazyLock,
-    task::{Context, Poll},
-};
+use std::{future::poll_fn, sync::LazyLock};
 
 use bytes::Bytes;
-use common::{ACME, ADA_ID, BOB, BOB_ID, block_on};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use common::{ACME, ADA_ID, App, BOB, BOB_ID, block_on};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
 use tower_impersonation::{
@@ -47,34 +42,18 @@ struct Seen {
     user_header: bool,
 }
 
-/// The app: answers 200 and says what it saw.
-#[derive(Clone, Copy)]
-struct App;
-
-impl Service<Request<Full<Bytes>>> for App {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
-        let impersonated = request.extensions().get::<ImpersonatedUser>().map(|user| {
-            (
-                user.actor().token_id(),
-                user.user().id.clone(),
-                user.organization().map(str::to_owned),
-            )
-        });
-        let seen = Seen {
-            impersonated,
-            user_header: request.headers().contains_key("x-guru-userid"),
-        };
-        let mut response = Response::new(Full::default());
-        response.extensions_mut().insert(seen);
-        ready(Ok(response))
+/// What the app saw of `request`.
+fn seen(request: &Request<Full<Bytes>>) -> Seen {
+    let impersonated = request.extensions().get::<ImpersonatedUser>().map(|user| {
+        (
+            user.actor().token_id(),
+            user.user().id.clone(),
+            user.organization().map(str::to_owned),
+        )
+    });
+    Seen {
+        impersonated,
+        user_header: request.headers().contains_key("x-guru-userid"),
     }
 }
 
@@ -86,7 +65,7 @@ enum Scope {
 }
 
 struct World {
-    app: Impersonation<App>,
+    app: Impersonation<App<Seen>>,
     /// Live tokens: secret as sent, id, scope.
     live: Vec<(String, Uuid, Scope)>,
     revoked: String,
@@ -115,7 +94,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         .jwt(JwtKeys::hs256(common::JWT_SECRET).expect("a long enough secret"))
         .build();
     World {
-        app: layer.layer(App),
+        app: layer.layer(App(seen)),
         live: vec![
             (full, full_id, Scope::Full),
             (read_only, read_only_id, Scope::ReadOnly),

@@ -17,16 +17,11 @@
 
 mod common;
 
-use std::{
-    convert::Infallible,
-    future::{Ready, poll_fn, ready},
-    sync::LazyLock,
-    task::{Context, Poll},
-};
+use std::{future::poll_fn, sync::LazyLock};
 
 use bytes::Bytes;
-use common::{BOB_ID, JWT_SECRET, OTHER_SECRET, SEED_HEADER, b64, block_on, sign_segments};
-use http::{HeaderValue, Request, Response, StatusCode};
+use common::{App, BOB_ID, JWT_SECRET, OTHER_SECRET, SEED_HEADER, b64, block_on, sign_segments};
+use http::{HeaderValue, Request, StatusCode};
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -40,29 +35,13 @@ use tower_service::Service;
 #[derive(Clone, Debug)]
 struct Seen(Option<String>);
 
-#[derive(Clone, Copy)]
-struct App;
-
-impl Service<Request<Full<Bytes>>> for App {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
-        let user = request.extensions().get::<ImpersonatedUser>();
-        let seen = Seen(user.map(|user| user.user().id.clone()));
-        let mut response = Response::new(Full::default());
-        response.extensions_mut().insert(seen);
-        ready(Ok(response))
-    }
+fn seen(request: &Request<Full<Bytes>>) -> Seen {
+    let user = request.extensions().get::<ImpersonatedUser>();
+    Seen(user.map(|user| user.user().id.clone()))
 }
 
 struct World {
-    app: Impersonation<App>,
+    app: Impersonation<App<Seen>>,
     keys: JwtKeys,
     other: JwtKeys,
     /// Signs with `JWT_SECRET` as `k1`, still verifies `OTHER_SECRET` as `k0`.
@@ -78,7 +57,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
         .build();
     let claims = serde_json::json!({"user_id": BOB_ID, "exp": common::now_secs() + 3600});
     World {
-        app: layer.layer(App),
+        app: layer.layer(App(seen)),
         // Key sets of their own, so the layer's cache is not shared with them.
         keys: JwtKeys::hs256(JWT_SECRET).unwrap(),
         other: JwtKeys::hs256(OTHER_SECRET).unwrap(),

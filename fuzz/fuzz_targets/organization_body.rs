@@ -11,18 +11,13 @@ mod common;
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-use common::{ACME, ADA_ID, BOB_ID, JWT_SECRET, block_on};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use common::{ACME, ADA_ID, BOB_ID, JWT_SECRET};
+use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tower_impersonation::{
-    StaticDirectory,
-    jwt::JwtKeys,
-    services::{Caller, OrganizationImpersonationService},
+    StaticDirectory, jwt::JwtKeys, services::OrganizationImpersonationService,
 };
-use tower_service::Service;
 
 struct World {
     service: OrganizationImpersonationService<StaticDirectory>,
@@ -41,24 +36,13 @@ const DOCUMENTED: [u16; 10] = [200, 400, 401, 403, 404, 409, 413, 415, 422, 503]
 
 fuzz_target!(|data: &[u8]| {
     let world = &*WORLD;
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri("/api/v2/organizations/acme/impersonation")
-        .header("content-type", "application/vnd.api+json")
-        .body(Full::new(Bytes::copy_from_slice(data)))
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(Caller::new(ADA_ID, ACME, true));
     let mut service = world.service.clone();
-    let (status, body) = block_on(async {
-        let response = service.call(request).await.unwrap();
-        let status = response.status();
-        (
-            status,
-            response.into_body().collect().await.unwrap().to_bytes(),
-        )
-    });
+    let (status, body) = common::post_as_admin(
+        &mut service,
+        "/api/v2/organizations/acme/impersonation",
+        "application/vnd.api+json",
+        data,
+    );
     assert!(
         DOCUMENTED.contains(&status.as_u16()) && !status.is_server_error(),
         "undocumented status {status}"

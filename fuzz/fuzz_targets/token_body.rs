@@ -12,17 +12,13 @@ mod common;
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
-use common::{ACME, ADA_ID, block_on};
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
+use common::{ACME, block_on};
+use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tower_impersonation::{
-    MemoryStore, TokenPrefix, TokenSecret, TokenStore,
-    services::{Caller, TokenService},
+    MemoryStore, TokenPrefix, TokenSecret, TokenStore, services::TokenService,
 };
-use tower_service::Service;
 use uuid::Uuid;
 
 struct World {
@@ -43,24 +39,13 @@ const DOCUMENTED: [u16; 7] = [200, 400, 401, 403, 409, 413, 503];
 fuzz_target!(|data: &[u8]| {
     let world = &*WORLD;
     let before = world.store.len();
-    let mut request = Request::builder()
-        .method(Method::POST)
-        .uri("/api/v1/api-tokens/impersonation")
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::copy_from_slice(data)))
-        .unwrap();
-    request
-        .extensions_mut()
-        .insert(Caller::new(ADA_ID, ACME, true));
     let mut service = world.service.clone();
-    let (status, body) = block_on(async {
-        let response = service.call(request).await.unwrap();
-        let status = response.status();
-        (
-            status,
-            response.into_body().collect().await.unwrap().to_bytes(),
-        )
-    });
+    let (status, body) = common::post_as_admin(
+        &mut service,
+        "/api/v1/api-tokens/impersonation",
+        "application/json",
+        data,
+    );
     assert!(
         DOCUMENTED.contains(&status.as_u16()) && !status.is_server_error(),
         "undocumented status {status}"

@@ -3,16 +3,24 @@
 #![allow(dead_code, reason = "each target uses part of it")]
 
 use std::{
-    future::Future,
+    convert::Infallible,
+    fmt::Debug,
+    future::{Future, Ready, ready},
     sync::LazyLock,
+    task::{Context, Poll},
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
 use tokio::runtime::Runtime;
-use tower_impersonation::StaticDirectory;
+use tower_impersonation::{StaticDirectory, services::Caller};
+use tower_service::Service;
 
 /// The organization every target works in, its members, and a member of another organization.
 pub const ACME: &str = "acme";
@@ -37,6 +45,61 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             .expect("a current-thread runtime")
     });
     RUNTIME.block_on(future)
+}
+
+/// The app behind the layer: answers 200 with what `see` makes of the request in the response's
+/// extensions, for the oracle to read.
+pub struct App<T>(pub fn(&Request<Full<Bytes>>) -> T);
+
+impl<T> Clone for App<T> {
+    fn clone(&self) -> Self {
+        Self(self.0)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Service<Request<Full<Bytes>>> for App<T> {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Full<Bytes>>) -> Self::Future {
+        let mut response = Response::new(Full::default());
+        response.extensions_mut().insert((self.0)(&request));
+        ready(Ok(response))
+    }
+}
+
+/// The status and body of `service`'s answer to `body` posted to `path` by acme's admin Ada.
+pub fn post_as_admin<S, B>(
+    service: &mut S,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (StatusCode, Bytes)
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible>,
+    B: Body,
+    B::Error: Debug,
+{
+    let mut request = Request::post(path)
+        .header("content-type", content_type)
+        .body(Full::new(Bytes::copy_from_slice(body)))
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(Caller::new(ADA_ID, ACME, true));
+    block_on(async {
+        let response = service.call(request).await.unwrap();
+        let status = response.status();
+        (
+            status,
+            response.into_body().collect().await.unwrap().to_bytes(),
+        )
+    })
 }
 
 /// Two organizations: acme (admin Ada, member Bob with an alias) and globex (admin Carol).
