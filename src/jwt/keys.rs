@@ -3,7 +3,7 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    Algorithm, EncodingKey, Header,
     crypto::{CryptoProvider, rust_crypto},
     errors::ErrorKind,
 };
@@ -11,6 +11,7 @@ use jsonwebtoken::{
 use super::{
     cache::{Verified, VerifiedCache},
     claims::ImpersonationClaims,
+    hs256::{MacKey, Parts},
 };
 use crate::{error::ConfigError, time::Timestamp};
 
@@ -36,7 +37,8 @@ pub struct JwtKeys {
 
 struct Inner {
     keys: Vec<Key>,
-    validation: Validation,
+    /// Seconds a token is still accepted past its `exp`, for clock skew.
+    leeway: u64,
     lifetime: Duration,
     /// Tokens already verified with these keys. A new key set (a rotation) starts empty.
     verified: VerifiedCache,
@@ -54,7 +56,7 @@ struct KnownHeader {
 struct Key {
     id: Option<String>,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: MacKey,
 }
 
 /// Why a JWT was refused. The layer answers every one of them with 401 `invalid_token`.
@@ -92,12 +94,9 @@ impl JwtKeys {
     /// Keys with one HS256 secret of at least 32 bytes, which signs and verifies.
     pub fn hs256(secret: &[u8]) -> Result<Self, ConfigError> {
         select_crypto_backend()?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 5;
         let inner = Inner {
             keys: vec![Key::new(None, secret)?],
-            validation,
+            leeway: 5,
             lifetime: Duration::from_secs(3600),
             verified: VerifiedCache::default(),
             known_headers: Vec::new(),
@@ -135,7 +134,7 @@ impl JwtKeys {
     #[must_use]
     pub fn with_leeway(self, leeway: Duration) -> Self {
         let mut inner = self.into_inner();
-        inner.validation.leeway = leeway.as_secs();
+        inner.leeway = leeway.as_secs();
         inner.into()
     }
 
@@ -162,8 +161,9 @@ impl JwtKeys {
     /// Verifies a token: HS256 only, `exp` required and in the future (within the leeway), signed
     /// by the key its `kid` names, or by any configured key when it names none.
     pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
+        let parts = Parts::split(token)?;
         let parsed;
-        let kid = match self.known_header(token) {
+        let kid = match self.known_header(parts.header) {
             Some(known) => known.kid.as_deref(),
             None => {
                 parsed = header_kid(token)?;
@@ -174,17 +174,12 @@ impl JwtKeys {
             .inner
             .keys
             .iter()
-            .filter(|key| kid.is_none() || key.id.as_deref() == kid);
-        let mut outcome = Err(JwtError::BadSignature);
-        for key in candidates {
-            outcome = jsonwebtoken::decode(token, &key.decoding, &self.inner.validation)
-                .map(|data| data.claims)
-                .map_err(|e| classify(e.kind()));
-            if outcome != Err(JwtError::BadSignature) {
-                break;
-            }
+            .filter(|key| kid.is_none() || key.id.as_deref() == kid)
+            .map(|key| &key.verifying);
+        if !parts.signed_by_any(candidates) {
+            return Err(JwtError::BadSignature);
         }
-        outcome
+        parts.claims(Timestamp::now().as_secs(), self.inner.leeway)
     }
 
     /// [`JwtKeys::verify`], remembering tokens that passed until they expire, so a client sending
@@ -196,22 +191,22 @@ impl JwtKeys {
             return Ok(hit);
         }
         let claims = self.verify(token)?;
-        let verified = Arc::new(Verified::new(claims, self.inner.validation.leeway)?);
+        let verified = Arc::new(Verified::new(claims, self.inner.leeway)?);
         self.inner.verified.insert(token, Arc::clone(&verified));
         Ok(verified)
     }
 
-    fn known_header(&self, token: &str) -> Option<&KnownHeader> {
-        self.inner.known_headers.iter().find(|known| {
-            token.starts_with(&known.segment)
-                && token.as_bytes().get(known.segment.len()) == Some(&b'.')
-        })
+    fn known_header(&self, segment: &str) -> Option<&KnownHeader> {
+        self.inner
+            .known_headers
+            .iter()
+            .find(|known| known.segment == segment)
     }
 
     fn into_inner(self) -> Inner {
         Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             keys: shared.keys.iter().map(Key::duplicate).collect(),
-            validation: shared.validation.clone(),
+            leeway: shared.leeway,
             lifetime: shared.lifetime,
             verified: VerifiedCache::default(),
             known_headers: Vec::new(),
@@ -272,7 +267,7 @@ impl Key {
         Ok(Self {
             id,
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verifying: MacKey::new(secret),
         })
     }
 
@@ -280,7 +275,7 @@ impl Key {
         Self {
             id: self.id.clone(),
             encoding: self.encoding.clone(),
-            decoding: self.decoding.clone(),
+            verifying: self.verifying.clone(),
         }
     }
 }
@@ -356,6 +351,75 @@ mod tests {
         assert_eq!(keys.verify(&token).unwrap().user_id, "u1");
         let old = keys.sign(&claims(-60)).unwrap();
         assert_eq!(keys.verify(&old), Err(JwtError::Expired));
+    }
+
+    /// A token over `claims` with the seed's header, signed with `secret` by jsonwebtoken.
+    fn seed_form(claims: &serde_json::Value, secret: &[u8]) -> String {
+        let header = Header {
+            typ: None,
+            ..Header::new(Algorithm::HS256)
+        };
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+    }
+
+    #[test]
+    fn leeway_is_honoured_and_exp_is_required() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let now = Timestamp::now().as_secs();
+        let within = seed_form(
+            &serde_json::json!({"user_id": "u1", "exp": now - 2}),
+            SECRET,
+        );
+        assert!(keys.verify(&within).is_ok(), "2 s past exp, 5 s leeway");
+        let past = seed_form(
+            &serde_json::json!({"user_id": "u1", "exp": now - 30}),
+            SECRET,
+        );
+        assert_eq!(keys.verify(&past), Err(JwtError::Expired));
+        let no_exp = seed_form(&serde_json::json!({"user_id": "u1"}), SECRET);
+        assert_eq!(keys.verify(&no_exp), Err(JwtError::Malformed));
+    }
+
+    #[test]
+    fn a_token_for_an_audience_is_refused_as_jsonwebtoken_would() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let exp = Timestamp::now().as_secs() + 60;
+        for aud in [serde_json::json!("billing"), serde_json::json!(["billing"])] {
+            let claims = serde_json::json!({"user_id": "u1", "exp": exp, "aud": aud});
+            assert_eq!(
+                keys.verify(&seed_form(&claims, SECRET)),
+                Err(JwtError::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn any_change_to_a_signed_token_is_refused() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let token = keys.sign(&claims(60)).unwrap();
+        let (signed, signature) = token.rsplit_once('.').unwrap();
+        let (header, _) = signed.split_once('.').unwrap();
+        let other_claims = JwtKeys::hs256(SECRET).unwrap().sign(&claims(3600)).unwrap();
+        let other_payload = other_claims.split('.').nth(1).unwrap();
+        // 40 characters: whole bytes, so a valid encoding of a too-short signature.
+        let short = &signature[..40];
+        let first = if signature.starts_with('A') { "B" } else { "A" };
+        let flipped = format!("{first}{}", &signature[1..]);
+        for (tampered, why) in [
+            (
+                format!("{header}.{other_payload}.{signature}"),
+                JwtError::BadSignature,
+            ),
+            (format!("{signed}.{flipped}"), JwtError::BadSignature),
+            (format!("{signed}.{short}"), JwtError::BadSignature),
+            (format!("{signed}.{signature}.x"), JwtError::Malformed),
+            (format!("{signed}.{signature}="), JwtError::Malformed),
+            (format!("{signed}."), JwtError::BadSignature),
+            (signed.to_owned(), JwtError::Malformed),
+        ] {
+            assert_eq!(keys.verify(&tampered), Err(why), "{tampered}");
+        }
+        assert!(keys.verify(&token).is_ok());
     }
 
     #[test]

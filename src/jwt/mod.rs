@@ -2,6 +2,7 @@
 
 mod cache;
 mod claims;
+mod hs256;
 mod keys;
 
 pub(crate) use cache::Verified;
