@@ -3,7 +3,10 @@
 
 use std::{
     hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering::Relaxed},
+    },
 };
 
 use dashmap::DashMap;
@@ -43,10 +46,14 @@ impl Verified {
 }
 
 /// The cache: keyed by the token's last 32 characters (its signature), holding the whole token,
-/// which a hit must equal in full.
+/// which a hit must equal in full. Past [`MAX_CACHED_TOKENS`] each new token evicts one entry, in
+/// the map's (hash) order: no request ever pays for emptying the whole cache.
 #[derive(Debug, Default)]
 pub(crate) struct VerifiedCache {
     entries: DashMap<Tail, (Box<str>, Arc<Verified>), DigestHashBuilder>,
+    /// How many entries there are, kept beside the map because `DashMap::len` locks every shard.
+    /// Each change follows what an insert or remove reported, so it never drifts.
+    count: AtomicUsize,
 }
 
 impl VerifiedCache {
@@ -61,17 +68,42 @@ impl VerifiedCache {
         if now <= hit.valid_until {
             return Some(hit);
         }
-        self.entries.remove(&tail);
+        self.remove(&tail);
         None
     }
 
     /// Remembers a token that just passed verification.
     pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
         let Some(tail) = Tail::of(token) else { return };
-        if self.entries.len() >= MAX_CACHED_TOKENS {
-            self.entries.clear();
+        if self.count.load(Relaxed) >= MAX_CACHED_TOKENS {
+            self.evict_one();
         }
-        self.entries.insert(tail, (token.into(), verified));
+        if self
+            .entries
+            .insert(tail, (token.into(), verified))
+            .is_none()
+        {
+            self.count.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn evict_one(&self) {
+        // The iterator's shard lock is released before `remove` takes it again.
+        let victim = self.entries.iter().next().map(|entry| *entry.key());
+        if let Some(victim) = victim {
+            self.remove(&victim);
+        }
+    }
+
+    fn remove(&self, tail: &Tail) {
+        if self.entries.remove(tail).is_some() {
+            self.count.fetch_sub(1, Relaxed);
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -98,5 +130,45 @@ impl Hash for Tail {
         let folded =
             word(0) ^ word(8).rotate_left(16) ^ word(16).rotate_left(32) ^ word(24).rotate_left(48);
         state.write_u64(folded.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(user_id: &str, valid_until: u64) -> Arc<Verified> {
+        Arc::new(Verified {
+            user_id: user_id.to_owned(),
+            organization: None,
+            actor: None,
+            roles: Roles::full_access(),
+            valid_until,
+        })
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bound_and_keeps_serving_new_tokens() {
+        let cache = VerifiedCache::default();
+        let tokens: Vec<String> = (0..MAX_CACHED_TOKENS + 500)
+            .map(|i| format!("token-{i:040}"))
+            .collect();
+        for token in &tokens {
+            cache.insert(token, verified(token, 100));
+            assert_eq!(cache.count.load(Relaxed), cache.len());
+        }
+        assert_eq!(cache.len(), MAX_CACHED_TOKENS);
+        let newest = tokens.last().unwrap();
+        assert_eq!(cache.get(newest, 50).unwrap().user_id, *newest);
+    }
+
+    #[test]
+    fn an_expired_entry_leaves_the_cache_and_its_count() {
+        let cache = VerifiedCache::default();
+        let token = format!("token-{:040}", 1);
+        cache.insert(&token, verified("u1", 100));
+        assert!(cache.get(&token, 100).is_some());
+        assert!(cache.get(&token, 101).is_none());
+        assert_eq!((cache.len(), cache.count.load(Relaxed)), (0, 0));
     }
 }
