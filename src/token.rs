@@ -256,6 +256,29 @@ mod tests {
     }
 
     #[test]
+    fn the_lowercase_parser_reads_what_uuid_reads_and_nothing_else() {
+        for _ in 0..1000 {
+            let uuid = Uuid::new_v4();
+            let text = uuid.hyphenated().to_string();
+            assert_eq!(parse_lower_uuid(&text), Some(uuid));
+        }
+        let good = "9e0b2b17-5a76-44ef-b726-09d556b04318";
+        for bad in [
+            "9e0b2b17-5a76-44ef-b726-09d556b0431",
+            "9e0b2b17-5a76-44ef-b726-09d556b043188",
+            "9e0b2b175-a76-44ef-b726-09d556b04318",
+            "9e0b2b17-5a76-44ef-b726-09d556b0431g",
+            "9e0b2b17-5a76-44ef-b726-09d556b0431F",
+            "9e0b2b17-5a76-44ef-b726+09d556b04318",
+            "{e0b2b17-5a76-44ef-b726-09d556b0431}",
+            "9e0b2b17-5a76-44ef-b726-09d556b043é",
+        ] {
+            assert_eq!(parse_lower_uuid(bad), None, "{bad}");
+        }
+        assert!(parse_lower_uuid(good).is_some());
+    }
+
+    #[test]
     fn debug_and_display_never_show_the_secret() {
         let token = TokenSecret::generate(&TokenPrefix::default());
         let uuid = &token.expose()[9..];
