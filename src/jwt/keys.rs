@@ -161,6 +161,11 @@ impl JwtKeys {
     /// Verifies a token: HS256 only, `exp` required and in the future (within the leeway), signed
     /// by the key its `kid` names, or by any configured key when it names none.
     pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
+        self.verify_at(token, Timestamp::now().as_secs())
+    }
+
+    /// [`JwtKeys::verify`] at `now`, in seconds since the epoch.
+    fn verify_at(&self, token: &str, now: u64) -> Result<ImpersonationClaims, JwtError> {
         let parts = Parts::split(token)?;
         let parsed;
         let kid = match self.known_header(parts.header) {
@@ -179,18 +184,22 @@ impl JwtKeys {
         if !parts.signed_by_any(candidates) {
             return Err(JwtError::BadSignature);
         }
-        parts.claims(Timestamp::now().as_secs(), self.inner.leeway)
+        parts.claims(now, self.inner.leeway)
     }
 
-    /// [`JwtKeys::verify`], remembering tokens that passed until they expire, so a client sending
-    /// the same token again and again pays for one verification. Tokens are compared by their
-    /// full text.
-    pub(crate) fn verify_cached(&self, token: &str) -> Result<Arc<Verified>, JwtError> {
-        let now = Timestamp::now().as_secs();
+    /// [`JwtKeys::verify`] at `now` (the request's one clock read), remembering tokens that passed
+    /// until they expire, so a client sending the same token again and again pays for one
+    /// verification. Tokens are compared by their full text.
+    pub(crate) fn verify_cached(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Arc<Verified>, JwtError> {
+        let now = now.as_secs();
         if let Some(hit) = self.inner.verified.get(token, now) {
             return Ok(hit);
         }
-        let claims = self.verify(token)?;
+        let claims = self.verify_at(token, now)?;
         let verified = Arc::new(Verified::new(claims, self.inner.leeway)?);
         self.inner.verified.insert(token, Arc::clone(&verified));
         Ok(verified)
@@ -474,21 +483,27 @@ mod tests {
     fn cached_tokens_still_expire() {
         let keys = JwtKeys::hs256(SECRET).unwrap().with_leeway(Duration::ZERO);
         let token = keys.sign(&claims(1)).unwrap();
-        assert!(keys.verify_cached(&token).is_ok());
-        assert!(keys.verify_cached(&token).is_ok(), "served from the cache");
+        assert!(keys.verify_cached(&token, Timestamp::now()).is_ok());
+        assert!(
+            keys.verify_cached(&token, Timestamp::now()).is_ok(),
+            "served from the cache"
+        );
         std::thread::sleep(Duration::from_millis(2100));
-        assert_eq!(keys.verify_cached(&token).err(), Some(JwtError::Expired));
+        assert_eq!(
+            keys.verify_cached(&token, Timestamp::now()).err(),
+            Some(JwtError::Expired)
+        );
     }
 
     #[test]
     fn the_cache_never_accepts_a_different_token() {
         let keys = JwtKeys::hs256(SECRET).unwrap();
         let token = keys.sign(&claims(60)).unwrap();
-        assert!(keys.verify_cached(&token).is_ok());
+        assert!(keys.verify_cached(&token, Timestamp::now()).is_ok());
         let at = token.len() - 10;
         let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
         let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
-        assert!(keys.verify_cached(&tampered).is_err());
+        assert!(keys.verify_cached(&tampered, Timestamp::now()).is_err());
     }
 
     #[test]

@@ -106,7 +106,7 @@ where
                 Some(self.admit(&record, member, source))
             }
             Credential::Jwt(token) => {
-                let claims = match self.verified(token, head) {
+                let claims = match self.verified(token, now, head) {
                     Ok(claims) => claims,
                     Err(rejection) => return Some(Err(rejection)),
                 };
@@ -177,7 +177,7 @@ where
                 Ok(impersonated)
             }
             OwnedCredential::Jwt(token) => {
-                let claims = self.verified(&token, &head)?;
+                let claims = self.verified(&token, Timestamp::now(), &head)?;
                 let found = self.directory.user_by_id(&claims.user_id).await;
                 self.admit_jwt(claims, found)
             }
@@ -221,10 +221,15 @@ where
     }
 
     /// The JWT's claims, if it verifies and its roles allow the request.
-    fn verified(&self, token: &str, head: &RequestHead<'_>) -> Result<Arc<Verified>, Rejection> {
+    fn verified(
+        &self,
+        token: &str,
+        now: Timestamp,
+        head: &RequestHead<'_>,
+    ) -> Result<Arc<Verified>, Rejection> {
         // JWTs are only recognised when keys are configured.
         let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
-        let verified = keys.verify_cached(token).map_err(|_| INVALID_TOKEN)?;
+        let verified = keys.verify_cached(token, now).map_err(|_| INVALID_TOKEN)?;
         self.check_scope(&verified.roles, head)?;
         Ok(verified)
     }
