@@ -68,7 +68,7 @@ impl TokenSecret {
         if rest.len() != UUID_LEN {
             return None;
         }
-        parse_lower_uuid(rest).map(|secret| Self {
+        parse_lower_uuid(rest.as_bytes()).map(|secret| Self {
             prefix: prefix.clone(),
             secret,
         })
@@ -107,15 +107,14 @@ impl fmt::Display for TokenSecret {
 }
 
 /// Parses exactly the canonical lowercase hyphenated form, so one secret has one spelling.
-pub(crate) fn parse_lower_uuid(text: &str) -> Option<Uuid> {
-    let canonical = text.len() == UUID_LEN
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b'-');
-    if !canonical {
+pub(crate) fn parse_lower_uuid(text: &[u8]) -> Option<Uuid> {
+    // Of the forms uuid reads, only the hyphenated one is 36 bytes long; barring capitals leaves
+    // its lowercase spelling. The fold has no early exit, so it compiles to vectorised code.
+    let no_capitals = text.iter().fold(true, |ok, b| ok & !b.is_ascii_uppercase());
+    if text.len() != UUID_LEN || !no_capitals {
         return None;
     }
-    Uuid::try_parse(text).ok()
+    Uuid::try_parse_ascii(text).ok()
 }
 
 /// The SHA-256 digest of a token's secret: the only form in which a token is stored.
@@ -260,7 +259,7 @@ mod tests {
         for _ in 0..1000 {
             let uuid = Uuid::new_v4();
             let text = uuid.hyphenated().to_string();
-            assert_eq!(parse_lower_uuid(&text), Some(uuid));
+            assert_eq!(parse_lower_uuid(text.as_bytes()), Some(uuid));
         }
         let good = "9e0b2b17-5a76-44ef-b726-09d556b04318";
         for bad in [
@@ -273,9 +272,9 @@ mod tests {
             "{e0b2b17-5a76-44ef-b726-09d556b0431}",
             "9e0b2b17-5a76-44ef-b726-09d556b043é",
         ] {
-            assert_eq!(parse_lower_uuid(bad), None, "{bad}");
+            assert_eq!(parse_lower_uuid(bad.as_bytes()), None, "{bad}");
         }
-        assert!(parse_lower_uuid(good).is_some());
+        assert!(parse_lower_uuid(good.as_bytes()).is_some());
     }
 
     #[test]
