@@ -21,7 +21,10 @@ pin_project! {
     #[project = KindProj]
     enum Kind<B> {
         Inner { #[pin] body: B },
-        Rejection { bytes: Option<Bytes> },
+        // A boxed slice rather than `Bytes`: the body costs the response no more than 16 bytes
+        // (none when the inner body is empty), so the response stays cheap to move on the
+        // accepted path. Emptied once sent.
+        Rejection { body: Box<[u8]> },
     }
 }
 
@@ -32,10 +35,9 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn rejection(bytes: Bytes) -> Self {
-        let bytes = (!bytes.is_empty()).then_some(bytes);
+    pub(crate) fn rejection(body: Box<[u8]>) -> Self {
         Self {
-            kind: Kind::Rejection { bytes },
+            kind: Kind::Rejection { body },
         }
     }
 }
@@ -50,23 +52,24 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Rejection { bytes } => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            KindProj::Rejection { body } => {
+                let body = std::mem::take(body);
+                Poll::Ready((!body.is_empty()).then(|| Ok(Frame::data(Bytes::from(body)))))
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Inner { body } => body.is_end_stream(),
-            Kind::Rejection { bytes } => bytes.is_none(),
+            Kind::Rejection { body } => body.is_empty(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Inner { body } => body.size_hint(),
-            Kind::Rejection { bytes } => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
+            Kind::Rejection { body } => SizeHint::with_exact(body.len() as u64),
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use bytes::Bytes;
 use http::{
     HeaderValue, Response, StatusCode,
     header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE},
@@ -101,7 +100,7 @@ impl Rejection {
             error_description: self.description,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = Response::new(ResponseBody::rejection(Bytes::from(json)));
+        let mut response = Response::new(ResponseBody::rejection(json.into_boxed_slice()));
         *response.status_mut() = self.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -118,7 +117,7 @@ impl Rejection {
     /// The response for a gRPC client: HTTP 200, trailers-only, with `grpc-status` and
     /// `grpc-message`.
     pub(crate) fn into_grpc_response<B>(self) -> Response<ResponseBody<B>> {
-        let mut response = Response::new(ResponseBody::rejection(Bytes::new()));
+        let mut response = Response::new(ResponseBody::rejection(Box::default()));
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert(

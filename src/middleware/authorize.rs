@@ -85,7 +85,7 @@ where
         credential: &Credential<'_>,
         head: &RequestHead<'_>,
     ) -> Option<Result<ImpersonatedUser, Rejection>> {
-        let now = Timestamp::now();
+        let now = Timestamp::now_coarse();
         match *credential {
             Credential::Opaque {
                 secret,
@@ -166,7 +166,7 @@ where
                 user,
                 source,
             } => {
-                let now = Timestamp::now();
+                let now = Timestamp::now_coarse();
                 let found = self.store.lookup(&TokenDigest::of(&secret)).await;
                 let record = self.usable(found, now, &head)?;
                 let member = self.directory.resolve(&record.organization, &user).await;
@@ -177,7 +177,7 @@ where
                 Ok(impersonated)
             }
             OwnedCredential::Jwt(token) => {
-                let claims = self.verified(&token, Timestamp::now(), &head)?;
+                let claims = self.verified(&token, Timestamp::now_coarse(), &head)?;
                 let found = self.directory.user_by_id(&claims.user_id).await;
                 self.admit_jwt(claims, found)
             }
