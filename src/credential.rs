@@ -178,13 +178,16 @@ fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
         return Err(INVALID_USER);
     }
     let text = std::str::from_utf8(bytes).map_err(|_| INVALID_USER)?;
-    // ASCII names need no decoding; others are checked character by character.
-    let control = if text.is_ascii() {
-        bytes.iter().any(u8::is_ascii_control)
+    // Printable ASCII, the usual case, is checked in one vectorised pass (no early exit); other
+    // text is checked character by character.
+    let printable_ascii = bytes
+        .iter()
+        .fold(true, |ok, &b| ok & (b' '..=b'~').contains(&b));
+    if printable_ascii || !text.chars().any(char::is_control) {
+        Ok(text)
     } else {
-        text.chars().any(char::is_control)
-    };
-    if control { Err(INVALID_USER) } else { Ok(text) }
+        Err(INVALID_USER)
+    }
 }
 
 /// Three non-empty base64url segments separated by dots.

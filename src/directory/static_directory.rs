@@ -132,12 +132,22 @@ impl StaticDirectory {
     fn find(&self, organization: &str, who: &str) -> Option<Member> {
         let by_name = self.members.get(organization)?;
         // Most names arrive lowercase already: look them up without allocating.
-        let found = if who.chars().any(char::is_uppercase) {
+        let found = if has_capitals(who) {
             by_name.get(who.to_lowercase().as_str())
         } else {
             by_name.get(who)
         };
         found.cloned().flatten()
+    }
+}
+
+/// Whether `who` has a capital letter; ASCII, the usual case, in one vectorised pass.
+fn has_capitals(who: &str) -> bool {
+    if who.is_ascii() {
+        who.bytes()
+            .fold(false, |found, b| found | b.is_ascii_uppercase())
+    } else {
+        who.chars().any(char::is_uppercase)
     }
 }
 

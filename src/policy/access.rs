@@ -62,7 +62,7 @@ impl PathPolicy {
 
     fn resource<'a>(&self, path: &'a str) -> Option<&'a str> {
         let rest = path.strip_prefix(self.prefix.as_str())?.strip_prefix('/')?;
-        let segment = rest.split('/').next()?;
+        let segment = rest.split_once('/').map_or(rest, |(segment, _)| segment);
         (!segment.is_empty()).then_some(segment)
     }
 }
