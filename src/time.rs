@@ -22,7 +22,7 @@ impl Timestamp {
     }
 
     /// The current time from the kernel's coarse clock, where there is one (Linux, Android): at
-    /// most one scheduler tick (1 to 4 ms) behind [`now`](Self::now), at a tenth of its cost.
+    /// most one scheduler tick (1 to 10 ms) behind [`now`](Self::now), at a tenth of its cost.
     /// The layer reads it on every request, so a token is refused at most a tick after it expires.
     pub(crate) fn now_coarse() -> Self {
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -204,6 +204,19 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_coarse_clock_keeps_within_a_tick_behind_the_precise_one() {
+        let before = Timestamp::now();
+        let coarse = Timestamp::now_coarse();
+        let after = Timestamp::now();
+        // A tick is 1 to 10 ms (HZ 1000 to 100); the coarse clock never runs ahead.
+        assert!(
+            coarse.as_millis() + 10 >= before.as_millis(),
+            "{coarse:?} {before:?}"
+        );
+        assert!(coarse <= after, "{coarse:?} {after:?}");
+    }
 
     #[test]
     fn formats_match_the_seeds() {
