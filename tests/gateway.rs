@@ -366,6 +366,24 @@ async fn a_client_past_the_rate_limit_gets_429_with_retry_after() {
     assert!(response.headers().contains_key("retry-after"));
 }
 
+#[tokio::test]
+async fn a_grpc_client_past_the_rate_limit_gets_resource_exhausted() {
+    let gateway = start_with(DEMO_USERS, NonZeroU32::new(1)).await;
+    let grpc_check = || {
+        Request::post(format!("{}/grpc.health.v1.Health/Check", gateway.base))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::default())
+            .unwrap()
+    };
+    // The first call spends the second's one request; the next is refused in gRPC's terms.
+    gateway.client.request(grpc_check()).await.unwrap();
+    let response = gateway.client.request(grpc_check()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["grpc-status"], "8");
+    assert!(response.headers().contains_key("retry-after"));
+}
+
 #[test]
 fn a_users_file_with_a_shared_key_is_refused() {
     let users = r#"{"organizations": [{"id": "acme", "members": [

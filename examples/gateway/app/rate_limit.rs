@@ -1,6 +1,7 @@
 //! Per-client rate limiting in front of everything, with `tower_governor`: a client guessing
-//! tokens gets `429` long before a guess could matter, and every refused guess is also an audit
-//! event of `tower_impersonation::audit` tagged with the client's address.
+//! tokens gets `429` (gRPC clients `RESOURCE_EXHAUSTED`) long before a guess could matter, and
+//! every refused guess is also an audit event of `tower_impersonation::audit` tagged with the
+//! client's address.
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
@@ -8,7 +9,7 @@ use axum::{
     Router,
     body::Body,
     extract::{ConnectInfo, Request},
-    middleware::Next,
+    middleware::{Next, from_fn},
     response::Response,
 };
 use http::{HeaderValue, StatusCode, header};
@@ -37,6 +38,7 @@ pub fn limit(app: Router, per_second: NonZeroU32) -> Router {
         }
     });
     app.layer(GovernorLayer::new(config).error_handler(too_many_requests))
+        .layer(from_fn(grpc_status_for_grpc_clients))
 }
 
 fn too_many_requests(error: GovernorError) -> Response {
@@ -58,6 +60,37 @@ fn too_many_requests(error: GovernorError) -> Response {
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
+/// gRPC clients read a refusal from `grpc-status`, and map a bare HTTP 429 to `UNAVAILABLE`: a
+/// gRPC request the limiter refused gets a trailers-only `RESOURCE_EXHAUSTED` (8) instead, with
+/// the same message and `retry-after`.
+async fn grpc_status_for_grpc_clients(request: Request, next: Next) -> Response {
+    let grpc = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
+    let response = next.run(request).await;
+    if !grpc || response.status() != StatusCode::TOO_MANY_REQUESTS {
+        return response;
+    }
+    let (parts, _) = response.into_parts();
+    let wait = parts.headers.get(header::RETRY_AFTER).cloned();
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
+    headers.insert("grpc-status", HeaderValue::from_static("8"));
+    headers.insert(
+        "grpc-message",
+        HeaderValue::from_static("too many requests from this address"),
+    );
+    if let Some(wait) = wait {
+        headers.insert(header::RETRY_AFTER, wait);
+    }
     response
 }
 
