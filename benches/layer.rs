@@ -102,7 +102,7 @@ fn store(count: usize) -> (MemoryStore, Vec<String>) {
     let tokens = (0..count)
         .map(|_| {
             let (secret, record) = TokenRecord::issue(&prefix, ORG, "user-0", roles.clone());
-            block_on(store.create(record)).unwrap();
+            block_on(store.create(record, usize::MAX)).unwrap();
             secret.expose()
         })
         .collect();

@@ -33,7 +33,9 @@ fn fill(runtime: &Runtime, store: &impl TokenStore) -> Vec<(TokenDigest, Uuid)> 
                 roles,
             );
             let key = (record.digest, record.id);
-            runtime.block_on(store.create(record)).expect("stored");
+            runtime
+                .block_on(store.create(record, usize::MAX))
+                .expect("stored");
             key
         })
         .collect()

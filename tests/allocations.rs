@@ -102,7 +102,7 @@ fn the_counter_sees_the_allocations_of_an_impersonated_request() {
     let store = MemoryStore::new();
     let (secret, record) =
         TokenRecord::issue(&TokenPrefix::default(), "acme", "u1", Roles::full_access());
-    block_on(store.create(record)).unwrap();
+    block_on(store.create(record, usize::MAX)).unwrap();
     let mut service = layered(store);
     let request = Request::get("/api/v1/cards")
         .header(

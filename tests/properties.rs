@@ -241,7 +241,7 @@ proptest! {
         let store = MemoryStore::new();
         let roles = Roles::parse(&[role.as_str()]).unwrap();
         let (secret, record) = TokenRecord::issue(&TokenPrefix::default(), ACME, "a-1", roles);
-        runtime().block_on(store.create(record)).unwrap();
+        runtime().block_on(store.create(record, usize::MAX)).unwrap();
         let app = ImpersonationLayer::new(store, layer_fixture::directory())
             .layer(service_fn(|_: Request<Full<Bytes>>| async {
                 Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))

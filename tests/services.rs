@@ -333,7 +333,7 @@ async fn expired_tokens_are_listed_as_expired() {
         Roles::full_access(),
     );
     record.expires_at = Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1000));
-    store.create(record).await.unwrap();
+    store.create(record, usize::MAX).await.unwrap();
     let service = TokenService::new(store);
     let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(admin()), "")).await;
     assert_eq!(listed[0]["expired"], true);
@@ -356,6 +356,26 @@ async fn tokens_per_organization_are_bounded() {
     let (status, json, _) = send(&service, request(Method::POST, BASE, Some(admin()), "")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{json}");
     assert_eq!(store.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_creates_never_pass_the_bound() {
+    let store = MemoryStore::new();
+    let service = TokenService::new(store.clone()).max_tokens_per_organization(3);
+    let mut creates = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let service = service.clone();
+        creates.spawn(async move {
+            send(&service, request(Method::POST, BASE, Some(admin()), ""))
+                .await
+                .0
+        });
+    }
+    let mut statuses = creates.join_all().await;
+    statuses.sort();
+    assert_eq!(statuses[..3], [StatusCode::OK; 3]);
+    assert_eq!(statuses[3..], [StatusCode::CONFLICT; 9]);
+    assert_eq!(store.len(), 3);
 }
 
 #[tokio::test]

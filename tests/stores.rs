@@ -58,6 +58,13 @@ macro_rules! conformance {
                 }
             }
 
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn racing_creations_never_pass_the_limit() {
+                if let Some(store) = $make {
+                    store_conformance::racing_creations_never_pass_the_limit(&store).await;
+                }
+            }
+
             #[tokio::test]
             async fn expired_tokens_never_look_valid() {
                 if let Some(store) = $make {
@@ -97,7 +104,7 @@ async fn cached_tokens_are_answered_from_the_cache_until_their_lifetime_ends() {
         CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(Duration::from_millis(300));
     let organization = organization();
     let (_, record) = issue(&organization);
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
     assert!(store.lookup(&record.digest).await.unwrap().is_some());
     assert_eq!(store.cached_len(), 1);
 
@@ -117,7 +124,7 @@ async fn only_fresh_cache_hits_answer_without_waiting() {
         .lifetime(Duration::from_millis(300));
     let organization = organization();
     let (_, record) = issue(&organization);
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
     assert!(store.lookup_now(&record.digest).is_none(), "not cached yet");
     store.lookup(&record.digest).await.unwrap();
     let hit = store.lookup_now(&record.digest).unwrap().unwrap();
@@ -137,7 +144,7 @@ async fn unknown_tokens_are_not_cached() {
     let (_, record) = issue(&organization());
     assert_eq!(store.lookup(&record.digest).await.unwrap(), None);
     // Created by another instance: found at once.
-    shared.create(record.clone()).await.unwrap();
+    shared.create(record.clone(), usize::MAX).await.unwrap();
     assert_eq!(
         store.lookup(&record.digest).await.unwrap().as_deref(),
         Some(&record)
@@ -153,7 +160,7 @@ async fn invalidate_drops_one_token_and_invalidate_all_every_token() {
     let (_, first) = issue(&organization);
     let (_, second) = issue(&organization);
     for record in [&first, &second] {
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
         store.lookup(&record.digest).await.unwrap();
     }
     assert_eq!((store.cached_len(), cache.len()), (2, 2));
@@ -176,7 +183,7 @@ async fn the_cache_stays_within_its_bound() {
     let mut records = Vec::new();
     for _ in 0..35 {
         let (_, record) = issue(&organization);
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
         assert!(store.lookup(&record.digest).await.unwrap().is_some());
         assert!(store.cached_len() <= 10, "{} cached", store.cached_len());
         assert!(cache.len() <= 10, "{} in the cache store", cache.len());
@@ -194,7 +201,7 @@ async fn record_use_is_written_through_to_the_cache() {
     let store =
         CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(Duration::from_secs(60));
     let (_, record) = issue(&organization());
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
     store.lookup(&record.digest).await.unwrap();
     let at = tower_impersonation::Timestamp::now();
     store.record_use(record.id, at).await.unwrap();
@@ -268,7 +275,7 @@ mod with_redis {
         let store = store().await.unwrap();
         let organization = organization();
         let (secret, record) = issue(&organization);
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
 
         let prefix = store.prefix().to_owned();
         let mut connection = raw(&url).await;
@@ -306,7 +313,7 @@ mod with_redis {
         let store = store().await.unwrap();
         let (_, mut record) = issue(&organization());
         record.expires_at = Some(Timestamp::now().plus(Duration::from_secs(3600)));
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
 
         let mut connection = raw(&url).await;
         for key in [
@@ -321,7 +328,7 @@ mod with_redis {
             assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{key}: {ttl} ms");
         }
         let (_, lasting) = issue(&organization());
-        store.create(lasting.clone()).await.unwrap();
+        store.create(lasting.clone(), usize::MAX).await.unwrap();
         let ttl: i64 = redis::cmd("PTTL")
             .arg(format!(
                 "{}token:{}",
@@ -340,7 +347,7 @@ mod with_redis {
         let store = store().await.unwrap();
         let organization = organization();
         let (_, record) = issue(&organization);
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
 
         let client = redis::Client::open(url.as_str()).unwrap();
         let mut pubsub = client.get_async_pubsub().await.unwrap();
@@ -370,8 +377,8 @@ mod with_redis {
         let organization = organization();
         let (_, gone) = issue(&organization);
         let (_, kept) = issue(&organization);
-        store.create(gone.clone()).await.unwrap();
-        store.create(kept.clone()).await.unwrap();
+        store.create(gone.clone(), usize::MAX).await.unwrap();
+        store.create(kept.clone(), usize::MAX).await.unwrap();
 
         let mut connection = raw(&url).await;
         let token_key = format!("{}token:{}", store.prefix(), gone.digest.to_hex());
@@ -409,7 +416,7 @@ mod with_redis {
             .key_prefix(&format!("{}other:", first.prefix()));
         let organization = organization();
         let (_, record) = issue(&organization);
-        first.create(record.clone()).await.unwrap();
+        first.create(record.clone(), usize::MAX).await.unwrap();
         assert_eq!(second.lookup(&record.digest).await.unwrap(), None);
         assert!(second.list(&organization).await.unwrap().is_empty());
         assert!(!second.revoke(&organization, record.id).await.unwrap());
@@ -456,7 +463,7 @@ mod with_redis {
 
         let organization = organization();
         let (_, record) = issue(&organization);
-        there.create(record.clone()).await.unwrap();
+        there.create(record.clone(), usize::MAX).await.unwrap();
         assert!(cached.lookup(&record.digest).await.unwrap().is_some());
         assert_eq!(cached.cached_len(), 1);
         assert!(there.revoke(&organization, record.id).await.unwrap());

@@ -76,7 +76,7 @@ fn issue(store: &MemoryStore, role: &str, expires_at: Option<Timestamp>) -> (Str
     let (secret, mut record) = TokenRecord::issue(&TokenPrefix::default(), ACME, ADA_ID, roles);
     record.expires_at = expires_at;
     let id = record.id;
-    block_on(store.create(record)).expect("the memory store stores");
+    block_on(store.create(record, usize::MAX)).expect("the memory store stores");
     (secret.expose(), id)
 }
 

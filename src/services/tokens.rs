@@ -103,7 +103,8 @@ impl<St: TokenStore> TokenService<St> {
         self
     }
 
-    /// Most tokens one organization may hold (default 1000); past it, creation answers 409.
+    /// Most tokens one organization may hold (default 1000); past it, creation answers 409. The
+    /// store counts and stores in one atomic step, so creates racing each other never pass it.
     #[must_use]
     pub fn max_tokens_per_organization(mut self, max: usize) -> Self {
         Arc::make_mut(&mut self.config).max_tokens = max;
@@ -190,17 +191,6 @@ impl<St: TokenStore> TokenService<St> {
             Ok(request) => request,
             Err(message) => return error_with_message(StatusCode::BAD_REQUEST, &message),
         };
-        match self.count(caller).await {
-            Ok(count) if count >= self.config.max_tokens => {
-                let limit = self.config.max_tokens;
-                return error_with_message(
-                    StatusCode::CONFLICT,
-                    &StoreError::LimitReached { limit }.to_string(),
-                );
-            }
-            Ok(_) => {}
-            Err(refusal) => return error_json(refusal),
-        }
         let (secret, mut record) = TokenRecord::issue(
             &self.config.prefix,
             Arc::clone(&caller.organization),
@@ -218,8 +208,12 @@ impl<St: TokenStore> TokenService<St> {
             expires_at: record.expires_at.map(Timestamp::to_listing_format),
         };
         let (id, organization) = (record.id, Arc::clone(&record.organization));
-        if let Err(error) = self.store.create(record).await {
-            return store_failure(&error);
+        match self.store.create(record, self.config.max_tokens).await {
+            Ok(()) => {}
+            Err(error @ StoreError::LimitReached { .. }) => {
+                return error_with_message(StatusCode::CONFLICT, &error.to_string());
+            }
+            Err(error) => return store_failure(&error),
         }
         tracing::info!(
             target: "tower_impersonation::audit",
@@ -227,16 +221,6 @@ impl<St: TokenStore> TokenService<St> {
             admin = &*caller.user_id,
         );
         json(StatusCode::OK, &created)
-    }
-
-    async fn count(&self, caller: &Caller) -> Result<usize, Refusal> {
-        match self.store.list(&caller.organization).await {
-            Ok(records) => Ok(records.len()),
-            Err(error) => {
-                tracing::error!(target: "tower_impersonation", %error, "token store failed");
-                Err(UNAVAILABLE)
-            }
-        }
     }
 
     async fn list(&self, caller: &Caller) -> Response<Full<Bytes>> {

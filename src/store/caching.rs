@@ -196,7 +196,11 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         }
         // Replace whatever the cache held for this token.
         shared.forget(&digest).await;
-        if let Err(error) = shared.cache.create(TokenRecord::clone(record)).await {
+        if let Err(error) = shared
+            .cache
+            .create(TokenRecord::clone(record), usize::MAX)
+            .await
+        {
             tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
             return;
         }
@@ -275,8 +279,12 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
 }
 
 impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, Store> {
-    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.shared.store.create(record)
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.shared.store.create(record, limit)
     }
 
     fn lookup(

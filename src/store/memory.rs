@@ -7,7 +7,7 @@ use std::{
     sync::Arc,
 };
 
-use dashmap::DashSet;
+use dashmap::{DashMap, DashSet};
 use uuid::Uuid;
 
 use super::{StoreError, TokenStore};
@@ -32,6 +32,9 @@ pub struct MemoryStore {
     /// It grows by one entry per organization or admin that ever created a token here, names
     /// that come from the app's own authentication, never from a client.
     names: Arc<DashSet<Arc<str>>>,
+    /// How many tokens each organization holds; a creation counts and stores under its entry's
+    /// lock, so racing creations cannot pass a limit.
+    held: Arc<DashMap<Arc<str>, usize>>,
 }
 
 /// A record in the digest index: hashed, compared and looked up by its digest.
@@ -56,6 +59,18 @@ impl MemoryStore {
     /// Whether no token is stored.
     pub fn is_empty(&self) -> bool {
         self.by_digest.is_empty()
+    }
+
+    /// Stores `record` unless its organization holds `limit` tokens already.
+    fn insert_within(&self, record: TokenRecord, limit: usize) -> Result<(), StoreError> {
+        let organization = self.intern(&record.organization);
+        let mut held = self.held.entry(organization).or_insert(0);
+        if *held >= limit {
+            return Err(StoreError::LimitReached { limit });
+        }
+        *held += 1;
+        self.insert(record);
+        Ok(())
     }
 
     fn insert(&self, mut record: TokenRecord) {
@@ -84,6 +99,9 @@ impl MemoryStore {
             .remove_if(&id, |entry| &*entry.0.organization == organization);
         if let Some(ById(record)) = &removed {
             self.by_digest.remove(&record.digest);
+            if let Some(mut held) = self.held.get_mut(organization) {
+                *held = held.saturating_sub(1);
+            }
         }
         removed.is_some()
     }
@@ -147,9 +165,12 @@ impl Borrow<Uuid> for ById {
 }
 
 impl TokenStore for MemoryStore {
-    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.insert(record);
-        std::future::ready(Ok(()))
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(self.insert_within(record, limit))
     }
 
     fn lookup(

@@ -37,8 +37,17 @@ use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
 /// fails applies entirely or not at all, never half. (A networked store that times out cannot
 /// know which of the two happened; it says so with [`StoreError::Backend`].)
 pub trait TokenStore: Send + Sync + 'static {
-    /// Stores a new record; its id and digest are fresh.
-    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Stores a new record (its id and digest are fresh) unless its organization already holds
+    /// `limit` tokens: then it fails with [`StoreError::LimitReached`] and stores nothing. Counting
+    /// and storing are one atomic step, so creations racing each other, in this process or in
+    /// others sharing the store, never pass the limit. `usize::MAX` sets no limit. Tokens count
+    /// as long as the store lists them: [`MemoryStore`] keeps expired ones until revoked, Redis
+    /// forgets them at expiry.
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Finds the record whose secret has this digest.
     fn lookup(
@@ -88,8 +97,12 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 impl<T: TokenStore> TokenStore for Arc<T> {
-    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).create(record)
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).create(record, limit)
     }
 
     fn lookup(

@@ -40,7 +40,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// finds nor lists a token past its expiry. Listing removes the ids of vanished tokens from the
 /// organization's set.
 ///
-/// Creation is one `MULTI`/`EXEC` transaction; revocation is one Lua script that deletes the token
+/// Creation is one Lua script that counts the organization's live tokens against the limit and
+/// stores the token only below it, so instances sharing the Redis never pass the limit together;
+/// revocation is one Lua script that deletes the token
 /// only if it belongs to the given organization and then publishes its digest hex on
 /// `{prefix}revocations`, for [`CachingStore::listen_for_revocations`](super::CachingStore).
 ///
@@ -67,10 +69,45 @@ pub struct RedisStore {
 }
 
 struct Scripts {
+    create: Script,
     list: Script,
     revoke: Script,
     record_use: Script,
 }
+
+/// Stores a token unless its organization holds the limit already: 1 if stored, 0 if not. Only
+/// a set at the limit is counted (and cleared of vanished ids), so a create usually reads nothing.
+/// KEYS[1] the token key, KEYS[2] the id key, KEYS[3] the organization's set; ARGV[1] the limit
+/// ('' for none), ARGV[2] the prefix, ARGV[3] the id, ARGV[4] the digest hex, ARGV[5] the record
+/// JSON, ARGV[6] the organization, ARGV[7] the last use ('' for none), ARGV[8] the expiry in
+/// milliseconds ('' for none).
+const CREATE_SCRIPT: &str = r"
+if ARGV[1] ~= '' and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[1]) then
+  local held = 0
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
+    if redis.call('EXISTS', ARGV[2] .. 'id:' .. id) == 1 then
+      held = held + 1
+    else
+      redis.call('SREM', KEYS[3], id)
+    end
+  end
+  if held >= tonumber(ARGV[1]) then
+    return 0
+  end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'record', ARGV[5], 'organization', ARGV[6])
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[1], 'last_used', ARGV[7])
+end
+redis.call('SET', KEYS[2], ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+if ARGV[8] ~= '' then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[8])
+  redis.call('PEXPIREAT', KEYS[2], ARGV[8])
+end
+return 1
+";
 
 /// Lists an organization's tokens: `[record json, last_used or "", ...]`, dropping ids whose token
 /// is gone. KEYS[1] the organization's set; ARGV[1] the prefix.
@@ -155,6 +192,7 @@ impl RedisStore {
             prefix: DEFAULT_KEY_PREFIX.into(),
             timeout: DEFAULT_OPERATION_TIMEOUT,
             scripts: Arc::new(Scripts {
+                create: Script::new(CREATE_SCRIPT),
                 list: Script::new(LIST_SCRIPT),
                 revoke: Script::new(REVOKE_SCRIPT),
                 record_use: Script::new(RECORD_USE_SCRIPT),
@@ -212,44 +250,30 @@ impl RedisStore {
         format!("{}org:{organization}", self.prefix)
     }
 
-    async fn insert(&self, record: TokenRecord) -> Result<(), StoreError> {
+    async fn insert(&self, record: TokenRecord, limit: usize) -> Result<(), StoreError> {
         let json = serde_json::to_string(&record)
             .map_err(|error| StoreError::Encode(error.to_string()))?;
         let digest_hex = record.digest.to_hex();
-        let token_key = self.token_key(&digest_hex);
-        let id_key = self.id_key(record.id);
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("DEL").arg(&token_key).ignore();
-        pipe.cmd("HSET")
-            .arg(&token_key)
-            .arg("record")
-            .arg(&json)
-            .arg("organization")
-            .arg(&*record.organization)
-            .ignore();
-        if let Some(last_used) = record.last_used.get() {
-            pipe.cmd("HSET")
-                .arg(&token_key)
-                .arg("last_used")
-                .arg(last_used.as_millis())
-                .ignore();
-        }
-        pipe.cmd("SET").arg(&id_key).arg(&digest_hex).ignore();
-        pipe.cmd("SADD")
-            .arg(self.organization_key(&record.organization))
+        let optional = |value: Option<u64>| value.map_or_else(String::new, |v| v.to_string());
+        let mut invocation = self.scripts.create.prepare_invoke();
+        invocation
+            .key(self.token_key(&digest_hex))
+            .key(self.id_key(record.id))
+            .key(self.organization_key(&record.organization))
+            .arg(optional((limit != usize::MAX).then_some(limit as u64)))
+            .arg(&*self.prefix)
             .arg(record.id.hyphenated().to_string())
-            .ignore();
-        if let Some(expires_at) = record.expires_at {
-            for key in [&token_key, &id_key] {
-                pipe.cmd("PEXPIREAT")
-                    .arg(key)
-                    .arg(expires_at.as_millis())
-                    .ignore();
-            }
-        }
+            .arg(&digest_hex)
+            .arg(&json)
+            .arg(&*record.organization)
+            .arg(optional(record.last_used.get().map(Timestamp::as_millis)))
+            .arg(optional(record.expires_at.map(Timestamp::as_millis)));
         let mut connection = self.connection.clone();
-        within(self.timeout, "create", pipe.exec_async(&mut connection)).await
+        let storing = invocation.invoke_async::<u8>(&mut connection);
+        match within(self.timeout, "create", storing).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::LimitReached { limit }),
+        }
     }
 
     async fn find(&self, digest_hex: String) -> Result<Option<Arc<TokenRecord>>, StoreError> {
@@ -334,8 +358,12 @@ impl fmt::Debug for RedisStore {
 }
 
 impl TokenStore for RedisStore {
-    fn create(&self, record: TokenRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.insert(record)
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert(record, limit)
     }
 
     fn lookup(

@@ -66,6 +66,6 @@ async fn issue(
     let (secret, mut record) = TokenRecord::issue(&TokenPrefix::default(), ACME, "a-1", roles);
     record.expires_at = expires_at;
     let id = record.id;
-    store.create(record).await.unwrap();
+    store.create(record, usize::MAX).await.unwrap();
     (secret.expose(), id)
 }

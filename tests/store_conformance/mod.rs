@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use tower_impersonation::{Roles, Timestamp, TokenPrefix, TokenRecord, TokenSecret, TokenStore};
+use tower_impersonation::{
+    Roles, Timestamp, TokenPrefix, TokenRecord, TokenSecret, TokenStore, store::StoreError,
+};
 use uuid::Uuid;
 
 /// An organization no other test uses.
@@ -29,7 +31,7 @@ pub async fn create_then_lookup<S: TokenStore>(store: &S) {
     let (_, mut record) = issue(&organization);
     record.name = Some("CI token".to_owned());
     record.roles = Roles::parse(&["read:*", "write:cards"]).unwrap();
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
 
     let found = store.lookup(&record.digest).await.unwrap();
     assert_eq!(
@@ -52,11 +54,11 @@ pub async fn list_shows_one_organization_oldest_first<S: TokenStore>(store: &S) 
     for seconds in [2, 0, 1] {
         let (_, mut record) = issue(&organization);
         record.created_at = start.plus(Duration::from_secs(seconds));
-        store.create(record.clone()).await.unwrap();
+        store.create(record.clone(), usize::MAX).await.unwrap();
         records.push(record);
     }
     let (_, foreign) = issue(&other);
-    store.create(foreign.clone()).await.unwrap();
+    store.create(foreign.clone(), usize::MAX).await.unwrap();
 
     records.sort_by_key(|record| record.created_at);
     let listed = store.list(&organization).await.unwrap();
@@ -73,7 +75,7 @@ pub async fn list_shows_one_organization_oldest_first<S: TokenStore>(store: &S) 
 pub async fn revoke_by_another_organization_keeps_the_token<S: TokenStore>(store: &S) {
     let (organization, other) = (organization(), organization());
     let (_, record) = issue(&organization);
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
 
     assert!(!store.revoke(&other, record.id).await.unwrap());
     assert_eq!(
@@ -89,8 +91,8 @@ pub async fn revoke_removes_the_token<S: TokenStore>(store: &S) {
     let organization = organization();
     let (_, record) = issue(&organization);
     let (_, kept) = issue(&organization);
-    store.create(record.clone()).await.unwrap();
-    store.create(kept.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.create(kept.clone(), usize::MAX).await.unwrap();
     // Looked up first, so a cache in front of the store holds it.
     assert!(store.lookup(&record.digest).await.unwrap().is_some());
 
@@ -108,7 +110,7 @@ pub async fn revoke_removes_the_token<S: TokenStore>(store: &S) {
 pub async fn record_use_sets_last_used<S: TokenStore>(store: &S) {
     let organization = organization();
     let (_, record) = issue(&organization);
-    store.create(record.clone()).await.unwrap();
+    store.create(record.clone(), usize::MAX).await.unwrap();
     let before = store.lookup(&record.digest).await.unwrap().unwrap();
     assert_eq!(before.last_used.get(), None);
 
@@ -138,7 +140,7 @@ pub async fn expired_tokens_never_look_valid<S: TokenStore>(store: &S) {
     let now = Timestamp::now();
     let (_, mut expired) = issue(&organization);
     expired.expires_at = Some(Timestamp::from_millis(now.as_millis() - 1000));
-    store.create(expired.clone()).await.unwrap();
+    store.create(expired.clone(), usize::MAX).await.unwrap();
     if let Some(found) = store.lookup(&expired.digest).await.unwrap() {
         assert_eq!(found.expires_at, expired.expires_at);
         assert!(found.is_expired(Timestamp::now()));
@@ -146,7 +148,7 @@ pub async fn expired_tokens_never_look_valid<S: TokenStore>(store: &S) {
 
     let (_, mut valid) = issue(&organization);
     valid.expires_at = Some(now.plus(Duration::from_secs(3600)));
-    store.create(valid.clone()).await.unwrap();
+    store.create(valid.clone(), usize::MAX).await.unwrap();
     let found = store.lookup(&valid.digest).await.unwrap().unwrap();
     assert_eq!(found.expires_at, valid.expires_at);
     assert!(!found.is_expired(Timestamp::now()));
@@ -157,4 +159,41 @@ pub async fn expired_tokens_never_look_valid<S: TokenStore>(store: &S) {
             .iter()
             .all(|record| record.id != expired.id || record.is_expired(now))
     );
+}
+
+/// Creations racing each other never pass the limit: of twenty at once under a limit of five,
+/// five are stored and fifteen refused; a revocation makes room for exactly one more, and each
+/// organization has a count of its own.
+pub async fn racing_creations_never_pass_the_limit<S: TokenStore + Clone>(store: &S) {
+    const LIMIT: usize = 5;
+    let organization = organization();
+    let mut creations = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (store, (_, record)) = (store.clone(), issue(&organization));
+        creations.spawn(async move { store.create(record, LIMIT).await });
+    }
+    let (mut stored, mut refused) = (0, 0);
+    while let Some(outcome) = creations.join_next().await {
+        match outcome.unwrap() {
+            Ok(()) => stored += 1,
+            Err(StoreError::LimitReached { limit: LIMIT }) => refused += 1,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    assert_eq!((stored, refused), (LIMIT, 15));
+    let listed = store.list(&organization).await.unwrap();
+    assert_eq!(listed.len(), LIMIT);
+
+    assert!(store.revoke(&organization, listed[0].id).await.unwrap());
+    store.create(issue(&organization).1, LIMIT).await.unwrap();
+    let refused = store.create(issue(&organization).1, LIMIT).await;
+    assert!(
+        matches!(refused, Err(StoreError::LimitReached { limit: LIMIT })),
+        "{refused:?}"
+    );
+    assert_eq!(store.list(&organization).await.unwrap().len(), LIMIT);
+    store
+        .create(issue(&self::organization()).1, LIMIT)
+        .await
+        .unwrap();
 }
