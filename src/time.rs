@@ -24,16 +24,18 @@ impl Timestamp {
     /// The current time from the kernel's coarse clock, where there is one (Linux, Android):
     /// behind [`now`](Self::now) by up to a scheduler tick (1 to 10 ms), at a tenth of its cost.
     /// The layer reads it on every request, so a token is refused up to a tick after it expires.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn now_coarse() -> Self {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use rustix::time::{ClockId, clock_gettime};
-            let now = clock_gettime(ClockId::RealtimeCoarse);
-            let secs = u64::try_from(now.tv_sec).unwrap_or(0);
-            let millis = u64::try_from(now.tv_nsec / 1_000_000).unwrap_or(0);
-            Self(secs.saturating_mul(1000).saturating_add(millis))
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        use rustix::time::{ClockId, clock_gettime};
+        let now = clock_gettime(ClockId::RealtimeCoarse);
+        let secs = u64::try_from(now.tv_sec).unwrap_or(0);
+        let millis = u64::try_from(now.tv_nsec / 1_000_000).unwrap_or(0);
+        Self(secs.saturating_mul(1000).saturating_add(millis))
+    }
+
+    /// The current time; elsewhere there is no coarse clock to read.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    pub(crate) fn now_coarse() -> Self {
         Self::now()
     }
 
