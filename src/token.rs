@@ -65,9 +65,6 @@ impl TokenSecret {
     /// Parses a whole token; `None` unless it is `prefix` followed by a lowercase hyphenated UUID.
     pub fn parse(prefix: &TokenPrefix, token: &str) -> Option<Self> {
         let rest = token.strip_prefix(prefix.as_str())?;
-        if rest.len() != UUID_LEN {
-            return None;
-        }
         parse_lower_uuid(rest.as_bytes()).map(|secret| Self {
             prefix: prefix.clone(),
             secret,

@@ -62,23 +62,21 @@ impl MemoryStore {
     }
 
     /// Stores `record` unless its organization holds `limit` tokens already.
-    fn insert_within(&self, record: TokenRecord, limit: usize) -> Result<(), StoreError> {
-        let organization = self.intern(&record.organization);
-        let mut held = self.held.entry(organization).or_insert(0);
+    fn insert_within(&self, mut record: TokenRecord, limit: usize) -> Result<(), StoreError> {
+        record.organization = self.intern(&record.organization);
+        record.created_by = self.intern(&record.created_by);
+        let mut held = self
+            .held
+            .entry(Arc::clone(&record.organization))
+            .or_insert(0);
         if *held >= limit {
             return Err(StoreError::LimitReached { limit });
         }
         *held += 1;
-        self.insert(record);
-        Ok(())
-    }
-
-    fn insert(&self, mut record: TokenRecord) {
-        record.organization = self.intern(&record.organization);
-        record.created_by = self.intern(&record.created_by);
         let record = Arc::new(record);
         self.by_id.insert(ById(Arc::clone(&record)));
         self.by_digest.insert(ByDigest(record));
+        Ok(())
     }
 
     fn intern(&self, name: &Arc<str>) -> Arc<str> {

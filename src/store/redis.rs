@@ -260,7 +260,11 @@ impl RedisStore {
             .key(self.token_key(&digest_hex))
             .key(self.id_key(record.id))
             .key(self.organization_key(&record.organization))
-            .arg(optional((limit != usize::MAX).then_some(limit as u64)))
+            .arg(if limit == usize::MAX {
+                String::new()
+            } else {
+                limit.to_string()
+            })
             .arg(&*self.prefix)
             .arg(record.id.hyphenated().to_string())
             .arg(&digest_hex)
