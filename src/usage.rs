@@ -75,6 +75,14 @@ impl LastUsed {
             .compare_exchange(written, at.as_millis(), Relaxed, Relaxed)
             .is_ok()
     }
+
+    /// The latest use the store has not been told of, if any, now counted as told: what a
+    /// [`TokenStore::flush`](crate::TokenStore::flush) writes back.
+    pub fn take_unwritten(&self) -> Option<Timestamp> {
+        let seen = self.seen.load(Relaxed);
+        let written = self.written.fetch_max(seen, Relaxed);
+        (seen > written).then(|| Timestamp::from_millis(seen))
+    }
 }
 
 impl Clone for LastUsed {

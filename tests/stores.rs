@@ -211,6 +211,26 @@ async fn record_use_is_written_through_to_the_cache() {
     assert_eq!(cached.last_used.get(), Some(at));
 }
 
+#[tokio::test]
+async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
+    let shared = MemoryStore::new();
+    let store =
+        CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(Duration::from_secs(60));
+    let (_, record) = issue(&organization());
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    // What the layer does on a cache hit between two write-backs: note the use on the record.
+    let cached = store.lookup(&record.digest).await.unwrap().unwrap();
+    let at = tower_impersonation::Timestamp::now();
+    cached.last_used.record(at);
+    let in_store = shared.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(in_store.last_used.get(), None, "not written per request");
+
+    store.flush().await.unwrap();
+    let in_store = shared.lookup(&record.digest).await.unwrap().unwrap();
+    assert_eq!(in_store.last_used.get(), Some(at), "written at flush");
+}
+
 // ---- Redis ------------------------------------------------------------------------------------
 
 #[cfg(feature = "redis")]

@@ -226,6 +226,21 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         revoked
     }
 
+    /// Writes the uses noted on cached records since their last write to the store.
+    async fn flush_uses(&self) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        let digests: Vec<TokenDigest> = shared.entries.iter().map(|entry| *entry.key()).collect();
+        for digest in digests {
+            let Ok(Some(record)) = shared.cache.lookup(&digest).await else {
+                continue;
+            };
+            if let Some(at) = record.last_used.take_unwritten() {
+                shared.store.record_use(record.id, at).await?;
+            }
+        }
+        shared.store.flush().await
+    }
+
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
         self.shared.store.record_use(id, at).await?;
         if let Err(error) = self.shared.cache.record_use(id, at).await {
@@ -335,6 +350,11 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.touch(id, at)
+    }
+
+    /// Writes back the last uses noted on cached records since the store last heard of them.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.flush_uses()
     }
 }
 

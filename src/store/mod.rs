@@ -94,6 +94,13 @@ pub trait TokenStore: Send + Sync + 'static {
     fn writes_back_uses(&self) -> bool {
         true
     }
+
+    /// Writes back what the store holds only in this process, such as the last uses noted on
+    /// cached records since they were last written: an app calls it as it shuts down, so no
+    /// `lastUsed` time is lost. The default has nothing to write.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl<T: TokenStore> TokenStore for Arc<T> {
@@ -144,6 +151,10 @@ impl<T: TokenStore> TokenStore for Arc<T> {
 
     fn writes_back_uses(&self) -> bool {
         (**self).writes_back_uses()
+    }
+
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).flush()
     }
 }
 
