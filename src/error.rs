@@ -21,6 +21,9 @@ pub enum ConfigError {
     CryptoBackend(&'static str),
     /// A path prefix does not start with `/`.
     InvalidPathPrefix(String),
+    /// A table prefix is not 1 to 32 lowercase ASCII letters, digits and underscores starting
+    /// with a letter or underscore.
+    InvalidTablePrefix(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -41,6 +44,11 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidPathPrefix(prefix) => {
                 write!(f, "path prefix {prefix:?} must start with '/'")
             }
+            ConfigError::InvalidTablePrefix(prefix) => write!(
+                f,
+                "table prefix {prefix:?} must be 1 to 32 lowercase ASCII letters, digits and \
+                 underscores, not starting with a digit"
+            ),
         }
     }
 }

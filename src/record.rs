@@ -87,14 +87,7 @@ mod digest_hex {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TokenDigest, D::Error> {
         let hex = String::deserialize(d)?;
-        let mut bytes = [0u8; 32];
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(D::Error::custom("digest must be 64 hex characters"));
-        }
-        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(D::Error::custom)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(D::Error::custom)?;
-        }
-        Ok(TokenDigest::from_bytes(bytes))
+        TokenDigest::from_hex(&hex)
+            .ok_or_else(|| D::Error::custom("digest must be 64 lowercase hex characters"))
     }
 }

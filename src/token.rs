@@ -174,6 +174,21 @@ impl TokenDigest {
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
+
+    /// Reads back what [`TokenDigest::to_hex`] wrote: exactly 64 lowercase hex characters.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+        if hex.len() != 64 || !hex.as_bytes().iter().all(lower_hex) {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            // Two ASCII hex digits: always valid UTF-8 and always a byte.
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(bytes))
+    }
 }
 
 impl fmt::Debug for TokenDigest {
@@ -226,6 +241,16 @@ pub(crate) fn masked(prefix: &str, last_four: LastFour) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_read_back_from_lowercase_hex_only() {
+        let digest = TokenDigest::from_bytes([0xab; 32]);
+        assert_eq!(TokenDigest::from_hex(&digest.to_hex()), Some(digest));
+        assert_eq!(TokenDigest::from_hex("abc"), None);
+        assert_eq!(TokenDigest::from_hex(&"A".repeat(64)), None);
+        assert_eq!(TokenDigest::from_hex(&"+".repeat(64)), None);
+        assert_eq!(TokenDigest::from_hex(&"é".repeat(32)), None);
+    }
 
     #[test]
     fn generated_token_has_the_seed_format_and_parses_back() {

@@ -16,7 +16,7 @@ use tower_impersonation::{
 use store_conformance::{issue, organization};
 
 /// Generates one test per conformance case for a backend built by `$make` (an async expression
-/// giving `Option<store>`; `None` skips).
+/// giving `Option<(store, what must live as long as it)>`; `None` skips).
 macro_rules! conformance {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -25,69 +25,96 @@ macro_rules! conformance {
 
             #[tokio::test]
             async fn create_then_lookup() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::create_then_lookup(&store).await;
                 }
             }
 
             #[tokio::test]
             async fn list_shows_one_organization_oldest_first() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::list_shows_one_organization_oldest_first(&store).await;
                 }
             }
 
             #[tokio::test]
             async fn revoke_by_another_organization_keeps_the_token() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::revoke_by_another_organization_keeps_the_token(&store).await;
                 }
             }
 
             #[tokio::test]
             async fn revoke_removes_the_token() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::revoke_removes_the_token(&store).await;
                 }
             }
 
             #[tokio::test]
             async fn record_use_sets_last_used() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::record_use_sets_last_used(&store).await;
                 }
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn racing_creations_never_pass_the_limit() {
-                if let Some(store) = $make {
+                if let Some((store, _kept)) = $make {
                     store_conformance::racing_creations_never_pass_the_limit(&store).await;
                 }
             }
 
             #[tokio::test]
-            async fn expired_tokens_never_look_valid() {
-                if let Some(store) = $make {
-                    store_conformance::expired_tokens_never_look_valid(&store).await;
+            async fn expired_tokens_are_kept_and_listed_until_revoked() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::expired_tokens_are_kept_and_listed_until_revoked(&store)
+                        .await;
                 }
             }
         }
     };
 }
 
-conformance!(memory, Some(MemoryStore::new()));
+conformance!(memory, Some((MemoryStore::new(), ())));
 conformance!(
     caching_memory_over_memory,
-    Some(CachingStore::new(MemoryStore::new(), MemoryStore::new()))
+    Some((
+        CachingStore::new(MemoryStore::new(), MemoryStore::new()),
+        ()
+    ))
 );
 #[cfg(feature = "redis")]
-conformance!(redis_store, with_redis::store().await);
+conformance!(
+    redis_store,
+    with_redis::store().await.map(|store| (store, ()))
+);
 #[cfg(feature = "redis")]
 conformance!(
     caching_memory_over_redis,
     with_redis::store()
         .await
-        .map(|store| CachingStore::new(MemoryStore::new(), store))
+        .map(|store| (CachingStore::new(MemoryStore::new(), store), ()))
+);
+#[cfg(feature = "sqlite")]
+conformance!(sqlite_store, Some(with_sqlite::store().await));
+#[cfg(feature = "sqlite")]
+conformance!(
+    caching_memory_over_sqlite,
+    Some(with_sqlite::store().await)
+        .map(|(store, file)| { (CachingStore::new(MemoryStore::new(), store), file) })
+);
+#[cfg(feature = "postgres")]
+conformance!(
+    postgres_store,
+    with_postgres::store().await.map(|store| (store, ()))
+);
+#[cfg(feature = "postgres")]
+conformance!(
+    caching_memory_over_postgres,
+    with_postgres::store()
+        .await
+        .map(|store| (CachingStore::new(MemoryStore::new(), store), ()))
 );
 
 // ---- The caching store ------------------------------------------------------------------------
@@ -238,7 +265,7 @@ mod with_redis {
     use std::time::Duration;
 
     use tower_impersonation::{
-        StoreError, Timestamp, TokenStore,
+        StoreError, TokenStore,
         store::{CachingStore, RedisStore},
     };
     use uuid::Uuid;
@@ -325,40 +352,6 @@ mod with_redis {
         assert_eq!(id, record.digest.to_hex());
         assert!(!everything.contains(secret_part));
         assert!(!everything.contains(&secret_part.replace('-', "")));
-    }
-
-    #[tokio::test]
-    async fn expiring_tokens_expire_in_redis_too() {
-        let Some(url) = url() else { return };
-        let store = store().await.unwrap();
-        let (_, mut record) = issue(&organization());
-        record.expires_at = Some(Timestamp::now().plus(Duration::from_secs(3600)));
-        store.create(record.clone(), usize::MAX).await.unwrap();
-
-        let mut connection = raw(&url).await;
-        for key in [
-            format!("{}token:{}", store.prefix(), record.digest.to_hex()),
-            format!("{}id:{}", store.prefix(), record.id),
-        ] {
-            let ttl: i64 = redis::cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-            assert!(ttl > 3_500_000 && ttl <= 3_600_000, "{key}: {ttl} ms");
-        }
-        let (_, lasting) = issue(&organization());
-        store.create(lasting.clone(), usize::MAX).await.unwrap();
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(format!(
-                "{}token:{}",
-                store.prefix(),
-                lasting.digest.to_hex()
-            ))
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        assert_eq!(ttl, -1, "no expiry without expires_at");
     }
 
     #[tokio::test]
@@ -499,6 +492,252 @@ mod with_redis {
         assert!(
             gone,
             "the announced revocation evicted the cached token within 5 s"
+        );
+    }
+}
+
+// ---- SQLite -----------------------------------------------------------------------------------
+
+#[cfg(feature = "sqlite")]
+mod with_sqlite {
+    use std::os::unix::fs::PermissionsExt;
+
+    use tempfile::TempDir;
+    use tower_impersonation::{Timestamp, TokenStore, store::SqliteStore};
+
+    use super::{issue, organization};
+
+    /// A migrated store in a file of a new temporary directory, which it must not outlive.
+    pub(super) async fn store() -> (SqliteStore, TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir, "impersonation_").await;
+        (store, dir)
+    }
+
+    async fn open(dir: &TempDir, prefix: &str) -> SqliteStore {
+        let store = SqliteStore::open(dir.path().join("tokens.db"))
+            .await
+            .unwrap()
+            .table_prefix(prefix)
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn the_file_and_its_journal_are_readable_by_their_owner_alone() {
+        let (store, dir) = store().await;
+        store
+            .create(issue(&organization()).1, usize::MAX)
+            .await
+            .unwrap();
+        for file in ["tokens.db", "tokens.db-wal"] {
+            let mode = std::fs::metadata(dir.path().join(file))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+    }
+
+    #[tokio::test]
+    async fn tokens_uses_and_revocations_survive_reopening_the_file() {
+        let (store, dir) = store().await;
+        let organization = organization();
+        let (_, kept) = issue(&organization);
+        let (_, revoked) = issue(&organization);
+        store.create(kept.clone(), usize::MAX).await.unwrap();
+        store.create(revoked.clone(), usize::MAX).await.unwrap();
+        let used_at = Timestamp::now();
+        store.record_use(kept.id, used_at).await.unwrap();
+        assert!(store.revoke(&organization, revoked.id).await.unwrap());
+        store.pool().close().await;
+
+        // Opened and migrated again, as a restarted app does.
+        let reopened = open(&dir, "impersonation_").await;
+        let found = reopened.lookup(&kept.digest).await.unwrap().unwrap();
+        assert_eq!(found.id, kept.id);
+        assert_eq!(found.last_used.get(), Some(used_at));
+        assert_eq!(reopened.lookup(&revoked.digest).await.unwrap(), None);
+        let listed = reopened.list(&organization).await.unwrap();
+        assert_eq!(listed.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_file_holds_the_digest_and_never_the_secret() {
+        let (store, dir) = store().await;
+        let (secret, record) = issue(&organization());
+        store.create(record.clone(), usize::MAX).await.unwrap();
+        store.pool().close().await;
+        let mut everything = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            everything.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        let everything = String::from_utf8_lossy(&everything);
+        let exposed = secret.expose();
+        let uuid = exposed.rsplit(':').next().unwrap();
+        assert!(everything.contains(&record.digest.to_hex()));
+        assert!(!everything.contains(uuid));
+        assert!(!everything.contains(&uuid.replace('-', "")));
+    }
+
+    #[tokio::test]
+    async fn table_prefixes_keep_apps_apart_in_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(&dir, "first_").await;
+        let second = open(&dir, "second_").await;
+        let (_, record) = issue(&organization());
+        first.create(record.clone(), usize::MAX).await.unwrap();
+        assert!(first.lookup(&record.digest).await.unwrap().is_some());
+        assert_eq!(second.lookup(&record.digest).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_schema_newer_than_the_crate_is_refused_not_guessed_at() {
+        let (store, _dir) = store().await;
+        store
+            .migrate()
+            .await
+            .expect("migrating twice changes nothing");
+        sqlx::query("INSERT INTO impersonation_schema_versions VALUES (999, 'future', 0)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let refused = store.migrate().await.unwrap_err().to_string();
+        assert!(refused.contains("version 999"), "{refused}");
+    }
+}
+
+// ---- Postgres ---------------------------------------------------------------------------------
+
+#[cfg(feature = "postgres")]
+mod with_postgres {
+    use std::time::{Duration, Instant};
+
+    use tower_impersonation::{
+        MemoryStore, StoreError, TokenStore,
+        store::{
+            Announcement, CachingStore, PostgresStore, RevocationFeed, RevocationSubscription,
+        },
+    };
+    use uuid::Uuid;
+
+    use super::{issue, organization};
+
+    /// `DATABASE_URL`, or `None` (skip) when unset outside CI; under CI an unset URL fails.
+    pub(super) fn url() -> Option<String> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI is set but DATABASE_URL is not: the Postgres tests must run in CI")
+            }
+            _ => {
+                eprintln!("DATABASE_URL not set: skipping Postgres tests");
+                None
+            }
+        }
+    }
+
+    /// A table prefix no other test uses.
+    pub(super) fn prefix() -> String {
+        format!("t{}_", &Uuid::new_v4().simple().to_string()[..20])
+    }
+
+    /// A migrated store under tables of its own.
+    pub(super) async fn store() -> Option<PostgresStore> {
+        Some(store_with(&url()?, &prefix()).await)
+    }
+
+    async fn store_with(url: &str, prefix: &str) -> PostgresStore {
+        let store = PostgresStore::connect(url)
+            .await
+            .expect("Postgres at DATABASE_URL is reachable")
+            .table_prefix(prefix)
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn a_revocation_is_announced_with_the_digest() {
+        let Some(store) = store().await else { return };
+        let mut announcements = store.subscribe().await.unwrap();
+        let organization = organization();
+        let (_, record) = issue(&organization);
+        store.create(record.clone(), usize::MAX).await.unwrap();
+        assert!(store.revoke(&organization, record.id).await.unwrap());
+        let heard = tokio::time::timeout(Duration::from_secs(10), announcements.next())
+            .await
+            .expect("announced")
+            .unwrap();
+        assert_eq!(heard, Announcement::Token(record.digest));
+    }
+
+    #[tokio::test]
+    async fn the_caching_store_hears_revocations_from_other_instances() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let lifetime = Duration::from_secs(300);
+        let here = CachingStore::new(MemoryStore::new(), store_with(&url, &prefix).await)
+            .lifetime(lifetime);
+        let elsewhere = store_with(&url, &prefix).await;
+        let listener = here.listen_for_revocations();
+        let started = Instant::now();
+        while !listener.is_subscribed() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "never subscribed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let organization = organization();
+        let (_, record) = issue(&organization);
+        here.create(record.clone(), usize::MAX).await.unwrap();
+        here.lookup(&record.digest).await.unwrap();
+        assert!(here.lookup_now(&record.digest).is_some(), "cached");
+
+        assert!(elsewhere.revoke(&organization, record.id).await.unwrap());
+        let revoked_at = Instant::now();
+        while here.lookup_now(&record.digest).is_some() {
+            assert!(
+                revoked_at.elapsed() < Duration::from_secs(10),
+                "still cached long after the revocation (lifetime {lifetime:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(here.lookup(&record.digest).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn instances_migrating_together_apply_each_migration_once() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let mut starting = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let (url, prefix) = (url.clone(), prefix.clone());
+            starting.spawn(async move { store_with(&url, &prefix).await });
+        }
+        let stores = starting.join_all().await;
+        let versions: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {prefix}schema_versions"))
+                .fetch_one(stores[0].pool())
+                .await
+                .unwrap();
+        assert_eq!(versions, 1);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_a_backend_error_that_does_not_repeat_the_url() {
+        let refused = PostgresStore::connect("postgres://app:hunter2@127.0.0.1:1/app")
+            .await
+            .unwrap_err();
+        let StoreError::Backend(message) = &refused else {
+            panic!("{refused:?}")
+        };
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            message.starts_with("PostgreSQL: could not connect"),
+            "{message}"
         );
     }
 }

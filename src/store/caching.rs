@@ -23,8 +23,8 @@ pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 
 /// Answers lookups from a fast `Cache` store (a [`MemoryStore`](super::MemoryStore) in practice)
-/// in front of a shared `Store` (a [`RedisStore`], say), so most requests do
-/// not wait on the network.
+/// in front of a slower or shared `Store` (an SQLite file, Postgres or Redis), so most requests
+/// wait on neither a disk nor the network.
 ///
 /// - A lookup is answered from the cache while the entry is younger than the
 ///   [lifetime](CachingStore::lifetime) (default 5 seconds); otherwise it goes to the store and, if
@@ -39,37 +39,23 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 ///
 /// A token revoked **through this store** stops working here at once. A token revoked on
 /// **another instance** stops working here when this instance hears of it — with
-/// [`listen_for_revocations`] (feature `redis`), within the
-/// time a Redis pub/sub message takes — and in any case, even if that message is lost or nothing
-/// listens, **within the cache lifetime** (5 seconds by default) of the revocation. While the
-/// store is unreachable, cached tokens keep working for at most that lifetime; every other lookup
-/// fails, and the layer answers 503.
+/// `listen_for_revocations` (a store with a `RevocationFeed`: Redis with feature `redis`,
+/// Postgres with feature `postgres`), within the time the announcement takes — and in any case,
+/// even if that announcement is lost or nothing listens, **within the cache lifetime** (5 seconds
+/// by default) of the revocation. While the store is unreachable, cached tokens keep working for
+/// at most that lifetime; every other lookup fails, and the layer answers 503.
 ///
 /// Clones share the cache and the stores.
-///
-#[cfg_attr(feature = "redis", doc = "[`RedisStore`]: super::RedisStore")]
-#[cfg_attr(
-    feature = "redis",
-    doc = "[`listen_for_revocations`]: CachingStore::listen_for_revocations"
-)]
-#[cfg_attr(
-    not(feature = "redis"),
-    doc = "[`RedisStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.RedisStore.html"
-)]
-#[cfg_attr(
-    not(feature = "redis"),
-    doc = "[`listen_for_revocations`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.CachingStore.html#method.listen_for_revocations"
-)]
 pub struct CachingStore<Cache, Store> {
-    shared: Arc<Shared<Cache, Store>>,
+    pub(super) shared: Arc<Shared<Cache, Store>>,
     lifetime: Duration,
     max_entries: usize,
 }
 
 /// What clones and the revocation listener share.
-struct Shared<Cache, Store> {
+pub(super) struct Shared<Cache, Store> {
     cache: Cache,
-    store: Store,
+    pub(super) store: Store,
     /// When each cached token was cached, and how to drop it from the cache.
     entries: DashMap<TokenDigest, Entry>,
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
@@ -251,12 +237,12 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
 }
 
 impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
-    async fn invalidate(&self, digest: &TokenDigest) {
+    pub(super) async fn invalidate(&self, digest: &TokenDigest) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.forget(digest).await;
     }
 
-    async fn invalidate_all(&self) {
+    pub(super) async fn invalidate_all(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let digests: Vec<TokenDigest> = self.entries.iter().map(|entry| *entry.key()).collect();
         for digest in digests {
@@ -355,219 +341,5 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
     /// Writes back the last uses noted on cached records since the store last heard of them.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.flush_uses()
-    }
-}
-
-#[cfg(feature = "redis")]
-pub use listener::RevocationListener;
-
-#[cfg(feature = "redis")]
-mod listener {
-    use std::{
-        fmt,
-        sync::{
-            Arc, Weak,
-            atomic::{AtomicBool, Ordering},
-        },
-        time::Duration,
-    };
-
-    use futures_util::StreamExt as _;
-    use redis::aio::PubSub;
-    use tokio::task::JoinHandle;
-
-    use super::{CachingStore, Shared};
-    use crate::{
-        store::{TokenStore, redis::RedisStore},
-        token::TokenDigest,
-    };
-
-    /// First wait before resubscribing after a failure; doubled up to [`MAX_RETRY_DELAY`].
-    const MIN_RETRY_DELAY: Duration = Duration::from_millis(100);
-    const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
-    /// How often an idle subscription is checked with a `PING`, and how long the answer may take.
-    const HEARTBEAT: Duration = Duration::from_secs(5);
-    const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
-
-    impl<Cache: TokenStore> CachingStore<Cache, RedisStore> {
-        /// Drops tokens revoked on other instances from this cache as soon as Redis announces
-        /// them, instead of within the cache lifetime.
-        ///
-        /// Spawns a Tokio task (call it from within a runtime) that subscribes to the
-        /// store's [revocation channel](RedisStore::revocation_channel) on a connection of its own.
-        /// When that connection fails, the task resubscribes with a growing delay (100 ms up to
-        /// 5 s) and, once subscribed again, empties the cache, since announcements may have been
-        /// lost meanwhile. Even so, a lost announcement delays a revocation by at most the cache
-        /// lifetime.
-        ///
-        /// The task stops when the returned listener is dropped or every clone of the store is.
-        pub fn listen_for_revocations(&self) -> RevocationListener {
-            let subscribed = Arc::new(AtomicBool::new(false));
-            let task = tokio::spawn(listen(
-                Arc::downgrade(&self.shared),
-                self.shared.store.clone(),
-                Arc::clone(&subscribed),
-            ));
-            RevocationListener { task, subscribed }
-        }
-    }
-
-    /// The task that applies revocations announced through Redis to a [`CachingStore`]; stops when
-    /// dropped.
-    #[must_use = "the listener stops when dropped"]
-    pub struct RevocationListener {
-        task: JoinHandle<()>,
-        subscribed: Arc<AtomicBool>,
-    }
-
-    impl RevocationListener {
-        /// Whether the listener is subscribed right now: announcements are being applied.
-        pub fn is_subscribed(&self) -> bool {
-            self.subscribed.load(Ordering::SeqCst)
-        }
-
-        /// Stops listening.
-        pub fn stop(self) {
-            // Dropping aborts the task.
-        }
-    }
-
-    impl Drop for RevocationListener {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-
-    impl fmt::Debug for RevocationListener {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.debug_struct("RevocationListener")
-                .field("subscribed", &self.is_subscribed())
-                .finish()
-        }
-    }
-
-    enum Ended {
-        /// The connection failed: resubscribe.
-        Disconnected,
-        /// Every clone of the store is gone: stop.
-        StoreGone,
-    }
-
-    async fn listen<Cache: TokenStore>(
-        shared: Weak<Shared<Cache, RedisStore>>,
-        redis: RedisStore,
-        subscribed: Arc<AtomicBool>,
-    ) {
-        let mut delay = MIN_RETRY_DELAY;
-        loop {
-            match redis.subscribe_to_revocations().await {
-                Ok(pubsub) => {
-                    delay = MIN_RETRY_DELAY;
-                    // Subscribed first, emptied second: what was revoked before the subscription
-                    // is no longer cached, and what is revoked after it will be announced.
-                    let Some(store) = shared.upgrade() else {
-                        return;
-                    };
-                    store.invalidate_all().await;
-                    drop(store);
-                    subscribed.store(true, Ordering::SeqCst);
-                    tracing::info!(target: "tower_impersonation", "listening for revocations");
-                    let ended = relay(pubsub, &shared).await;
-                    subscribed.store(false, Ordering::SeqCst);
-                    match ended {
-                        Ended::StoreGone => return,
-                        Ended::Disconnected => tracing::warn!(
-                            target: "tower_impersonation",
-                            "revocation subscription lost; resubscribing"
-                        ),
-                    }
-                }
-                Err(error) => tracing::warn!(
-                    target: "tower_impersonation",
-                    %error,
-                    "could not subscribe to revocations; retrying"
-                ),
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
-            if shared.strong_count() == 0 {
-                return;
-            }
-        }
-    }
-
-    /// Applies announcements until the connection fails or the store is gone.
-    async fn relay<Cache: TokenStore>(
-        pubsub: PubSub,
-        shared: &Weak<Shared<Cache, RedisStore>>,
-    ) -> Ended {
-        let (mut sink, mut messages) = pubsub.split();
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.tick().await;
-        loop {
-            tokio::select! {
-                message = messages.next() => {
-                    let Some(message) = message else {
-                        return Ended::Disconnected;
-                    };
-                    let Some(store) = shared.upgrade() else {
-                        return Ended::StoreGone;
-                    };
-                    match parse_digest(message.get_payload_bytes()) {
-                        Some(digest) => store.invalidate(&digest).await,
-                        None => {
-                            tracing::warn!(
-                                target: "tower_impersonation",
-                                "unreadable revocation announcement; emptying the token cache"
-                            );
-                            store.invalidate_all().await;
-                        }
-                    }
-                }
-                _ = heartbeat.tick() => {
-                    if shared.strong_count() == 0 {
-                        return Ended::StoreGone;
-                    }
-                    let ping = tokio::time::timeout(HEARTBEAT_TIMEOUT, sink.ping::<redis::Value>());
-                    if !matches!(ping.await, Ok(Ok(_))) {
-                        return Ended::Disconnected;
-                    }
-                }
-            }
-        }
-    }
-
-    /// A digest from its 64 lowercase hex characters.
-    fn parse_digest(hex: &[u8]) -> Option<TokenDigest> {
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (byte, pair) in bytes.iter_mut().zip(hex.chunks(2)) {
-            let pair = std::str::from_utf8(pair).ok()?;
-            if !pair
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
-                return None;
-            }
-            *byte = u8::from_str_radix(pair, 16).ok()?;
-        }
-        Some(TokenDigest::from_bytes(bytes))
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn announcements_parse_back_to_digests() {
-            let digest = TokenDigest::from_bytes([0xab; 32]);
-            assert_eq!(parse_digest(digest.to_hex().as_bytes()), Some(digest));
-            assert_eq!(parse_digest(b"abc"), None);
-            assert_eq!(parse_digest(&[b'A'; 64]), None);
-            assert_eq!(parse_digest(&[b'+'; 64]), None);
-        }
     }
 }

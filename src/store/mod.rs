@@ -14,21 +14,39 @@ mod caching;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod revocations;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 
-use std::{fmt, future::Future, sync::Arc};
+use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use caching::RevocationListener;
 pub use caching::{CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_MAX_CACHED_TOKENS};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use redis::{DEFAULT_KEY_PREFIX, DEFAULT_OPERATION_TIMEOUT, RedisStore};
+pub use redis::{DEFAULT_KEY_PREFIX, RedisRevocations, RedisStore};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use revocations::{Announcement, RevocationFeed, RevocationListener, RevocationSubscription};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sql::SqliteStore;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sql::{Backend, DEFAULT_TABLE_PREFIX, SqlStore};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sql::{PostgresRevocations, PostgresStore};
 
 use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
+
+/// How long one operation of a networked or on-disk store may take, reconnection included, unless
+/// configured otherwise: past it the operation fails with [`StoreError::Backend`] and the layer
+/// answers 503.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keeps token records, keyed by the digest of their secret.
 ///

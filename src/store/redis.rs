@@ -2,25 +2,31 @@
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
+use futures_util::StreamExt as _;
 use redis::{
     Client, ErrorKind, RedisError, RedisResult, Script,
-    aio::{ConnectionManager, ConnectionManagerConfig, PubSub},
+    aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream},
 };
+use tokio::time::{Interval, MissedTickBehavior};
 use uuid::Uuid;
 
-use super::{StoreError, TokenStore};
+use super::{
+    DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore,
+    revocations::{Announcement, RevocationFeed, RevocationSubscription},
+};
 use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest, usage::LastUsed};
 
 /// The key prefix unless configured otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "tower-impersonation:";
 
-/// How long one store operation may take, reconnection included, unless configured otherwise.
-pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// How long one connection attempt may take.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long the server may take to answer one command.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often an idle revocation subscription is checked with a `PING`, and how long the answer
+/// may take.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keeps tokens in Redis, so every instance of an app honours the same tokens and a revocation on
 /// one is a revocation on all.
@@ -35,16 +41,16 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// - `{prefix}id:{uuid}`: the digest hex, to revoke by id;
 /// - `{prefix}org:{organization}`: the set of the organization's token ids, for listing.
 ///
-/// A token with an expiry gets the same expiry in Redis (`PEXPIREAT` on its token and id keys), so
-/// an expired token disappears: unlike [`MemoryStore`](super::MemoryStore), this store neither
-/// finds nor lists a token past its expiry. Listing removes the ids of vanished tokens from the
-/// organization's set.
+/// A token past its expiry is kept, found and listed (as expired) until it is revoked, as every
+/// store of this crate does; the layer refuses it. Listing removes the ids of vanished tokens
+/// (deleted by hand, say) from the organization's set.
 ///
 /// Creation is one Lua script that counts the organization's live tokens against the limit and
 /// stores the token only below it, so instances sharing the Redis never pass the limit together;
 /// revocation is one Lua script that deletes the token
 /// only if it belongs to the given organization and then publishes its digest hex on
-/// `{prefix}revocations`, for [`CachingStore::listen_for_revocations`](super::CachingStore).
+/// `{prefix}revocations`: the store's [`RevocationFeed`], for
+/// [`CachingStore::listen_for_revocations`](super::CachingStore::listen_for_revocations).
 ///
 /// Several apps can share one Redis with different [key prefixes](RedisStore::key_prefix). The
 /// scripts name keys they compute, so the store wants a single Redis (or a primary with replicas),
@@ -79,8 +85,7 @@ struct Scripts {
 /// a set at the limit is counted (and cleared of vanished ids), so a create usually reads nothing.
 /// KEYS[1] the token key, KEYS[2] the id key, KEYS[3] the organization's set; ARGV[1] the limit
 /// ('' for none), ARGV[2] the prefix, ARGV[3] the id, ARGV[4] the digest hex, ARGV[5] the record
-/// JSON, ARGV[6] the organization, ARGV[7] the last use ('' for none), ARGV[8] the expiry in
-/// milliseconds ('' for none).
+/// JSON, ARGV[6] the organization, ARGV[7] the last use ('' for none).
 const CREATE_SCRIPT: &str = r"
 if ARGV[1] ~= '' and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[1]) then
   local held = 0
@@ -102,10 +107,6 @@ if ARGV[7] ~= '' then
 end
 redis.call('SET', KEYS[2], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[3])
-if ARGV[8] ~= '' then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[8])
-  redis.call('PEXPIREAT', KEYS[2], ARGV[8])
-end
 return 1
 ";
 
@@ -227,17 +228,6 @@ impl RedisStore {
         format!("{}revocations", self.prefix)
     }
 
-    /// Opens a dedicated pub/sub connection subscribed to the revocation channel.
-    pub(crate) async fn subscribe_to_revocations(&self) -> Result<PubSub, StoreError> {
-        let channel = self.revocation_channel();
-        let subscribing = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok(pubsub)
-        };
-        within(self.timeout, "subscribe to revocations", subscribing).await
-    }
-
     fn token_key(&self, digest_hex: &str) -> String {
         format!("{}token:{digest_hex}", self.prefix)
     }
@@ -270,8 +260,7 @@ impl RedisStore {
             .arg(&digest_hex)
             .arg(&json)
             .arg(&*record.organization)
-            .arg(optional(record.last_used.get().map(Timestamp::as_millis)))
-            .arg(optional(record.expires_at.map(Timestamp::as_millis)));
+            .arg(optional(record.last_used.get().map(Timestamp::as_millis)));
         let mut connection = self.connection.clone();
         let storing = invocation.invoke_async::<u8>(&mut connection);
         match within(self.timeout, "create", storing).await? {
@@ -398,6 +387,72 @@ impl TokenStore for RedisStore {
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.touch(id, at)
+    }
+}
+
+impl RevocationFeed for RedisStore {
+    type Subscription = RedisRevocations;
+
+    /// Opens a pub/sub connection of its own, subscribed to the
+    /// [revocation channel](RedisStore::revocation_channel).
+    fn subscribe(&self) -> impl Future<Output = Result<RedisRevocations, StoreError>> + Send {
+        let channel = self.revocation_channel();
+        let subscribing = async move {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok(pubsub)
+        };
+        async move {
+            let (sink, messages) = within(self.timeout, "subscribe to revocations", subscribing)
+                .await?
+                .split();
+            let mut heartbeat = tokio::time::interval(HEARTBEAT);
+            heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            heartbeat.reset();
+            Ok(RedisRevocations {
+                sink,
+                messages,
+                heartbeat,
+            })
+        }
+    }
+}
+
+/// Revocations announced on a [`RedisStore`]'s channel, on a pub/sub connection that is checked
+/// with a `PING` every 5 seconds when idle, so a silently dropped connection is noticed.
+pub struct RedisRevocations {
+    sink: PubSubSink,
+    messages: PubSubStream,
+    heartbeat: Interval,
+}
+
+impl fmt::Debug for RedisRevocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRevocations").finish_non_exhaustive()
+    }
+}
+
+impl RevocationSubscription for RedisRevocations {
+    async fn next(&mut self) -> Result<Announcement, StoreError> {
+        loop {
+            tokio::select! {
+                message = self.messages.next() => {
+                    let Some(message) = message else {
+                        return Err(StoreError::Backend(
+                            "redis: the revocation subscription was closed".to_owned(),
+                        ));
+                    };
+                    let digest = std::str::from_utf8(message.get_payload_bytes())
+                        .ok()
+                        .and_then(TokenDigest::from_hex);
+                    return Ok(digest.map_or(Announcement::Unreadable, Announcement::Token));
+                }
+                _ = self.heartbeat.tick() => {
+                    let ping = self.sink.ping::<redis::Value>();
+                    within(HEARTBEAT_TIMEOUT, "check the revocation subscription", ping).await?;
+                }
+            }
+        }
     }
 }
 

@@ -131,34 +131,37 @@ pub async fn record_use_sets_last_used<S: TokenStore>(store: &S) {
     store.record_use(Uuid::new_v4(), at).await.unwrap();
 }
 
-/// A store may keep an expired token (the memory store does; listings show it as expired) or
-/// drop it (Redis expires it): either way the layer, which checks `is_expired` itself, refuses it.
-/// What a store must not do is hand out an expired token without its expiry, or lose the expiry
-/// of one still valid.
-pub async fn expired_tokens_never_look_valid<S: TokenStore>(store: &S) {
+/// A token past its expiry is kept, found with its expiry and listed, until it is revoked: the
+/// layer refuses it, and an admin sees it listed as expired rather than silently gone. It counts
+/// against the organization's limit until then.
+pub async fn expired_tokens_are_kept_and_listed_until_revoked<S: TokenStore>(store: &S) {
     let organization = organization();
     let now = Timestamp::now();
     let (_, mut expired) = issue(&organization);
     expired.expires_at = Some(Timestamp::from_millis(now.as_millis() - 1000));
     store.create(expired.clone(), usize::MAX).await.unwrap();
-    if let Some(found) = store.lookup(&expired.digest).await.unwrap() {
-        assert_eq!(found.expires_at, expired.expires_at);
-        assert!(found.is_expired(Timestamp::now()));
-    }
-
     let (_, mut valid) = issue(&organization);
+    valid.created_at = expired.created_at.plus(Duration::from_millis(1));
     valid.expires_at = Some(now.plus(Duration::from_secs(3600)));
     store.create(valid.clone(), usize::MAX).await.unwrap();
+
+    let found = store.lookup(&expired.digest).await.unwrap();
+    assert_eq!(found.as_deref(), Some(&expired), "found, expiry and all");
+    assert!(found.unwrap().is_expired(now));
     let found = store.lookup(&valid.digest).await.unwrap().unwrap();
-    assert_eq!(found.expires_at, valid.expires_at);
-    assert!(!found.is_expired(Timestamp::now()));
+    assert!(!found.is_expired(now));
     let listed = store.list(&organization).await.unwrap();
-    assert!(listed.iter().any(|record| record.id == valid.id));
+    let listed: Vec<TokenRecord> = listed.iter().map(|record| (**record).clone()).collect();
+    assert_eq!(listed, [expired.clone(), valid.clone()]);
+
+    let refused = store.create(issue(&organization).1, 2).await;
     assert!(
-        listed
-            .iter()
-            .all(|record| record.id != expired.id || record.is_expired(now))
+        matches!(refused, Err(StoreError::LimitReached { limit: 2 })),
+        "an expired token still counts: {refused:?}"
     );
+    assert!(store.revoke(&organization, expired.id).await.unwrap());
+    assert_eq!(store.lookup(&expired.digest).await.unwrap(), None);
+    store.create(issue(&organization).1, 2).await.unwrap();
 }
 
 /// Creations racing each other never pass the limit: of twenty at once under a limit of five,

@@ -1,0 +1,356 @@
+//! [`SqlStore`]: tokens kept in an SQL database, so they survive restarts: [`SqliteStore`] (an
+//! embedded file, feature `sqlite`) and [`PostgresStore`] (shared by many instances, feature
+//! `postgres`).
+//!
+//! One implementation serves both. What they share lives here and beside it: the SQL text
+//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`) and the versioned
+//! schema (`schema.rs`, from the crate's `migrations/`). What differs, how to connect and how to
+//! lock, is each backend's [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
+
+#[cfg(feature = "postgres")]
+mod postgres;
+mod queries;
+mod row;
+mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::{fmt, future::Future, sync::Arc, time::Duration};
+
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Transaction, Type,
+};
+use uuid::Uuid;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresRevocations, PostgresStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+use self::{queries::Queries, row::Columns};
+use super::{DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore};
+use crate::{error::ConfigError, record::TokenRecord, time::Timestamp, token::TokenDigest};
+
+/// The table prefix unless configured otherwise: tables are `impersonation_tokens` and
+/// `impersonation_schema_versions`.
+pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
+
+/// Keeps tokens in an SQL database: one row per token, keyed by the SHA-256 digest of its secret
+/// (never the secret), with the record's fields as columns and an index per organization.
+///
+/// Use it through [`SqliteStore`] or [`PostgresStore`], and call [`SqlStore::migrate`] once at
+/// start. Each operation gives up after the [operation
+/// timeout](SqlStore::operation_timeout) (2 seconds by default) with [`StoreError::Backend`], on
+/// which the layer and the services answer 503 with `Retry-After`; the pool reconnects by itself
+/// once the database is back. Error messages never hold a secret or the connection URL.
+///
+/// - A token past its expiry is kept and listed (as expired) until revoked; the layer refuses it.
+/// - A creation counts the organization's tokens and inserts in one transaction that holds a
+///   lock per organization (SQLite's write lock, taken by `BEGIN IMMEDIATE`; a Postgres
+///   transaction-scoped advisory lock), so racing creations never pass the limit.
+/// - `record_use` moves `last_used` forward only; the layer calls it at most once a minute per
+///   token ([`USE_RECORDING_INTERVAL`](crate::USE_RECORDING_INTERVAL)), never per request. Put a
+///   [`CachingStore`](super::CachingStore) in front so lookups are answered from memory.
+///
+/// Clones share the connection pool.
+pub struct SqlStore<DB: Backend> {
+    pool: Pool<DB>,
+    queries: Arc<Queries>,
+    prefix: Arc<str>,
+    timeout: Duration,
+}
+
+/// What one SQL database does its own way: how to lock, and how a revocation is announced.
+/// Implemented for [`sqlx::Sqlite`] (feature `sqlite`) and [`sqlx::Postgres`] (feature
+/// `postgres`).
+pub trait Backend: Database {
+    /// Begins a transaction holding the lock named `key` until it ends: transactions naming the
+    /// same key run one after another.
+    fn begin_locked<'a>(
+        pool: &'a Pool<Self>,
+        key: &'a str,
+    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send + 'a;
+
+    /// The statement that deletes token `$1` of organization `$2` from `tokens` and answers its
+    /// `digest`, announcing the revocation on `channel` where the database can.
+    fn revoke_statement(tokens: &str, channel: &str) -> String;
+}
+
+impl<DB: Backend> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            queries: Arc::clone(&self.queries),
+            prefix: Arc::clone(&self.prefix),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<DB: Backend> fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The pool's options hold the connection details, a password among them: left out.
+        f.debug_struct("SqlStore")
+            .field("database", &<DB as Database>::NAME)
+            .field("table_prefix", &self.prefix)
+            .field("operation_timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// A store over `pool`, with the default table prefix and operation timeout.
+    pub fn from_pool(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            queries: Arc::new(Queries::new::<DB>(DEFAULT_TABLE_PREFIX)),
+            prefix: DEFAULT_TABLE_PREFIX.into(),
+            timeout: DEFAULT_OPERATION_TIMEOUT,
+        }
+    }
+
+    /// Names every table of this store with `prefix` (default `impersonation_`), so several
+    /// apps can share one database. A prefix is 1 to 32 lowercase ASCII letters, digits and
+    /// underscores, not starting with a digit.
+    pub fn table_prefix(mut self, prefix: &str) -> Result<Self, ConfigError> {
+        queries::check_prefix(prefix)?;
+        self.queries = Arc::new(Queries::new::<DB>(prefix));
+        self.prefix = prefix.into();
+        Ok(self)
+    }
+
+    /// How long one operation may take, waiting for a connection included, before it fails with
+    /// [`StoreError::Backend`] (default 2 seconds).
+    #[must_use]
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The table prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The connection pool, for an app that keeps its own tables beside the tokens.
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// Runs `operation` within the operation timeout, mapping every failure to
+    /// [`StoreError::Backend`].
+    async fn within<T>(
+        &self,
+        action: &str,
+        operation: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, operation).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(backend(<DB as Database>::NAME, action, &error)),
+            Err(_) => Err(StoreError::Backend(format!(
+                "{}: could not {action}: timed out after {} ms",
+                <DB as Database>::NAME,
+                self.timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    /// Creates or updates the store's tables to the schema this crate expects, one migration
+    /// after another, under a lock so instances starting together apply each once. Call it once
+    /// at start, before serving.
+    ///
+    /// Fails when the database holds a schema newer than this crate knows, rather than guess.
+    pub fn migrate(&self) -> impl Future<Output = Result<(), StoreError>> + Send + '_ {
+        // Spelled out as `+ Send` so the promise is checked here, where the bounds are known.
+        self.apply_migrations()
+    }
+
+    async fn apply_migrations(&self) -> Result<(), StoreError> {
+        let applied_at = row::millis(Timestamp::now())?;
+        let migrating = async {
+            let queries = &self.queries;
+            let mut transaction = DB::begin_locked(&self.pool, &queries.versions).await?;
+            // Through `Executor::execute`, whose boxed future is `Send` for any database; the
+            // `async fn` on `RawSql` is not provably so here.
+            transaction
+                .execute(sqlx::raw_sql(&queries.create_versions))
+                .await?;
+            let current = sqlx::query(&queries.current_version)
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get::<i64, _>("version")?;
+            if current > schema::LATEST {
+                return Ok(Err(current));
+            }
+            for migration in schema::MIGRATIONS.iter().filter(|m| m.version > current) {
+                let statements = migration.sql(&self.prefix);
+                transaction.execute(sqlx::raw_sql(&statements)).await?;
+                sqlx::query(&queries.record_version)
+                    .bind(migration.version)
+                    .bind(migration.description.to_owned())
+                    .bind(applied_at)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            transaction.commit().await?;
+            Ok(Ok(()))
+        };
+        match self.within("migrate the schema", migrating).await? {
+            Ok(()) => Ok(()),
+            Err(found) => Err(StoreError::Backend(format!(
+                "{}: the schema is at version {found}, newer than the {} this version of \
+                 tower-impersonation knows; upgrade it",
+                <DB as Database>::NAME,
+                schema::LATEST
+            ))),
+        }
+    }
+
+    async fn insert(&self, record: TokenRecord, limit: usize) -> Result<(), StoreError> {
+        let columns = Columns::of(&record)?;
+        let lock = format!("{}:{}", self.queries.tokens, record.organization);
+        let inserting = async {
+            let mut transaction = DB::begin_locked(&self.pool, &lock).await?;
+            if limit != usize::MAX {
+                let held = sqlx::query(&self.queries.count)
+                    .bind(record.organization.to_string())
+                    .fetch_one(&mut *transaction)
+                    .await?
+                    .try_get::<i64, _>("held")?;
+                if usize::try_from(held).is_ok_and(|held| held >= limit) {
+                    return Ok(false);
+                }
+            }
+            columns
+                .bind(sqlx::query(&self.queries.insert))
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            Ok(true)
+        };
+        match self.within("create a token", inserting).await? {
+            true => Ok(()),
+            false => Err(StoreError::LimitReached { limit }),
+        }
+    }
+
+    async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        let finding = sqlx::query(&self.queries.lookup)
+            .bind(digest.to_hex())
+            .fetch_optional(&self.pool);
+        let Some(row) = self.within("look a token up", finding).await? else {
+            return Ok(None);
+        };
+        let record = row::record(&row)?;
+        if record.digest != digest {
+            return Err(StoreError::Decode(
+                "a record is stored under another token's digest".to_owned(),
+            ));
+        }
+        Ok(Some(Arc::new(record)))
+    }
+
+    async fn collect(&self, organization: &str) -> Result<Vec<Arc<TokenRecord>>, StoreError> {
+        let listing = sqlx::query(&self.queries.list)
+            .bind(organization.to_owned())
+            .fetch_all(&self.pool);
+        let rows = self.within("list tokens", listing).await?;
+        rows.iter()
+            .map(|row| row::record(row).map(Arc::new))
+            .collect()
+    }
+
+    async fn delete(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
+        let deleting = sqlx::query(&self.queries.revoke)
+            .bind(id.hyphenated().to_string())
+            .bind(organization.to_owned())
+            .fetch_optional(&self.pool);
+        Ok(self.within("revoke a token", deleting).await?.is_some())
+    }
+
+    async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
+        let touching = sqlx::query(&self.queries.record_use)
+            .bind(row::millis(at)?)
+            .bind(id.hyphenated().to_string())
+            .execute(&self.pool);
+        self.within("record a use", touching).await?;
+        Ok(())
+    }
+}
+
+impl<DB> TokenStore for SqlStore<DB>
+where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB>,
+    for<'n> &'n str: ColumnIndex<DB::Row>,
+{
+    fn create(
+        &self,
+        record: TokenRecord,
+        limit: usize,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert(record, limit)
+    }
+
+    fn lookup(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<Arc<TokenRecord>>, StoreError>> + Send {
+        self.find(*digest)
+    }
+
+    fn list(
+        &self,
+        organization: &str,
+    ) -> impl Future<Output = Result<Vec<Arc<TokenRecord>>, StoreError>> + Send {
+        self.collect(organization)
+    }
+
+    fn revoke(
+        &self,
+        organization: &str,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.delete(organization, id)
+    }
+
+    fn record_use(
+        &self,
+        id: Uuid,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.touch(id, at)
+    }
+}
+
+/// A message for a database failure: the server's own words for its errors, the kind of an I/O
+/// error, and never the connection URL or options (which may hold a password).
+fn backend(database: &str, action: &str, error: &sqlx::Error) -> StoreError {
+    let why = match error {
+        sqlx::Error::Database(error) => error.message().to_owned(),
+        sqlx::Error::Io(error) => error.kind().to_string(),
+        sqlx::Error::Tls(_) => "TLS failed".to_owned(),
+        sqlx::Error::PoolTimedOut => "no connection could be had in time".to_owned(),
+        sqlx::Error::PoolClosed => "the connection pool is closed".to_owned(),
+        sqlx::Error::Configuration(_) => "the connection options are invalid".to_owned(),
+        other => other.to_string(),
+    };
+    StoreError::Backend(format!("{database}: could not {action}: {why}"))
+}

@@ -1,0 +1,140 @@
+//! [`PostgresStore`]: tokens in PostgreSQL, shared by many instances, with revocations announced
+//! through `LISTEN`/`NOTIFY`.
+
+use std::{fmt, future::Future, str::FromStr};
+
+use sqlx::{
+    Pool, Postgres, Transaction,
+    postgres::{PgConnectOptions, PgListener, PgPoolOptions},
+};
+
+use super::{Backend, SqlStore, backend};
+use crate::{
+    store::{
+        DEFAULT_OPERATION_TIMEOUT, StoreError,
+        revocations::{Announcement, RevocationFeed, RevocationSubscription},
+    },
+    token::TokenDigest,
+};
+
+/// Connections kept open per instance, the revocation listener's among them.
+const MAX_CONNECTIONS: u32 = 8;
+
+/// Keeps tokens in PostgreSQL (feature `postgres`), so every instance of an app honours the same
+/// tokens. See [`SqlStore`] for the layout and behaviour.
+///
+/// A revocation deletes the row and, in the same statement, announces the token's digest with
+/// `NOTIFY` on the channel `{prefix}revocations`: the store's [`RevocationFeed`], which a
+/// [`CachingStore`](crate::store::CachingStore) in front applies with
+/// [`listen_for_revocations`](crate::store::CachingStore::listen_for_revocations). Postgres
+/// delivers the notification only if the revocation commits.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tower_impersonation::StoreError> {
+/// use tower_impersonation::{MemoryStore, store::{CachingStore, PostgresStore}};
+///
+/// let shared = PostgresStore::connect("postgres://app@db.internal/app").await?;
+/// shared.migrate().await?;
+/// let store = CachingStore::new(MemoryStore::new(), shared);
+/// let _revocations = store.listen_for_revocations(); // keep it as long as the store
+/// # Ok(()) }
+/// ```
+pub type PostgresStore = SqlStore<Postgres>;
+
+impl SqlStore<Postgres> {
+    /// Connects to Postgres at `url` (`postgres://user[:password]@host[:port]/database`).
+    /// Fails with [`StoreError::Backend`] when the URL is invalid or the server cannot be
+    /// reached; the message does not repeat the URL. Call [`SqlStore::migrate`] before use.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(|error| {
+            backend(
+                <Postgres as sqlx::Database>::NAME,
+                "read the Postgres URL",
+                &error,
+            )
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(DEFAULT_OPERATION_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|error| backend(<Postgres as sqlx::Database>::NAME, "connect", &error))?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// The channel on which revocations are announced: `{prefix}revocations`, with the revoked
+    /// token's digest hex as the payload.
+    pub fn revocation_channel(&self) -> String {
+        super::queries::revocation_channel(&self.prefix)
+    }
+}
+
+impl Backend for Postgres {
+    /// A transaction-scoped advisory lock on the key's hash: released at commit or rollback.
+    async fn begin_locked(
+        pool: &Pool<Self>,
+        key: &str,
+    ) -> Result<Transaction<'static, Self>, sqlx::Error> {
+        let mut transaction = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(key)
+            .execute(&mut *transaction)
+            .await?;
+        Ok(transaction)
+    }
+
+    fn revoke_statement(tokens: &str, channel: &str) -> String {
+        format!(
+            "WITH gone AS (DELETE FROM {tokens} WHERE id = $1 AND organization = $2 \
+             RETURNING digest) \
+             SELECT gone.digest FROM gone, LATERAL pg_notify('{channel}', gone.digest)"
+        )
+    }
+}
+
+impl RevocationFeed for SqlStore<Postgres> {
+    type Subscription = PostgresRevocations;
+
+    /// Takes a connection of its own from the pool and `LISTEN`s on the revocation channel.
+    fn subscribe(&self) -> impl Future<Output = Result<PostgresRevocations, StoreError>> + Send {
+        let subscribing = async {
+            let mut listener = PgListener::connect_with(&self.pool).await?;
+            // A lost connection ends the subscription at once; the listener subscribes anew.
+            listener.eager_reconnect(false);
+            listener.listen(&self.revocation_channel()).await?;
+            Ok(listener)
+        };
+        async move {
+            let listener = self.within("listen for revocations", subscribing).await?;
+            Ok(PostgresRevocations { listener })
+        }
+    }
+}
+
+/// Revocations announced on a [`PostgresStore`]'s channel. A connection that dies silently (no
+/// reset from the peer) is not noticed until the operating system gives up on it; the cache
+/// lifetime still bounds how late a revocation takes effect meanwhile.
+pub struct PostgresRevocations {
+    listener: PgListener,
+}
+
+impl fmt::Debug for PostgresRevocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresRevocations")
+            .finish_non_exhaustive()
+    }
+}
+
+impl RevocationSubscription for PostgresRevocations {
+    async fn next(&mut self) -> Result<Announcement, StoreError> {
+        let database = <Postgres as sqlx::Database>::NAME;
+        match self.listener.try_recv().await {
+            Ok(Some(notification)) => Ok(TokenDigest::from_hex(notification.payload())
+                .map_or(Announcement::Unreadable, Announcement::Token)),
+            Ok(None) => Err(StoreError::Backend(format!(
+                "{database}: the revocation listener's connection was lost"
+            ))),
+            Err(error) => Err(backend(database, "listen for revocations", &error)),
+        }
+    }
+}
