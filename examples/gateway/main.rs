@@ -2,37 +2,41 @@
 //! impersonation JWTs (seed 000), role scopes and gRPC health on one port.
 //!
 //! ```text
-//! cargo run --example gateway [-- --addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--quiet]
-//! cargo run --example gateway --features redis -- --redis redis://127.0.0.1:6379/
+//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--users FILE] [--quiet]
+//! cargo run --example gateway --features postgres -- --store postgres://127.0.0.1/app
 //! ```
 //!
 //! With no `--users` it serves a demo organization and prints `curl` commands for every flow.
+//! With no `--store` it keeps tokens in the SQLite file `impersonation.db` in the working
+//! directory.
 
 mod app;
 
 use std::{net::SocketAddr, num::NonZeroU32, process::ExitCode, sync::Arc};
 
 use tokio::net::TcpListener;
-#[cfg(feature = "redis")]
-use tower_impersonation::store::{CachingStore, RedisStore, RevocationListener};
-use tower_impersonation::{MemoryStore, TokenStore, jwt::JwtKeys};
+use tower_impersonation::{MemoryStore, TokenStore, jwt::JwtKeys, store::CachingStore};
 use tracing::Level;
 use uuid::Uuid;
 
 use app::{
     Gateway,
     accounts::{Accounts, DEMO_USERS},
+    store_url::{DEFAULT_STORE, StoreUrl},
 };
 
 const USAGE: &str = "\
-usage: gateway [--addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--rate-limit N]
-               [--redis URL] [--quiet]
+usage: gateway [--addr HOST:PORT] [--store URL] [--users FILE] [--jwt-secret SECRET]
+               [--rate-limit N] [--redis URL] [--quiet]
 
   --addr HOST:PORT     where to listen (default 127.0.0.1:3000)
+  --store URL          where tokens are kept: memory, sqlite://PATH, postgres://... (needs
+                       --features postgres) or redis://... (needs --features redis)
+                       (default sqlite://impersonation.db, in the working directory)
   --users FILE         organizations and members, with their plain api_key (default: a demo)
   --jwt-secret SECRET  HS256 key of impersonation JWTs, at least 32 bytes (default: random)
   --rate-limit N       most requests a second from one client address, 0 for none (default 100)
-  --redis URL          share tokens with other instances through Redis (needs --features redis)
+  --redis URL          the same as --store URL, for a redis:// URL
   --quiet              no audit log on standard output";
 
 /// The command line.
@@ -41,7 +45,7 @@ struct Options {
     users: Option<String>,
     jwt_secret: Option<String>,
     rate_limit: Option<NonZeroU32>,
-    redis: Option<String>,
+    store: StoreUrl,
     quiet: bool,
 }
 
@@ -52,7 +56,7 @@ impl Options {
             users: None,
             jwt_secret: None,
             rate_limit: NonZeroU32::new(100),
-            redis: None,
+            store: DEFAULT_STORE.parse()?,
             quiet: false,
         };
         while let Some(flag) = args.next() {
@@ -71,7 +75,13 @@ impl Options {
                         .map_err(|e| format!("--rate-limit {rate}: {e}"))?;
                     options.rate_limit = NonZeroU32::new(rate);
                 }
-                "--redis" => options.redis = Some(value()?),
+                "--store" => options.store = value()?.parse()?,
+                "--redis" => {
+                    options.store = value()?.parse()?;
+                    if !matches!(options.store, StoreUrl::Redis(_)) {
+                        return Err("--redis needs a redis:// URL".into());
+                    }
+                }
                 "--quiet" => options.quiet = true,
                 "-h" | "--help" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other}")),
@@ -95,6 +105,18 @@ impl Options {
             store,
             keys,
             rate_limit: self.rate_limit,
+        }
+    }
+
+    /// Where tokens are kept, as the banner says it.
+    fn store_banner(&self) -> String {
+        match &self.store {
+            StoreUrl::Memory => "Tokens are kept in memory: gone when the gateway stops.".into(),
+            StoreUrl::Sqlite(path) => format!(
+                "Tokens are kept in the SQLite file {} (--store memory for none).",
+                path.display()
+            ),
+            shared => format!("Tokens are kept in {shared}, shared with every gateway using it."),
         }
     }
 
@@ -141,24 +163,54 @@ async fn run(options: Options) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?
     );
     println!("tower-impersonation example gateway on {base}");
+    println!("{}", options.store_banner());
     if options.users.is_none() {
         println!("{}", app::banner::text(&base));
     }
-    match &options.redis {
-        None => {
+    match options.store.clone() {
+        StoreUrl::Memory => {
             serve(
                 listener,
                 options.gateway(accounts, keys, MemoryStore::new()),
             )
             .await
         }
-        #[cfg(feature = "redis")]
-        Some(url) => {
-            let (store, _revocations) = shared_store(url).await?;
+        #[cfg(feature = "sqlite")]
+        StoreUrl::Sqlite(path) => {
+            let file = tower_impersonation::store::SqliteStore::open(&path)
+                .await
+                .map_err(|e| format!("--store: {e}"))?;
+            file.migrate().await.map_err(|e| format!("--store: {e}"))?;
+            let store = CachingStore::new(MemoryStore::new(), file);
             serve(listener, options.gateway(accounts, keys, store)).await
         }
-        #[cfg(not(feature = "redis"))]
-        Some(_) => Err("--redis needs: cargo run --example gateway --features redis".into()),
+        #[cfg(feature = "postgres")]
+        StoreUrl::Postgres(url) => {
+            let shared = tower_impersonation::store::PostgresStore::connect(&url)
+                .await
+                .map_err(|e| format!("--store: {e}"))?;
+            shared
+                .migrate()
+                .await
+                .map_err(|e| format!("--store: {e}"))?;
+            let store = CachingStore::new(MemoryStore::new(), shared);
+            let _revocations = store.listen_for_revocations();
+            serve(listener, options.gateway(accounts, keys, store)).await
+        }
+        #[cfg(feature = "redis")]
+        StoreUrl::Redis(url) => {
+            let shared = tower_impersonation::store::RedisStore::connect(&url)
+                .await
+                .map_err(|e| format!("--store: {e}"))?;
+            let store = CachingStore::new(MemoryStore::new(), shared);
+            let _revocations = store.listen_for_revocations();
+            serve(listener, options.gateway(accounts, keys, store)).await
+        }
+        #[allow(
+            unreachable_patterns,
+            reason = "reached when a store's feature is not built"
+        )]
+        unbuilt => Err(unbuilt.not_built()),
     }
 }
 
@@ -171,19 +223,3 @@ async fn serve<St: TokenStore + Clone>(
         .await
         .map_err(|e| e.to_string())
 }
-
-/// Tokens in Redis, cached in memory, with revocations made by other instances applied as they
-/// are announced, for as long as the listener is kept.
-#[cfg(feature = "redis")]
-async fn shared_store(url: &str) -> Result<(SharedStore, RevocationListener), String> {
-    let redis = RedisStore::connect(url)
-        .await
-        .map_err(|e| format!("--redis: {e}"))?;
-    let store = CachingStore::new(MemoryStore::new(), redis);
-    let revocations = store.listen_for_revocations();
-    println!("tokens shared through Redis at {url}");
-    Ok((store, revocations))
-}
-
-#[cfg(feature = "redis")]
-type SharedStore = CachingStore<MemoryStore, RedisStore>;

@@ -6,6 +6,7 @@ pub mod banner;
 mod cards;
 mod principal;
 mod rate_limit;
+pub mod store_url;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
 

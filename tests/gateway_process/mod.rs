@@ -1,0 +1,203 @@
+//! The example gateway as a process of its own on a loopback port, driven over HTTP: what
+//! restarts, `kill -9` and outages need. The binary is the one `cargo test` builds beside the
+//! test binaries, with the same features.
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioExecutor};
+use serde_json::Value;
+
+pub const ADMIN: &str = "Bearer demo-admin-key";
+pub const BOB: &str = "bob@example.com";
+const TOKENS: &str = "/api/v1/api-tokens/impersonation";
+
+/// A running gateway process; killed when dropped. Requests go through its [`Client`].
+pub struct Gateway {
+    child: Child,
+    client: Client,
+}
+
+/// Sends requests to a gateway at a base URL.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    http: hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+/// The example binary built beside this test binary (`target/debug/examples/gateway`).
+fn binary() -> PathBuf {
+    let test_binary = std::env::current_exe().unwrap();
+    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
+    profile_dir.join("examples").join("gateway")
+}
+
+/// A loopback port free right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Gateway {
+    /// Starts the gateway with `--store store` on `port` (no rate limit, no audit log) and waits
+    /// until it answers `/healthz`.
+    pub async fn start(store: &str, port: u16) -> Gateway {
+        let child = Command::new(binary())
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--store", store, "--rate-limit", "0", "--quiet"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start {}: {e}", binary().display()));
+        let mut gateway = Gateway {
+            child,
+            client: Client::new(&format!("http://127.0.0.1:{port}")),
+        };
+        gateway.wait_until_healthy().await;
+        gateway
+    }
+
+    async fn wait_until_healthy(&mut self) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("the gateway exited at start: {status}");
+            }
+            if let Ok((StatusCode::OK, _)) = self.try_send(Method::GET, "/healthz", "", "").await {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the gateway did not answer /healthz within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as `kill -9` does, and waits for it to go.
+    pub fn kill_9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Client {
+    /// A client for the gateway at `base` (`http://127.0.0.1:PORT`).
+    pub fn new(base: &str) -> Client {
+        Client {
+            base: base.to_owned(),
+            http: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    /// Sends a request; the status and the body as JSON (`Null` when not JSON), or the
+    /// connection error.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+        body: &str,
+    ) -> Result<(StatusCode, Value), String> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if !authorization.is_empty() {
+            request = request.header("authorization", authorization);
+        }
+        let request = request.body(Full::from(body.to_owned())).unwrap();
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            status,
+            serde_json::from_slice(&body.to_bytes()).unwrap_or(Value::Null),
+        ))
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        self.try_send(method, path, authorization, body)
+            .await
+            .unwrap()
+    }
+
+    /// Creates a token as the demo admin: the status and the creation's answer, or the
+    /// connection error.
+    pub async fn create(&self) -> Result<(StatusCode, Value), String> {
+        self.try_send(Method::POST, TOKENS, ADMIN, "").await
+    }
+
+    /// Creates a token as the demo admin: its secret and id.
+    pub async fn create_ok(&self) -> (String, String) {
+        let (status, created) = self.create().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{created}");
+        let text = |field: &str| created[field].as_str().unwrap().to_owned();
+        (text("token"), text("id"))
+    }
+
+    pub async fn revoke(&self, id: &str) -> StatusCode {
+        self.send(Method::DELETE, &format!("{TOKENS}/{id}"), ADMIN, "")
+            .await
+            .0
+    }
+
+    /// The ids the demo organization's listing shows.
+    pub async fn listed_ids(&self) -> Vec<String> {
+        let (status, listed) = self.send(Method::GET, TOKENS, ADMIN, "").await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        listed
+            .as_array()
+            .expect("a listing is an array")
+            .iter()
+            .map(|token| token["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// `whoami` as Bob with `token`: the status.
+    pub async fn as_bob(&self, token: &str) -> StatusCode {
+        let authorization = format!("Bearer {token}:{BOB}");
+        self.send(Method::GET, "/api/v1/whoami", &authorization, "")
+            .await
+            .0
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
