@@ -1,9 +1,11 @@
-//! A token lookup in each store: `MemoryStore` alone, `CachingStore<MemoryStore, RedisStore>` (what
-//! every instance of a shared deployment does per request), and `RedisStore` with no cache (a
-//! network round trip per request).
+//! A token lookup in each store, made the way the layer makes it: `lookup_now` (an answer at hand
+//! in memory), else `lookup` awaited. `MemoryStore` alone is the reference; beside it the durable
+//! and shared stores with a `CachingStore` in front (what the example gateway runs), and without
+//! one (a disk or network round trip per request).
 //!
-//! `REDIS_URL=redis://127.0.0.1:6379/ cargo bench --features redis --bench stores`. Without
-//! `REDIS_URL` only `memory` runs. The tokens go under a fresh key prefix and are revoked after.
+//! `cargo bench --bench stores` runs `memory` and the SQLite stores (a temporary file); with
+//! `--features postgres,redis` and `DATABASE_URL` or `REDIS_URL` set, the Postgres and Redis
+//! stores too, under tables or keys of their own, revoked after.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,7 +13,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 use tower_impersonation::{
     MemoryStore, Roles, TokenDigest, TokenPrefix, TokenRecord, TokenStore,
-    store::{CachingStore, RedisStore},
+    store::{CachingStore, SqliteStore},
 };
 use uuid::Uuid;
 
@@ -41,7 +43,7 @@ fn fill(runtime: &Runtime, store: &impl TokenStore) -> Vec<(TokenDigest, Uuid)> 
         .collect()
 }
 
-/// Looks the tokens up in turn, each lookup one iteration.
+/// Looks the tokens up in turn as the layer does, each lookup one iteration.
 fn bench_lookups(
     c: &mut Criterion,
     name: &str,
@@ -53,10 +55,33 @@ fn bench_lookups(
     c.benchmark_group("store").bench_function(name, |b| {
         b.iter(|| {
             let (digest, _) = next.next().unwrap();
-            let found = runtime.block_on(store.lookup(digest)).expect("answered");
-            assert!(found.is_some());
+            let found = match store.lookup_now(digest) {
+                Some(answer) => answer,
+                None => runtime.block_on(store.lookup(digest)),
+            };
+            assert!(found.expect("answered").is_some());
         })
     });
+}
+
+/// `store` alone, then with a memory cache in front.
+fn bench_with_and_without_cache<St: TokenStore + Clone>(
+    c: &mut Criterion,
+    name: &str,
+    runtime: &Runtime,
+    store: &St,
+) -> Vec<(TokenDigest, Uuid)> {
+    let tokens = fill(runtime, store);
+    bench_lookups(c, name, runtime, store, &tokens);
+    let caching = CachingStore::new(MemoryStore::new(), store.clone());
+    bench_lookups(
+        c,
+        &format!("caching_over_{name}"),
+        runtime,
+        &caching,
+        &tokens,
+    );
+    tokens
 }
 
 fn stores(c: &mut Criterion) {
@@ -65,18 +90,51 @@ fn stores(c: &mut Criterion) {
     let tokens = fill(&runtime, &memory);
     bench_lookups(c, "memory", &runtime, &memory, &tokens);
 
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sqlite = runtime.block_on(async {
+        let store = SqliteStore::open(dir.path().join("bench.db")).await?;
+        store.migrate().await.map(|()| store)
+    });
+    bench_with_and_without_cache(c, "sqlite", &runtime, &sqlite.expect("SQLite opens"));
+
+    #[cfg(feature = "postgres")]
+    postgres(c, &runtime);
+    #[cfg(feature = "redis")]
+    redis(c, &runtime);
+}
+
+#[cfg(feature = "postgres")]
+fn postgres(c: &mut Criterion, runtime: &Runtime) {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("DATABASE_URL is not set: the Postgres lookups are skipped");
+        return;
+    };
+    let prefix = format!("bench{}_", &Uuid::new_v4().simple().to_string()[..12]);
+    let postgres = runtime.block_on(async {
+        let store = tower_impersonation::store::PostgresStore::connect(&url)
+            .await?
+            .table_prefix(&prefix)
+            .expect("a valid prefix");
+        store.migrate().await.map(|()| store)
+    });
+    let postgres = postgres.expect("Postgres is reachable");
+    let tokens = bench_with_and_without_cache(c, "postgres", runtime, &postgres);
+    for (_, id) in &tokens {
+        let _ = runtime.block_on(postgres.revoke(ORG, *id));
+    }
+}
+
+#[cfg(feature = "redis")]
+fn redis(c: &mut Criterion, runtime: &Runtime) {
     let Ok(url) = std::env::var("REDIS_URL") else {
         eprintln!("REDIS_URL is not set: the Redis lookups are skipped");
         return;
     };
     let redis = runtime
-        .block_on(RedisStore::connect(&url))
+        .block_on(tower_impersonation::store::RedisStore::connect(&url))
         .expect("Redis is reachable")
         .key_prefix(&format!("bench:{}:", Uuid::new_v4().simple()));
-    let tokens = fill(&runtime, &redis);
-    bench_lookups(c, "redis", &runtime, &redis, &tokens);
-    let caching = CachingStore::new(MemoryStore::new(), redis.clone());
-    bench_lookups(c, "caching_over_redis", &runtime, &caching, &tokens);
+    let tokens = bench_with_and_without_cache(c, "redis", runtime, &redis);
     for (_, id) in &tokens {
         let _ = runtime.block_on(redis.revoke(ORG, *id));
     }

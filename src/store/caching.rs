@@ -7,14 +7,18 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::{StoreError, TokenStore};
-use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
+use crate::{
+    record::TokenRecord,
+    time::{Timestamp, monotonic_millis},
+    token::{DigestHashBuilder, TokenDigest},
+};
 
 /// How long a looked-up token is answered from the cache unless configured otherwise: 5 seconds.
 pub const DEFAULT_CACHE_LIFETIME: Duration = Duration::from_secs(5);
@@ -26,8 +30,9 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 /// in front of a slower or shared `Store` (an SQLite file, Postgres or Redis), so most requests
 /// wait on neither a disk nor the network.
 ///
-/// - A lookup is answered from the cache while the entry is younger than the
-///   [lifetime](CachingStore::lifetime) (default 5 seconds); otherwise it goes to the store and, if
+/// - A lookup is answered from the cache, in one hash-table read, while the entry is younger than
+///   the [lifetime](CachingStore::lifetime) (default 5 seconds; ages are read on the kernel's
+///   coarse monotonic clock, so up to a tick more); otherwise it goes to the store and, if
 ///   the store knows the token, fills the cache. Unknown tokens are not cached: a token created on
 ///   another instance works at once.
 /// - `create`, `list`, `revoke` and `record_use` go to the store; `revoke` also drops the token
@@ -56,16 +61,23 @@ pub struct CachingStore<Cache, Store> {
 pub(super) struct Shared<Cache, Store> {
     cache: Cache,
     pub(super) store: Store,
-    /// When each cached token was cached, and how to drop it from the cache.
-    entries: DashMap<TokenDigest, Entry>,
+    /// Each cached token's record, as the cache holds it, and when it was cached: one hash-table
+    /// read answers a lookup. Digests are uniformly random, so the cheap hasher serves.
+    entries: DashMap<TokenDigest, Entry, DigestHashBuilder>,
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
     generation: AtomicU64,
 }
 
 struct Entry {
-    cached_at: Instant,
-    organization: Arc<str>,
-    id: Uuid,
+    /// [`monotonic_millis`] before the store was asked.
+    cached_at: u64,
+    record: Arc<TokenRecord>,
+}
+
+impl Entry {
+    fn is_fresh(&self, now: u64, lifetime: Duration) -> bool {
+        u128::from(now.saturating_sub(self.cached_at)) < lifetime.as_millis()
+    }
 }
 
 impl<Cache, Store> Clone for CachingStore<Cache, Store> {
@@ -97,7 +109,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             shared: Arc::new(Shared {
                 cache,
                 store,
-                entries: DashMap::new(),
+                entries: DashMap::default(),
                 generation: AtomicU64::new(0),
             }),
             lifetime: DEFAULT_CACHE_LIFETIME,
@@ -140,26 +152,21 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         self.shared.invalidate_all().await;
     }
 
+    /// The cached record, while fresh.
+    fn fresh(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
+        let entry = self.shared.entries.get(digest)?;
+        let fresh = entry.is_fresh(monotonic_millis(), self.lifetime);
+        fresh.then(|| Arc::clone(&entry.record))
+    }
+
     async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let shared = &self.shared;
-        let cached = shared
-            .entries
-            .get(&digest)
-            .map(|entry| entry.cached_at)
-            .filter(|cached_at| cached_at.elapsed() < self.lifetime);
-        if cached.is_some() {
-            match shared.cache.lookup(&digest).await {
-                Ok(Some(record)) => return Ok(Some(record)),
-                // Dropped from the cache by a revocation: ask the store.
-                Ok(None) => {}
-                Err(error) => {
-                    tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
-                }
-            }
+        if let Some(record) = self.fresh(&digest) {
+            return Ok(Some(record));
         }
+        let shared = &self.shared;
         // The entry's age counts from before the store was asked, so a token revoked after the
         // store answered is cached for less than the lifetime after its revocation.
-        let asked_at = Instant::now();
+        let asked_at = monotonic_millis();
         let generation = shared.generation.load(Ordering::SeqCst);
         let found = shared.store.lookup(&digest).await?;
         match &found {
@@ -173,7 +180,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         &self,
         digest: TokenDigest,
         record: &Arc<TokenRecord>,
-        asked_at: Instant,
+        asked_at: u64,
         generation: u64,
     ) {
         let shared = &self.shared;
@@ -182,18 +189,25 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         }
         // Replace whatever the cache held for this token.
         shared.forget(&digest).await;
-        if let Err(error) = shared
+        let cached = match shared
             .cache
             .create(TokenRecord::clone(record), usize::MAX)
             .await
         {
-            tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
-            return;
-        }
+            Ok(()) => shared.cache.lookup(&digest).await,
+            Err(error) => Err(error),
+        };
+        let record = match cached {
+            Ok(Some(record)) => record,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
+                return;
+            }
+        };
         let entry = Entry {
             cached_at: asked_at,
-            organization: Arc::clone(&record.organization),
-            id: record.id,
+            record,
         };
         shared.entries.insert(digest, entry);
         if shared.generation.load(Ordering::SeqCst) != generation {
@@ -206,6 +220,8 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         let revoked = self.shared.store.revoke(organization, id).await;
         // Even when the store failed: the token may be revoked there, and a miss costs little.
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
+        // Revocations are rare; the cache is read by digest on every request.
+        self.shared.entries.retain(|_, entry| entry.record.id != id);
         if let Err(error) = self.shared.cache.revoke(organization, id).await {
             tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
         }
@@ -215,11 +231,12 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
     /// Writes the uses noted on cached records since their last write to the store.
     async fn flush_uses(&self) -> Result<(), StoreError> {
         let shared = &self.shared;
-        let digests: Vec<TokenDigest> = shared.entries.iter().map(|entry| *entry.key()).collect();
-        for digest in digests {
-            let Ok(Some(record)) = shared.cache.lookup(&digest).await else {
-                continue;
-            };
+        let records: Vec<Arc<TokenRecord>> = shared
+            .entries
+            .iter()
+            .map(|entry| Arc::clone(&entry.record))
+            .collect();
+        for record in records {
             if let Some(at) = record.last_used.take_unwritten() {
                 shared.store.record_use(record.id, at).await?;
             }
@@ -255,7 +272,8 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
         let Some((_, entry)) = self.entries.remove(digest) else {
             return;
         };
-        if let Err(error) = self.cache.revoke(&entry.organization, entry.id).await {
+        let record = &entry.record;
+        if let Err(error) = self.cache.revoke(&record.organization, record.id).await {
             tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
         }
     }
@@ -264,8 +282,9 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
     async fn evict(&self, max: usize, lifetime: Duration) {
         let target = max - max.div_ceil(10);
         let (mut victims, mut live) = (Vec::new(), Vec::new());
+        let now = monotonic_millis();
         for entry in &self.entries {
-            if entry.cached_at.elapsed() >= lifetime {
+            if !entry.is_fresh(now, lifetime) {
                 victims.push(*entry.key());
             } else {
                 live.push(*entry.key());
@@ -295,24 +314,12 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
         self.find(*digest)
     }
 
-    /// A fresh cache hit, when the cache answers without waiting; anything else asks `lookup`.
+    /// A fresh cache hit; anything else asks `lookup`.
     fn lookup_now(
         &self,
         digest: &TokenDigest,
     ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
-        let fresh = self
-            .shared
-            .entries
-            .get(digest)
-            .is_some_and(|entry| entry.cached_at.elapsed() < self.lifetime);
-        if !fresh {
-            return None;
-        }
-        match self.shared.cache.lookup_now(digest)? {
-            Ok(Some(record)) => Some(Ok(Some(record))),
-            // Dropped from the cache, or a cache failure: the store decides.
-            Ok(None) | Err(_) => None,
-        }
+        self.fresh(digest).map(|record| Ok(Some(record)))
     }
 
     fn list(
