@@ -354,8 +354,7 @@ fn a_short_unreadable_or_mismatched_key_is_a_clear_error_at_start() {
     fs::copy(&generated, &pem).unwrap();
     let error = |algorithm, file: Option<&Path>, env: Option<&str>| {
         load_or_generate(algorithm, file, env.map(str::to_owned), None, &generated)
-            .err()
-            .expect("refused")
+            .expect_err("refused")
     };
     for (error, says) in [
         (
