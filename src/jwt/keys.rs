@@ -934,4 +934,22 @@ VfmfxYp6kBxGlk3p0d+vKZnHK9U5FHmuHHKwYDWk02SmZon2UhvmLx5d
             "{shown}"
         );
     }
+
+    #[test]
+    fn the_headers_tokens_usually_carry_skip_the_header_parse() {
+        let hs256 = JwtKeys::hs256(SECRET).unwrap();
+        let seed = seed_form(&serde_json::json!({"user_id": "u1", "exp": 1}), SECRET);
+        let named = JwtKeys::hs256(SECRET).unwrap().with_key_id("k1").unwrap();
+        let eddsa = JwtKeys::ed25519_pem(ED25519).unwrap();
+        for (keys, token) in [
+            (&hs256, hs256.sign(&claims(60)).unwrap()),
+            (&hs256, seed),
+            (&named, named.sign(&claims(60)).unwrap()),
+            (&eddsa, eddsa.sign(&claims(60)).unwrap()),
+        ] {
+            let segment = token.split('.').next().unwrap();
+            let known = keys.known_header(segment).expect("a known header");
+            assert_eq!(known.kid.as_deref(), header_of(&token)["kid"].as_str());
+        }
+    }
 }
