@@ -383,6 +383,11 @@ fn a_short_unreadable_or_mismatched_key_is_a_clear_error_at_start() {
             error(JwtAlgorithm::EdDsa, Some(&short), None),
             "holds no PEM key",
         ),
+        (
+            load_or_generate(JwtAlgorithm::Hs256, None, None, None, &missing.join("key"))
+                .expect_err("no directory to keep it in"),
+            "give one with --jwt-key-file",
+        ),
         // The kept EdDSA key, with another algorithm asked for.
         (error(JwtAlgorithm::Hs256, None, None), "delete the file"),
         (error(JwtAlgorithm::Es256, None, None), "P-256"),

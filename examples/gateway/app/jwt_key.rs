@@ -113,7 +113,8 @@ pub fn load_or_generate(
     let material = generate(algorithm)?;
     let created = create_new_private_file(generated_key_path, &material).map_err(|e| {
         format!(
-            "{}: cannot keep the JWT key: {e}",
+            "{}: cannot keep a generated JWT key ({e}); give one with --jwt-key-file or \
+             ${SECRET_VARIABLE}",
             generated_key_path.display()
         )
     })?;
