@@ -52,9 +52,10 @@ pub struct Gateway<St> {
     pub rate_limit: Option<NonZeroU32>,
 }
 
-/// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the impersonation layer and the plain-key
-/// authentication, `/api/v1/whoami`, `/api/v1/cards`, the token service, the organization
-/// impersonation service and gRPC health; in front of all, the per-client rate limit.
+/// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the
+/// impersonation layer and the plain-key authentication, `/api/v1/whoami`, `/api/v1/cards`, the
+/// token service, the organization impersonation service and gRPC health; in front of all, the
+/// per-client rate limit.
 pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     let Gateway {
         accounts,
