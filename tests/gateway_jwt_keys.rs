@@ -339,6 +339,19 @@ fn the_key_comes_from_the_file_then_the_environment_then_the_flag_then_the_kept_
     assert!(banner.contains("warning") && banner.contains("process listing"));
     let (keys, source) = load_or_generate(hs256, None, env(), None, &generated).unwrap();
     assert!(!source.describe(&keys).contains("warning"));
+
+    // A key file others may read is named in a warning.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).unwrap();
+        let (keys, source) = load_or_generate(hs256, Some(&file), None, None, &generated).unwrap();
+        let banner = source.describe(&keys);
+        assert!(banner.contains("warning: other users may read"), "{banner}");
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        let (keys, source) = load_or_generate(hs256, Some(&file), None, None, &generated).unwrap();
+        assert!(!source.describe(&keys).contains("warning"));
+    }
 }
 
 #[test]

@@ -64,7 +64,31 @@ impl KeySource {
                 path.display()
             ),
         };
+        if let KeySource::KeyFile(path) | KeySource::Kept(path) = self
+            && let Some(mode) = open_to_others(path)
+        {
+            let _ = write!(
+                text,
+                "\nwarning: other users may read {} (mode {mode:o}); chmod 600 it",
+                path.display()
+            );
+        }
         text
+    }
+}
+
+/// The file's permission bits when users other than its owner may read or write it.
+fn open_to_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
