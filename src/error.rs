@@ -17,6 +17,8 @@ pub enum ConfigError {
     },
     /// No JWT key was given, or a key id was given twice.
     InvalidJwtKeys(&'static str),
+    /// A JWT key (a PEM private key, a JWK Set) could not be read or used; says why.
+    InvalidJwtKey(String),
     /// jsonwebtoken's crypto backend could not be selected.
     CryptoBackend(&'static str),
     /// A path prefix does not start with `/`.
@@ -40,6 +42,7 @@ impl fmt::Display for ConfigError {
                 "JWT secret is {len} bytes long; HS256 needs at least 32 random bytes"
             ),
             ConfigError::InvalidJwtKeys(why) => write!(f, "invalid JWT keys: {why}"),
+            ConfigError::InvalidJwtKey(why) => write!(f, "invalid JWT key: {why}"),
             ConfigError::CryptoBackend(why) => write!(f, "JWT crypto backend: {why}"),
             ConfigError::InvalidPathPrefix(prefix) => {
                 write!(f, "path prefix {prefix:?} must start with '/'")

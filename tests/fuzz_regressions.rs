@@ -275,6 +275,64 @@ async fn a_jwt_signed_with_another_algorithm_or_key_is_401_invalid_token() {
     assert_eq!(outcome.impersonated.as_deref(), Some(BOB_ID), "{outcome:?}");
 }
 
+/// The status and impersonated user of a GET through a layer verifying JWTs with `keys`.
+async fn through_layer_with(keys: JwtKeys, token: &str) -> (StatusCode, Option<String>) {
+    let tokens = layer_fixture::tokens().await;
+    let app = ImpersonationLayer::builder(tokens.store, layer_fixture::directory())
+        .jwt(keys)
+        .build()
+        .layer(service_fn(|request: Request<Full<Bytes>>| async move {
+            let user = request.extensions().get::<ImpersonatedUser>();
+            let user = user.map(|u| u.user().id.clone()).unwrap_or_default();
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(user))))
+        }));
+    let request = Request::get("/api/v1/cards/7")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let user = (status == StatusCode::OK).then(|| String::from_utf8_lossy(&body).into_owned());
+    (status, user)
+}
+
+#[tokio::test]
+async fn an_hs256_jwt_keyed_with_an_eddsa_public_key_is_401_alg_confusion() {
+    const ED25519: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEICvvcdvgqZ7p5LHiOdBDIKtC2mASUUbQL0p4TQUcxAAN
+-----END PRIVATE KEY-----";
+    // EdDSA signs; the HS256 secret still verifies (a rotation in progress).
+    let keys = || {
+        JwtKeys::ed25519_pem(ED25519)
+            .unwrap()
+            .with_previous_keys(&JwtKeys::hs256(JWT_SECRET).unwrap())
+            .unwrap()
+    };
+    let jwks = keys().jwks();
+    let jwk = &jwks["keys"][0];
+    let kid = jwk["kid"].as_str().unwrap();
+    let x = jwk["x"].as_str().unwrap();
+    let claims = json!({"user_id": BOB_ID, "exp": in_an_hour()}).to_string();
+    let public = URL_SAFE_NO_PAD.decode(x).unwrap();
+    let header = json!({"alg": "HS256", "kid": kid}).to_string();
+    for secret in [public.as_slice(), x.as_bytes(), jwks.to_string().as_bytes()] {
+        let forged = jwt(&header, &claims, secret);
+        assert_eq!(keys().verify(&forged).err(), Some(JwtError::BadSignature));
+        let (status, user) = through_layer_with(keys(), &forged).await;
+        assert_eq!((status, user), (StatusCode::UNAUTHORIZED, None));
+    }
+    // What the keys really sign, and the HS256 secret's tokens, are accepted.
+    let signed = keys()
+        .sign(&serde_json::from_str(&claims).unwrap())
+        .unwrap();
+    let seed_form = jwt(r#"{"alg":"HS256"}"#, &claims, JWT_SECRET);
+    for token in [signed, seed_form] {
+        let outcome = through_layer_with(keys(), &token).await;
+        assert_eq!(outcome, (StatusCode::OK, Some(BOB_ID.to_owned())));
+    }
+}
+
 #[tokio::test]
 async fn a_jwt_with_a_huge_exp_neither_overflows_nor_panics() {
     // u64::MAX is a valid exp: the leeway saturates.

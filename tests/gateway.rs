@@ -182,6 +182,7 @@ async fn openapi_json_is_served_without_a_credential_and_lists_both_services() {
         TOKENS_PATH,
         &format!("{TOKENS_PATH}/{{id}}"),
         "/api/v2/organizations/{org}/impersonation",
+        app::JWKS_PATH,
     ] {
         assert!(paths[path].is_object(), "{path} is not in the document");
     }

@@ -2,7 +2,8 @@
 //! impersonation JWTs (seed 000), role scopes and gRPC health on one port.
 //!
 //! ```text
-//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--users FILE] [--quiet]
+//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--users FILE]
+//!     [--jwt-algorithm ALG] [--jwt-key-file FILE] [--quiet]
 //! cargo run --example gateway --features postgres -- --store postgres://127.0.0.1/app
 //! ```
 //!
@@ -12,29 +13,39 @@
 
 mod app;
 
-use std::{net::SocketAddr, num::NonZeroU32, process::ExitCode, sync::Arc};
+use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, process::ExitCode, sync::Arc};
 
 use tokio::net::TcpListener;
-use tower_impersonation::{MemoryStore, TokenStore, jwt::JwtKeys, store::CachingStore};
+use tower_impersonation::{
+    MemoryStore, TokenStore,
+    jwt::{JwtAlgorithm, JwtKeys},
+    store::CachingStore,
+};
 use tracing::Level;
-use uuid::Uuid;
 
 use app::{
     Gateway,
     accounts::{Accounts, DEMO_USERS},
+    jwt_key::{self, GENERATED_KEY_FILE, KeySource, SECRET_VARIABLE},
     store_url::{DEFAULT_STORE, StoreUrl},
 };
 
 const USAGE: &str = "\
-usage: gateway [--addr HOST:PORT] [--store URL] [--users FILE] [--jwt-secret SECRET]
-               [--rate-limit N] [--redis URL] [--quiet]
+usage: gateway [--addr HOST:PORT] [--store URL] [--users FILE] [--jwt-algorithm ALG]
+               [--jwt-key-file FILE] [--jwt-secret SECRET] [--rate-limit N] [--redis URL]
+               [--quiet]
 
   --addr HOST:PORT     where to listen (default 127.0.0.1:3000)
   --store URL          where tokens are kept: memory, sqlite://PATH, postgres://... (needs
                        --features postgres) or redis://... (needs --features redis)
                        (default sqlite://impersonation.db, in the working directory)
   --users FILE         organizations and members, with their plain api_key (default: a demo)
-  --jwt-secret SECRET  HS256 key of impersonation JWTs, at least 32 bytes (default: random)
+  --jwt-algorithm ALG  HS256, EdDSA or ES256: how impersonation JWTs are signed (default HS256)
+  --jwt-key-file FILE  the JWT key: the HS256 secret (32 bytes or more), or a PKCS#8 PEM
+                       private key for EdDSA and ES256. Without it: $IMPERSONATION_JWT_SECRET,
+                       else --jwt-secret, else a key generated on the first start and kept in
+                       impersonation.jwt-key (mode 0600), so JWTs survive a restart
+  --jwt-secret SECRET  the JWT key on the command line, which a process listing shows
   --rate-limit N       most requests a second from one client address, 0 for none (default 100)
   --redis URL          the same as --store URL, for a redis:// URL
   --quiet              no audit log on standard output";
@@ -43,6 +54,8 @@ usage: gateway [--addr HOST:PORT] [--store URL] [--users FILE] [--jwt-secret SEC
 struct Options {
     addr: SocketAddr,
     users: Option<String>,
+    jwt_algorithm: JwtAlgorithm,
+    jwt_key_file: Option<PathBuf>,
     jwt_secret: Option<String>,
     rate_limit: Option<NonZeroU32>,
     store: StoreUrl,
@@ -54,6 +67,8 @@ impl Options {
         let mut options = Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
             users: None,
+            jwt_algorithm: JwtAlgorithm::Hs256,
+            jwt_key_file: None,
             jwt_secret: None,
             rate_limit: NonZeroU32::new(100),
             store: DEFAULT_STORE.parse()?,
@@ -67,6 +82,13 @@ impl Options {
                     options.addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
                 }
                 "--users" => options.users = Some(value()?),
+                "--jwt-algorithm" => {
+                    let algorithm = value()?;
+                    options.jwt_algorithm = algorithm
+                        .parse()
+                        .map_err(|e| format!("--jwt-algorithm: {e}"))?;
+                }
+                "--jwt-key-file" => options.jwt_key_file = Some(value()?.into()),
                 "--jwt-secret" => options.jwt_secret = Some(value()?),
                 "--rate-limit" => {
                     let rate = value()?;
@@ -120,11 +142,30 @@ impl Options {
         }
     }
 
-    fn keys(&self) -> Result<JwtKeys, String> {
-        // Two v4 UUIDs: 244 bits from the OS random generator.
-        let random = || format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-        let secret = self.jwt_secret.clone().unwrap_or_else(random);
-        JwtKeys::hs256(secret.as_bytes()).map_err(|e| format!("--jwt-secret: {e}"))
+    /// The JWT keys, from the first place that has one (`jwt_key.rs`).
+    fn keys(&self) -> Result<(JwtKeys, KeySource), String> {
+        let env_secret = match std::env::var(SECRET_VARIABLE) {
+            Ok(secret) => Some(secret),
+            Err(std::env::VarError::NotPresent) => None,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(format!("${SECRET_VARIABLE} is not UTF-8"));
+            }
+        };
+        jwt_key::load_or_generate(
+            self.jwt_algorithm,
+            self.jwt_key_file.as_deref(),
+            env_secret,
+            self.jwt_secret.clone(),
+            &self.generated_key_path(),
+        )
+    }
+
+    /// Where a generated JWT key is kept: beside the token database, if it is a file.
+    fn generated_key_path(&self) -> PathBuf {
+        match &self.store {
+            StoreUrl::Sqlite(database) => database.with_file_name(GENERATED_KEY_FILE),
+            _ => PathBuf::from(GENERATED_KEY_FILE),
+        }
     }
 }
 
@@ -154,7 +195,7 @@ async fn main() -> ExitCode {
 
 async fn run(options: Options) -> Result<(), String> {
     let accounts = Arc::new(options.accounts()?);
-    let keys = options.keys()?;
+    let (keys, key_source) = options.keys()?;
     let listener = TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("--addr {}: {e}", options.addr))?;
@@ -164,6 +205,7 @@ async fn run(options: Options) -> Result<(), String> {
     );
     println!("tower-impersonation example gateway on {base}");
     println!("{}", options.store_banner());
+    println!("{}", key_source.describe(&keys));
     if options.users.is_none() {
         println!("{}", app::banner::text(&base));
     }

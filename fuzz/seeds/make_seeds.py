@@ -65,6 +65,26 @@ write("jwt", {
     "valid_plus": bytes([7]) + cut(b"") + cut(b""),
 })
 
+# The EdDSA (1), ES256 (2) and mixed (3: ES256 signing, EdDSA and HS256 previous) key sets, in
+# mode bits 3-4.
+EDDSA, ES256, MIXED = 1 << 3, 2 << 3, 3 << 3
+write("jwt", {
+    "eddsa_valid": bytes([7 | EDDSA]) + cut(b"") + cut(b""),
+    "eddsa_signed_claims": bytes([3 | EDDSA]) + cut(json.dumps(bob).encode()) + cut(b""),
+    "eddsa_stranger": bytes([4 | EDDSA]) + cut(json.dumps(bob).encode()) + cut(b""),
+    "eddsa_unsigned": bytes([1 | EDDSA]) + cut(json.dumps(bob).encode()) + cut(b"\0" * 64),
+    "eddsa_tampered": bytes([6 | EDDSA]) + cut(b"\xf0A\x10B") + cut(b""),
+    "eddsa_header_es256": bytes([2 | EDDSA]) + cut(b'{"alg":"ES256"}') + cut(json.dumps(bob).encode()),
+    "es256_valid": bytes([7 | ES256]) + cut(b"") + cut(b""),
+    "es256_signed_claims": bytes([3 | ES256]) + cut(json.dumps(bob).encode()) + cut(b""),
+    "es256_stranger": bytes([4 | ES256]) + cut(json.dumps(bob).encode()) + cut(b""),
+    "es256_no_kid": bytes([2 | ES256]) + cut(b'{"alg":"ES256"}') + cut(json.dumps(bob).encode()),
+    "mixed_hs256_seed_token": bytes([0 | MIXED]) + cut(signed(SEED_HEADER, bob).encode()) + cut(b""),
+    "mixed_eddsa_header_es256_signature": bytes([2 | MIXED]) + cut(b'{"alg":"EdDSA"}') + cut(json.dumps(bob).encode()),
+    **{f"{name}_confusion_{i}": bytes([5 | family]) + cut(json.dumps(bob).encode()) + cut(bytes([i]))
+       for name, family in [("eddsa", EDDSA), ("es256", ES256), ("mixed", MIXED)] for i in range(4)},
+})
+
 write("token_body", {
     "empty": b"",
     "named_read_only": b'{"name": "XYZ Integration Token", "roles": ["read:*"]}',

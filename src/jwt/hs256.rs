@@ -1,13 +1,14 @@
 //! HS256 verification with an HMAC keyed once per secret. jsonwebtoken's `decode` derives the HMAC
 //! key state again on every call and reads the header and the claims twice: most of what a first
-//! sight of a token costs beyond hashing it. Signing stays with jsonwebtoken.
+//! sight of a token costs beyond hashing it. Signing stays with jsonwebtoken. A token cut into
+//! its parts ([`Parts`]) is checked the same way whatever its algorithm (`verifier.rs`).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, de::IgnoredAny};
 use sha2::Sha256;
 
-use super::{claims::ImpersonationClaims, keys::JwtError};
+use super::{claims::ImpersonationClaims, keys::JwtError, verifier::Verifier};
 
 /// An HS256 secret, as an HMAC-SHA256 state already keyed with it.
 #[derive(Clone)]
@@ -20,7 +21,7 @@ impl MacKey {
     }
 
     /// Whether `signature` is this key's MAC of `signed`, compared in constant time.
-    fn signed(&self, signed: &str, signature: &[u8]) -> bool {
+    pub(super) fn signed(&self, signed: &str, signature: &[u8]) -> bool {
         let mut mac = self.0.clone();
         mac.update(signed.as_bytes());
         mac.verify_slice(signature).is_ok()
@@ -66,8 +67,8 @@ impl<'t> Parts<'t> {
     }
 
     /// Whether any of `keys` signed the token.
-    pub(super) fn signed_by_any<'k>(&self, mut keys: impl Iterator<Item = &'k MacKey>) -> bool {
-        keys.any(|key| key.signed(self.signed, &self.signature))
+    pub(super) fn signed_by_any<'k>(&self, mut keys: impl Iterator<Item = &'k Verifier>) -> bool {
+        keys.any(|key| key.verifies(self.signed, &self.signature))
     }
 
     /// The claims, once the signature is known good: `exp` required and not past `now` by more

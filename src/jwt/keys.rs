@@ -1,26 +1,38 @@
-//! HS256 keys: signing with the current one, verifying with any configured one (rotation).
+//! The keys of impersonation JWTs: the first signs, every one verifies (rotation), each by its
+//! algorithm: HS256 secrets, Ed25519 (EdDSA) and P-256 (ES256) key pairs or public keys.
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{
     Algorithm, EncodingKey, Header,
     crypto::{CryptoProvider, rust_crypto},
     errors::ErrorKind,
 };
+use serde_json::{Map, Value};
 
 use super::{
+    algorithm::JwtAlgorithm,
     cache::{Verified, VerifiedCache},
     claims::ImpersonationClaims,
     hs256::{MacKey, Parts},
+    verifier::Verifier,
 };
 use crate::{error::ConfigError, time::Timestamp};
 
 /// Shortest HS256 secret accepted, in bytes (RFC 7518 §3.2: at least the hash size).
 const MIN_SECRET_LEN: usize = 32;
 
-/// The HS256 keys of impersonation JWTs: the first signs, every one verifies, so keys can rotate.
+/// The keys of impersonation JWTs: the first signs, every one verifies, so keys can rotate.
 ///
-/// `Debug` never shows a secret. Cheap to clone.
+/// HS256 (the seed's, one shared secret) is the default; an Ed25519 (`EdDSA`) or P-256 (`ES256`)
+/// key pair signs tokens that others verify with its public key alone, which
+/// [`JwtKeys::jwks`] publishes as a JWK Set and [`JwtKeys::from_jwks`] reads back. A token is
+/// checked only against keys of the algorithm its header names, and only the key its `kid`
+/// names, if it names one; asymmetric keys are named by their RFC 7638 thumbprint unless
+/// [`JwtKeys::with_key_id`] names them.
+///
+/// `Debug` never shows a secret or a private key. Cheap to clone.
 ///
 /// ```
 /// use tower_impersonation::jwt::JwtKeys;
@@ -50,13 +62,16 @@ struct Inner {
 /// the seed's `{"alg":"HS256"}`. A token that starts with one skips a base64 and JSON parse.
 struct KnownHeader {
     segment: String,
+    algorithm: JwtAlgorithm,
     kid: Option<String>,
 }
 
+#[derive(Clone)]
 struct Key {
     id: Option<String>,
-    encoding: EncodingKey,
-    verifying: MacKey,
+    /// What signs; `None` for a public key read from a JWK Set, which only verifies.
+    encoding: Option<EncodingKey>,
+    verifying: Verifier,
 }
 
 /// Why a JWT was refused. The layer answers every one of them with 401 `invalid_token`.
@@ -65,14 +80,15 @@ struct Key {
 pub enum JwtError {
     /// Not a JWT, or claims of the wrong shape.
     Malformed,
-    /// A header naming an algorithm other than the configured one. A header jsonwebtoken cannot
-    /// read at all, such as one naming `none`, is `Malformed`.
+    /// A header naming an algorithm no configured key uses. A header jsonwebtoken cannot read at
+    /// all, such as one naming `none`, is `Malformed`.
     WrongAlgorithm,
-    /// No configured key verifies the signature, or the `kid` is unknown.
+    /// No configured key of the header's algorithm verifies the signature, or the `kid` is
+    /// unknown or names a key of another algorithm.
     BadSignature,
     /// Past `exp`, beyond the leeway.
     Expired,
-    /// Signing failed.
+    /// Signing failed, or the keys hold no private key.
     Signing(String),
 }
 
@@ -94,17 +110,101 @@ impl JwtKeys {
     /// Keys with one HS256 secret of at least 32 bytes, which signs and verifies.
     pub fn hs256(secret: &[u8]) -> Result<Self, ConfigError> {
         select_crypto_backend()?;
-        let inner = Inner {
-            keys: vec![Key::new(None, secret)?],
-            leeway: 5,
-            lifetime: Duration::from_secs(3600),
-            verified: VerifiedCache::default(),
-            known_headers: Vec::new(),
-        };
+        Ok(Inner::new(Key::hs256(None, secret)?).into())
+    }
+
+    /// Keys with one Ed25519 private key (`EdDSA`), in PKCS#8 PEM (`-----BEGIN PRIVATE
+    /// KEY-----`, as `openssl genpkey -algorithm ed25519` writes it), which signs; its public key
+    /// verifies and is published by [`JwtKeys::jwks`]. Its `kid` is the key's RFC 7638 thumbprint
+    /// unless [`JwtKeys::with_key_id`] names it.
+    ///
+    /// ```
+    /// use tower_impersonation::jwt::{JwtAlgorithm, JwtKeys};
+    ///
+    /// let pem = "-----BEGIN PRIVATE KEY-----
+    /// MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC
+    /// -----END PRIVATE KEY-----";
+    /// let keys = JwtKeys::ed25519_pem(pem)?;
+    /// assert_eq!(keys.algorithm(), JwtAlgorithm::EdDsa);
+    /// assert_eq!(keys.jwks()["keys"][0]["kty"], "OKP");
+    /// # Ok::<_, tower_impersonation::ConfigError>(())
+    /// ```
+    pub fn ed25519_pem(pem: &str) -> Result<Self, ConfigError> {
+        select_crypto_backend()?;
+        Ok(Inner::new(Key::ed25519_pem(pem)?).into())
+    }
+
+    /// Keys with one P-256 private key (`ES256`), in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`,
+    /// as `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` writes it), which
+    /// signs; its public key verifies and is published by [`JwtKeys::jwks`]. Its `kid` is the
+    /// key's RFC 7638 thumbprint unless [`JwtKeys::with_key_id`] names it.
+    pub fn es256_pem(pem: &str) -> Result<Self, ConfigError> {
+        select_crypto_backend()?;
+        Ok(Inner::new(Key::es256_pem(pem)?).into())
+    }
+
+    /// Keys that only verify: the Ed25519 and P-256 public keys of a JWK Set document
+    /// (`{"keys": [...]}`, RFC 7517), such as [`JwtKeys::jwks`] of the minting service publishes.
+    /// Keys of other types or curves, or meant for encryption (`"use": "enc"`), are left out; a
+    /// set with none left, a key this crate should use but cannot read, a private key (member `d`)
+    /// or a `kid` used twice is an error. [`JwtKeys::sign`] fails on these keys.
+    pub fn from_jwks(document: &str) -> Result<Self, ConfigError> {
+        select_crypto_backend()?;
+        let invalid = |why: String| ConfigError::InvalidJwtKey(format!("JWK Set: {why}"));
+        let set: Value = serde_json::from_str(document)
+            .map_err(|e| invalid(format!("not a JSON document: {e}")))?;
+        let jwks = set
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| invalid("no \"keys\" array".to_owned()))?;
+        let mut keys: Vec<Key> = Vec::new();
+        for jwk in jwks {
+            let jwk = jwk
+                .as_object()
+                .ok_or_else(|| invalid("a key is not a JSON object".to_owned()))?;
+            if jwk.contains_key("d") {
+                return Err(invalid(
+                    "a key holds a private key (\"d\"); publish public keys only".to_owned(),
+                ));
+            }
+            if jwk.get("use").is_some_and(|usage| *usage != "sig") {
+                continue;
+            }
+            let Some(verifying) = Verifier::from_public_jwk(jwk).map_err(invalid)? else {
+                continue;
+            };
+            let algorithm = verifying.algorithm();
+            if let Some(alg) = jwk.get("alg")
+                && *alg != algorithm.name()
+            {
+                return Err(invalid(format!(
+                    "a key's \"alg\" is {alg}, but its type and curve are {algorithm}'s"
+                )));
+            }
+            let id = match jwk.get("kid") {
+                Some(Value::String(kid)) => Some(kid.clone()),
+                None => verifying.thumbprint(),
+                Some(_) => return Err(invalid("a key's \"kid\" is not a string".to_owned())),
+            };
+            if keys.iter().any(|key| key.id == id) {
+                return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
+            }
+            keys.push(Key {
+                id,
+                encoding: None,
+                verifying,
+            });
+        }
+        let mut keys = keys.into_iter();
+        let first = keys.next().ok_or_else(|| {
+            invalid("no Ed25519 (EdDSA) or P-256 (ES256) signing key in the set".to_owned())
+        })?;
+        let mut inner = Inner::new(first);
+        inner.keys.extend(keys);
         Ok(inner.into())
     }
 
-    /// Names the signing key, so tokens carry a `kid` header and verifiers pick the key by it.
+    /// Names the signing key, so tokens carry this `kid` header and verifiers pick the key by it.
     pub fn with_key_id(self, id: &str) -> Result<Self, ConfigError> {
         let mut inner = self.into_inner();
         if inner
@@ -119,14 +219,38 @@ impl JwtKeys {
         Ok(inner.into())
     }
 
-    /// Adds a key that still verifies but no longer signs, for rotation.
+    /// Adds an HS256 key that still verifies but no longer signs, for rotation.
     pub fn with_previous_key(self, id: Option<&str>, secret: &[u8]) -> Result<Self, ConfigError> {
-        let key = Key::new(id.map(str::to_owned), secret)?;
+        let key = Key::hs256(id.map(str::to_owned), secret)?;
+        self.with_verifying_keys(vec![key])
+    }
+
+    /// Adds every key of `previous`, of any algorithm, as keys that still verify but no longer
+    /// sign: rotating from one key pair to another, or from HS256 to EdDSA or ES256, keeps the
+    /// tokens already issued valid until they expire. Key ids must stay distinct.
+    ///
+    /// ```
+    /// use tower_impersonation::jwt::JwtKeys;
+    ///
+    /// let old = JwtKeys::hs256(b"the secret used until this rotation")?;
+    /// # let pem = "-----BEGIN PRIVATE KEY-----
+    /// # MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC
+    /// # -----END PRIVATE KEY-----";
+    /// let keys = JwtKeys::ed25519_pem(pem)?.with_previous_keys(&old)?;
+    /// # Ok::<_, tower_impersonation::ConfigError>(())
+    /// ```
+    pub fn with_previous_keys(self, previous: &JwtKeys) -> Result<Self, ConfigError> {
+        self.with_verifying_keys(previous.inner.keys.clone())
+    }
+
+    fn with_verifying_keys(self, added: Vec<Key>) -> Result<Self, ConfigError> {
         let mut inner = self.into_inner();
-        if id.is_some() && inner.keys.iter().any(|k| k.id.as_deref() == id) {
-            return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
+        for key in added {
+            if key.id.is_some() && inner.keys.iter().any(|k| k.id == key.id) {
+                return Err(ConfigError::InvalidJwtKeys("a key id is used twice"));
+            }
+            inner.keys.push(key);
         }
-        inner.keys.push(key);
         Ok(inner.into())
     }
 
@@ -151,15 +275,56 @@ impl JwtKeys {
         self.inner.lifetime
     }
 
+    /// The algorithm the signing key signs with.
+    pub fn algorithm(&self) -> JwtAlgorithm {
+        self.inner.keys[0].verifying.algorithm()
+    }
+
+    /// The `kid` of the signing key, if it has one (asymmetric keys always do).
+    pub fn key_id(&self) -> Option<&str> {
+        self.inner.keys[0].id.as_deref()
+    }
+
+    /// The public keys, as a JWK Set document (RFC 7517): one JWK for each Ed25519 or P-256 key,
+    /// signing or previous, with its `kid`, `alg` and `"use": "sig"`; never a private key or an
+    /// HS256 secret, so `{"keys": []}` for HS256 keys. Whoever holds it verifies these keys'
+    /// tokens without being able to sign one.
+    pub fn jwks(&self) -> Value {
+        let keys = self
+            .inner
+            .keys
+            .iter()
+            .filter_map(|key| {
+                let mut jwk = key.verifying.public_jwk()?;
+                if let Some(id) = &key.id {
+                    jwk.insert("kid".to_owned(), Value::String(id.clone()));
+                }
+                let algorithm = key.verifying.algorithm().name();
+                jwk.insert("alg".to_owned(), Value::String(algorithm.to_owned()));
+                jwk.insert("use".to_owned(), Value::String("sig".to_owned()));
+                Some(Value::Object(jwk))
+            })
+            .collect();
+        let mut set = Map::new();
+        set.insert("keys".to_owned(), Value::Array(keys));
+        Value::Object(set)
+    }
+
     /// Signs claims with the current key.
     pub fn sign(&self, claims: &ImpersonationClaims) -> Result<String, JwtError> {
         let key = &self.inner.keys[0];
-        jsonwebtoken::encode(&signing_header(key), claims, &key.encoding)
+        let Some(encoding) = &key.encoding else {
+            return Err(JwtError::Signing(
+                "these keys were read from a JWK Set and only verify".to_owned(),
+            ));
+        };
+        jsonwebtoken::encode(&signing_header(key), claims, encoding)
             .map_err(|e| JwtError::Signing(e.to_string()))
     }
 
-    /// Verifies a token: HS256 only, `exp` required and in the future (within the leeway), signed
-    /// by the key its `kid` names, or by any configured key when it names none.
+    /// Verifies a token: its header's `alg` one of the keys' algorithms, `exp` required and in the
+    /// future (within the leeway), signed by the key of that algorithm its `kid` names, or by any
+    /// configured key of that algorithm when it names none.
     pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
         self.verify_at(token, Timestamp::now().as_secs())
     }
@@ -168,17 +333,20 @@ impl JwtKeys {
     fn verify_at(&self, token: &str, now: u64) -> Result<ImpersonationClaims, JwtError> {
         let parts = Parts::split(token)?;
         let parsed;
-        let kid = match self.known_header(parts.header) {
-            Some(known) => known.kid.as_deref(),
+        let (algorithm, kid) = match self.known_header(parts.header) {
+            Some(known) => (known.algorithm, known.kid.as_deref()),
             None => {
-                parsed = header_kid(token)?;
-                parsed.as_deref()
+                parsed = self.header(token)?;
+                (parsed.0, parsed.1.as_deref())
             }
         };
+        // Only keys of the header's algorithm: an HS256 token "signed" with a public key as its
+        // secret never meets that public key.
         let candidates = self
             .inner
             .keys
             .iter()
+            .filter(|key| key.verifying.algorithm() == algorithm)
             .filter(|key| kid.is_none() || key.id.as_deref() == kid)
             .map(|key| &key.verifying);
         if !parts.signed_by_any(candidates) {
@@ -212,14 +380,41 @@ impl JwtKeys {
             .find(|known| known.segment == segment)
     }
 
+    /// The algorithm and `kid` a token's header names, once the algorithm is known to be one
+    /// some key uses.
+    fn header(&self, token: &str) -> Result<(JwtAlgorithm, Option<String>), JwtError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
+        let algorithm = JwtAlgorithm::from_jsonwebtoken(header.alg)
+            .filter(|alg| {
+                self.inner
+                    .keys
+                    .iter()
+                    .any(|k| k.verifying.algorithm() == *alg)
+            })
+            .ok_or(JwtError::WrongAlgorithm)?;
+        Ok((algorithm, header.kid))
+    }
+
     fn into_inner(self) -> Inner {
         Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
-            keys: shared.keys.iter().map(Key::duplicate).collect(),
+            keys: shared.keys.clone(),
             leeway: shared.leeway,
             lifetime: shared.lifetime,
             verified: VerifiedCache::default(),
             known_headers: Vec::new(),
         })
+    }
+}
+
+impl Inner {
+    fn new(key: Key) -> Self {
+        Inner {
+            keys: vec![key],
+            leeway: 5,
+            lifetime: Duration::from_secs(3600),
+            verified: VerifiedCache::default(),
+            known_headers: Vec::new(),
+        }
     }
 }
 
@@ -232,30 +427,24 @@ impl From<Inner> for JwtKeys {
     }
 }
 
-/// The `kid` a token's header names, after checking its algorithm.
-fn header_kid(token: &str) -> Result<Option<String>, JwtError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
-    if header.alg != Algorithm::HS256 {
-        return Err(JwtError::WrongAlgorithm);
-    }
-    Ok(header.kid)
-}
-
 fn known_headers(keys: &[Key]) -> Vec<KnownHeader> {
-    let seed = Header {
-        typ: None,
-        ..Header::new(Algorithm::HS256)
-    };
-    let signed = keys.iter().map(|key| (signing_header(key), key));
-    let headers = std::iter::once((seed, &keys[0])).chain(signed);
-    headers
-        .filter_map(|(header, key)| {
-            // The segment exactly as jsonwebtoken writes it, taken from a token it signs.
-            let token =
-                jsonwebtoken::encode(&header, &serde_json::Map::new(), &key.encoding).ok()?;
-            let segment = token.split('.').next()?.to_owned();
+    let seed = keys
+        .iter()
+        .any(|key| key.verifying.algorithm() == JwtAlgorithm::Hs256)
+        .then(|| Header {
+            typ: None,
+            ..Header::new(Algorithm::HS256)
+        });
+    let signed = keys.iter().map(signing_header);
+    seed.into_iter()
+        .chain(signed)
+        .filter_map(|header| {
+            let algorithm = JwtAlgorithm::from_jsonwebtoken(header.alg)?;
+            // The segment exactly as jsonwebtoken writes it: the header's JSON, base64url.
+            let json = serde_json::to_vec(&header).ok()?;
             Some(KnownHeader {
-                segment,
+                segment: URL_SAFE_NO_PAD.encode(json),
+                algorithm,
                 kid: header.kid,
             })
         })
@@ -263,30 +452,73 @@ fn known_headers(keys: &[Key]) -> Vec<KnownHeader> {
 }
 
 fn signing_header(key: &Key) -> Header {
-    let mut header = Header::new(Algorithm::HS256);
+    let mut header = Header::new(key.verifying.algorithm().jsonwebtoken());
     header.kid.clone_from(&key.id);
     header
 }
 
 impl Key {
-    fn new(id: Option<String>, secret: &[u8]) -> Result<Self, ConfigError> {
+    fn hs256(id: Option<String>, secret: &[u8]) -> Result<Self, ConfigError> {
         if secret.len() < MIN_SECRET_LEN {
             return Err(ConfigError::WeakJwtSecret { len: secret.len() });
         }
         Ok(Self {
             id,
-            encoding: EncodingKey::from_secret(secret),
-            verifying: MacKey::new(secret),
+            encoding: Some(EncodingKey::from_secret(secret)),
+            verifying: Verifier::Hmac(MacKey::new(secret)),
         })
     }
 
-    fn duplicate(&self) -> Self {
-        Self {
-            id: self.id.clone(),
-            encoding: self.encoding.clone(),
-            verifying: self.verifying.clone(),
-        }
+    fn ed25519_pem(pem: &str) -> Result<Self, ConfigError> {
+        use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|e| unreadable_pem(JwtAlgorithm::EdDsa, "an Ed25519", &e.to_string()))?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| unreadable_pem(JwtAlgorithm::EdDsa, "an Ed25519", &e.to_string()))?;
+        Self::asymmetric(
+            EncodingKey::from_ed_der(der.as_bytes()),
+            Verifier::Ed25519(key.verifying_key()),
+        )
     }
+
+    fn es256_pem(pem: &str) -> Result<Self, ConfigError> {
+        use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        let key = p256::ecdsa::SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|e| unreadable_pem(JwtAlgorithm::Es256, "a P-256", &e.to_string()))?;
+        let der = key
+            .to_pkcs8_der()
+            .map_err(|e| unreadable_pem(JwtAlgorithm::Es256, "a P-256", &e.to_string()))?;
+        Self::asymmetric(
+            EncodingKey::from_ec_der(der.as_bytes()),
+            Verifier::Es256(*key.verifying_key()),
+        )
+    }
+
+    /// A key pair named by its thumbprint, once it is known to sign.
+    fn asymmetric(encoding: EncodingKey, verifying: Verifier) -> Result<Self, ConfigError> {
+        let key = Self {
+            id: verifying.thumbprint(),
+            encoding: Some(encoding),
+            verifying,
+        };
+        let probe = Header::new(key.verifying.algorithm().jsonwebtoken());
+        let encoding = key.encoding.as_ref().expect("a key pair signs");
+        if let Err(e) = jsonwebtoken::encode(&probe, &Map::new(), encoding) {
+            return Err(ConfigError::InvalidJwtKey(format!(
+                "the {} key does not sign: {e}",
+                key.verifying.algorithm()
+            )));
+        }
+        Ok(key)
+    }
+}
+
+fn unreadable_pem(algorithm: JwtAlgorithm, kind: &str, why: &str) -> ConfigError {
+    ConfigError::InvalidJwtKey(format!(
+        "the {algorithm} key must be {kind} private key in PKCS#8 PEM \
+         (-----BEGIN PRIVATE KEY-----): {why}"
+    ))
 }
 
 fn classify(kind: &ErrorKind) -> JwtError {
@@ -300,9 +532,14 @@ fn classify(kind: &ErrorKind) -> JwtError {
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ids: Vec<_> = self.inner.keys.iter().map(|k| k.id.as_deref()).collect();
+        let keys: Vec<_> = self
+            .inner
+            .keys
+            .iter()
+            .map(|k| (k.verifying.algorithm(), k.id.as_deref()))
+            .collect();
         f.debug_struct("JwtKeys")
-            .field("key_ids", &ids)
+            .field("keys", &keys)
             .field("secrets", &"<redacted>")
             .field("lifetime", &self.inner.lifetime)
             .finish()
@@ -510,5 +747,209 @@ mod tests {
     fn debug_shows_no_secret() {
         let keys = JwtKeys::hs256(SECRET).unwrap();
         assert!(!format!("{keys:?}").contains("0123456789abcdef"));
+    }
+
+    /// RFC 8037 appendix A's Ed25519 key, as PKCS#8 PEM.
+    const RFC8037_ED25519: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
+-----END PRIVATE KEY-----";
+    const ED25519: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEICvvcdvgqZ7p5LHiOdBDIKtC2mASUUbQL0p4TQUcxAAN
+-----END PRIVATE KEY-----";
+    const P256: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgSSYFZZErANAYM5Vb
+0rz+PdDTcO69G4r6CNvhiJ41e+ihRANCAATygTGMD9j5018cVf9ffTG1HLC/f4Lk
+VfmfxYp6kBxGlk3p0d+vKZnHK9U5FHmuHHKwYDWk02SmZon2UhvmLx5d
+-----END PRIVATE KEY-----";
+
+    fn header_of(token: &str) -> serde_json::Value {
+        let segment = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_ed25519_key_id_and_public_jwk_are_rfc_8037s() {
+        let keys = JwtKeys::ed25519_pem(RFC8037_ED25519).unwrap();
+        assert_eq!(keys.algorithm(), JwtAlgorithm::EdDsa);
+        // RFC 8037 A.3: the thumbprint of the example key.
+        assert_eq!(
+            keys.key_id(),
+            Some("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")
+        );
+        assert_eq!(
+            keys.jwks(),
+            serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k",
+                "alg": "EdDSA", "use": "sig"}]})
+        );
+    }
+
+    #[test]
+    fn eddsa_and_es256_keys_sign_tokens_they_verify_with_their_kid() {
+        for (keys, alg) in [
+            (JwtKeys::ed25519_pem(ED25519).unwrap(), "EdDSA"),
+            (JwtKeys::es256_pem(P256).unwrap(), "ES256"),
+        ] {
+            let token = keys.sign(&claims(60)).unwrap();
+            let header = header_of(&token);
+            assert_eq!(header["alg"], alg);
+            assert_eq!(header["kid"], keys.key_id().unwrap());
+            assert_eq!(keys.verify(&token).unwrap().user_id, "u1");
+            assert!(keys.verify_cached(&token, Timestamp::now()).is_ok());
+            let expired = keys.sign(&claims(-60)).unwrap();
+            assert_eq!(keys.verify(&expired), Err(JwtError::Expired));
+            let (signed, signature) = token.rsplit_once('.').unwrap();
+            let first = if signature.starts_with('A') { "B" } else { "A" };
+            let flipped = format!("{signed}.{first}{}", &signature[1..]);
+            assert_eq!(keys.verify(&flipped), Err(JwtError::BadSignature));
+            let jwk = &keys.jwks()["keys"][0];
+            assert_eq!(jwk["alg"], alg);
+            assert!(jwk.get("d").is_none(), "no private part: {jwk}");
+        }
+        let es256 = JwtKeys::es256_pem(P256).unwrap();
+        let jwk = &es256.jwks()["keys"][0];
+        assert_eq!((&jwk["kty"], &jwk["crv"]), (&"EC".into(), &"P-256".into()));
+        assert!(jwk["y"].is_string());
+    }
+
+    #[test]
+    fn a_token_is_checked_only_against_keys_of_its_headers_algorithm() {
+        let eddsa = JwtKeys::ed25519_pem(ED25519).unwrap();
+        let kid = eddsa.key_id().unwrap().to_owned();
+        // Alg confusion: an HS256 token whose "secret" is the EdDSA public key, naming its kid.
+        let x = eddsa.jwks()["keys"][0]["x"].as_str().unwrap().to_owned();
+        let public = URL_SAFE_NO_PAD.decode(&x).unwrap();
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        for secret in [public.as_slice(), x.as_bytes(), ED25519.as_bytes()] {
+            let key = EncodingKey::from_secret(secret);
+            let forged = jsonwebtoken::encode(&header, &claims(60), &key).unwrap();
+            assert_eq!(eddsa.verify(&forged), Err(JwtError::WrongAlgorithm));
+        }
+        // With an HS256 key beside it, the HS256 token still never meets the EdDSA key.
+        let mixed = JwtKeys::hs256(SECRET)
+            .unwrap()
+            .with_previous_keys(&eddsa)
+            .unwrap();
+        let key = EncodingKey::from_secret(&public);
+        let forged = jsonwebtoken::encode(&header, &claims(60), &key).unwrap();
+        assert_eq!(mixed.verify(&forged), Err(JwtError::BadSignature));
+        // An ES256 token is not verified by an EdDSA key, even under its kid.
+        let es256 = JwtKeys::es256_pem(P256).unwrap().with_key_id(&kid).unwrap();
+        let other = es256.sign(&claims(60)).unwrap();
+        assert_eq!(eddsa.verify(&other), Err(JwtError::WrongAlgorithm));
+        assert_eq!(mixed.verify(&other), Err(JwtError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn rotation_spans_algorithms_and_the_jwks_lists_every_public_key() {
+        let hs256 = JwtKeys::hs256(SECRET).unwrap().with_key_id("hs").unwrap();
+        let eddsa = JwtKeys::ed25519_pem(ED25519).unwrap();
+        let es256 = JwtKeys::es256_pem(P256)
+            .unwrap()
+            .with_previous_keys(&eddsa)
+            .unwrap()
+            .with_previous_keys(&hs256)
+            .unwrap();
+        for old in [&hs256, &eddsa] {
+            let token = old.sign(&claims(60)).unwrap();
+            assert!(es256.verify(&token).is_ok(), "{old:?}");
+        }
+        let ids: Vec<_> = es256.jwks()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|jwk| jwk["alg"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            ids,
+            ["ES256", "EdDSA"],
+            "the HS256 secret is never published"
+        );
+        assert!(
+            es256.with_previous_keys(&eddsa).is_err(),
+            "a kid used twice"
+        );
+    }
+
+    #[test]
+    fn keys_read_from_the_jwks_verify_but_cannot_sign() {
+        let signer = JwtKeys::es256_pem(P256)
+            .unwrap()
+            .with_previous_keys(&JwtKeys::ed25519_pem(ED25519).unwrap())
+            .unwrap();
+        let document = signer.jwks().to_string();
+        let verifier = JwtKeys::from_jwks(&document).unwrap();
+        let token = signer.sign(&claims(60)).unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().user_id, "u1");
+        assert!(matches!(
+            verifier.sign(&claims(60)),
+            Err(JwtError::Signing(_))
+        ));
+        assert_eq!(verifier.jwks(), signer.jwks());
+        let hs256_token = JwtKeys::hs256(SECRET).unwrap().sign(&claims(60)).unwrap();
+        assert_eq!(verifier.verify(&hs256_token), Err(JwtError::WrongAlgorithm));
+    }
+
+    #[test]
+    fn bad_jwk_sets_and_pem_keys_are_configuration_errors_that_say_why() {
+        let private = serde_json::json!({"keys": [{"kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            "d": "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"}]});
+        for (document, says) in [
+            ("{\"keys\": []}".to_owned(), "no Ed25519"),
+            ("[]".to_owned(), "\"keys\""),
+            (private.to_string(), "private key"),
+            (
+                r#"{"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}]}"#.to_owned(),
+                "32 bytes",
+            ),
+            (
+                r#"{"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}]}"#.to_owned(),
+                "no Ed25519",
+            ),
+        ] {
+            let error = JwtKeys::from_jwks(&document).unwrap_err().to_string();
+            assert!(error.contains(says), "{document}: {error}");
+        }
+        for (keys, says) in [
+            (JwtKeys::ed25519_pem(P256), "Ed25519"),
+            (JwtKeys::es256_pem(ED25519), "P-256"),
+            (JwtKeys::ed25519_pem("not a key"), "PKCS#8 PEM"),
+            (JwtKeys::es256_pem(""), "PKCS#8 PEM"),
+        ] {
+            let error = keys.unwrap_err().to_string();
+            assert!(error.contains(says), "{error}");
+            assert!(!error.contains("MIGHAgEA"), "no key material: {error}");
+        }
+    }
+
+    #[test]
+    fn debug_of_key_pairs_shows_no_private_key() {
+        let keys = JwtKeys::ed25519_pem(ED25519).unwrap();
+        let shown = format!("{keys:?}");
+        assert!(
+            shown.contains("EdDsa") && !shown.contains("MC4CAQAw"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_headers_tokens_usually_carry_skip_the_header_parse() {
+        let hs256 = JwtKeys::hs256(SECRET).unwrap();
+        let seed = seed_form(&serde_json::json!({"user_id": "u1", "exp": 1}), SECRET);
+        let named = JwtKeys::hs256(SECRET).unwrap().with_key_id("k1").unwrap();
+        let eddsa = JwtKeys::ed25519_pem(ED25519).unwrap();
+        for (keys, token) in [
+            (&hs256, hs256.sign(&claims(60)).unwrap()),
+            (&hs256, seed),
+            (&named, named.sign(&claims(60)).unwrap()),
+            (&eddsa, eddsa.sign(&claims(60)).unwrap()),
+        ] {
+            let segment = token.split('.').next().unwrap();
+            let known = keys.known_header(segment).expect("a known header");
+            assert_eq!(known.kid.as_deref(), header_of(&token)["kid"].as_str());
+        }
     }
 }

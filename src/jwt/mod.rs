@@ -1,10 +1,14 @@
-//! Impersonation JWTs: the seed's HS256 tokens, their claims and the keys that sign and verify them.
+//! Impersonation JWTs: the seed's HS256 tokens (or EdDSA and ES256 ones), their claims and the
+//! keys that sign and verify them.
 
+mod algorithm;
 mod cache;
 mod claims;
 mod hs256;
 mod keys;
+mod verifier;
 
+pub use algorithm::JwtAlgorithm;
 pub(crate) use cache::Verified;
 pub use claims::{ActorClaim, ImpersonationClaims};
 pub use keys::{JwtError, JwtKeys};

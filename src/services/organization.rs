@@ -33,8 +33,9 @@ const JSON_API_UTF8: &str = "application/vnd.api+json; charset=utf-8";
 const MAX_REASON_CHARS: usize = 1000;
 
 /// `POST {base}/{org}/impersonation` with a JSON:API document naming a member (`attributes.user`:
-/// name, id, or key/relay email) and a `reason`; answers the seed's document holding an HS256 JWT
-/// that acts as that member.
+/// name, id, or key/relay email) and a `reason`; answers the seed's document holding a JWT that
+/// acts as that member, signed by the [`JwtKeys`]' signing key: HS256 (the seed's) by default,
+/// EdDSA or ES256 with such keys, whose public keys [`JwksService`](super::JwksService) publishes.
 ///
 /// `base` is `/api/v2/organizations` unless configured otherwise. Every error is a JSON:API error
 /// document.

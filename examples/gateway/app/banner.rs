@@ -5,7 +5,7 @@
 use std::fmt::{self, Write};
 
 use super::{
-    TOKENS_PATH,
+    JWKS_PATH, TOKENS_PATH,
     accounts::{DEMO_ADMIN_KEY, DEMO_ORGANIZATION},
 };
 
@@ -187,6 +187,11 @@ pub fn steps(base: &str) -> Vec<Step> {
         step(
             "Act as Bob with the JWT",
             format!("curl -i -H \"Authorization: Bearer $JWT\" {base}/api/v1/whoami"),
+            Status(200),
+        ),
+        step(
+            "The public keys that verify the JWTs, a JWK Set ({\"keys\":[]} for HS256)",
+            format!("curl -i {base}{JWKS_PATH}"),
             Status(200),
         ),
     ]

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod banner;
 mod cards;
+pub mod jwt_key;
 mod principal;
 mod rate_limit;
 pub mod store_url;
@@ -24,7 +25,7 @@ use tower_impersonation::{
     Access, ImpersonationLayer, TokenStore,
     jwt::JwtKeys,
     policy::{GrpcPolicy, MixedPolicy, PathPolicy},
-    services::{OrganizationImpersonationService, TokenService},
+    services::{JwksService, OrganizationImpersonationService, TokenService},
 };
 
 use accounts::{Accounts, authenticate};
@@ -32,6 +33,9 @@ use principal::Principal;
 
 /// Where the token service is mounted (seed 003's path).
 pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
+
+/// Where the public keys of impersonation JWTs are served, as a JWK Set.
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The OpenAPI document of the services and the gateway, served as JSON at `/openapi.json`: the
 /// repository's own file, so the document and what is served cannot drift apart.
@@ -49,9 +53,10 @@ pub struct Gateway<St> {
     pub rate_limit: Option<NonZeroU32>,
 }
 
-/// The whole app: `/healthz` and `/openapi.json` open to all; behind the impersonation layer and the plain-key
-/// authentication, `/api/v1/whoami`, `/api/v1/cards`, the token service, the organization
-/// impersonation service and gRPC health; in front of all, the per-client rate limit.
+/// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the
+/// impersonation layer and the plain-key authentication, `/api/v1/whoami`, `/api/v1/cards`, the
+/// token service, the organization impersonation service and gRPC health; in front of all, the
+/// per-client rate limit.
 pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     let Gateway {
         accounts,
@@ -65,6 +70,7 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .access_policy(access_policy())
         .build();
     let tokens = TokenService::new(store);
+    let jwks = JwksService::new(&keys);
     let organizations = OrganizationImpersonationService::new(directory, keys);
     let openapi = openapi_json();
     let app = Router::new()
@@ -78,6 +84,7 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .layer(from_fn_with_state(accounts, authenticate))
         .layer(impersonation)
         .route("/healthz", get(healthz))
+        .route_service(JWKS_PATH, jwks)
         .route(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi) }),
