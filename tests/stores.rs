@@ -66,6 +66,40 @@ macro_rules! conformance {
             }
 
             #[tokio::test]
+            async fn minted_jwts_are_listed_while_live() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::minted_jwts_are_listed_while_live(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::revoking_a_jwt_ends_it_alone_and_needs_its_organization(
+                        &store,
+                    )
+                    .await;
+                }
+            }
+
+            #[tokio::test]
+            async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones(&store).await;
+                }
+            }
+
+            #[tokio::test]
+            async fn jwt_revocations_are_forgotten_once_their_jwts_have_expired() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::jwt_revocations_are_forgotten_once_their_jwts_have_expired(
+                        &store,
+                    )
+                    .await;
+                }
+            }
+
+            #[tokio::test]
             async fn expired_tokens_are_kept_and_listed_until_revoked() {
                 if let Some((store, _kept)) = $make {
                     store_conformance::expired_tokens_are_kept_and_listed_until_revoked(&store)
@@ -256,6 +290,48 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
     store.flush().await.unwrap();
     let in_store = shared.lookup(&record.digest).await.unwrap().unwrap();
     assert_eq!(in_store.last_used.get(), Some(at), "written at flush");
+}
+
+/// A caching store over `here` hears a JWT revoked through `there` (another instance on the same
+/// shared store) by announcement, long before its lifetime would have it read again.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn a_cache_hears_jwt_revocations_from_another_instance<S>(here: S, there: S)
+where
+    S: tower_impersonation::store::RevocationFeed,
+{
+    use tower_impersonation::Timestamp;
+    let cached = CachingStore::new(MemoryStore::new(), here).lifetime(Duration::from_secs(600));
+    let listener = cached.listen_for_revocations();
+    let started = std::time::Instant::now();
+    while !listener.is_subscribed() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let organization = organization();
+    let jwt = store_conformance::minted(&organization, "bob", Duration::from_secs(10));
+    cached.record_jwt(jwt.clone()).await.unwrap();
+    cached.jwt_revocations(Timestamp::now()).await.unwrap();
+    assert_eq!(
+        cached.jwt_revoked_now(&jwt.identity()),
+        Some(false),
+        "read and fresh"
+    );
+
+    let revoked = there.revoke_jwt(&organization, jwt.jti, Timestamp::now());
+    assert!(revoked.await.unwrap());
+    let revoked_at = std::time::Instant::now();
+    while cached.jwt_revoked_now(&jwt.identity()) == Some(false) {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(10),
+            "never heard of it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let revocations = cached.jwt_revocations(Timestamp::now()).await.unwrap();
+    assert!(revocations.is_revoked(&jwt.identity()));
 }
 
 // ---- Redis ------------------------------------------------------------------------------------
@@ -452,6 +528,17 @@ mod with_redis {
             .await
             .unwrap_err();
         assert!(matches!(error, StoreError::Backend(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cache_hears_jwt_revocations_from_another_instance() {
+        let Some(url) = url() else { return };
+        let here = store().await.unwrap();
+        let there = RedisStore::connect(&url)
+            .await
+            .unwrap()
+            .key_prefix(here.prefix());
+        super::a_cache_hears_jwt_revocations_from_another_instance(here, there).await;
     }
 
     #[tokio::test]
@@ -709,6 +796,17 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    async fn a_cache_hears_jwt_revocations_from_another_instance() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let (here, there) = (
+            store_with(&url, &prefix).await,
+            store_with(&url, &prefix).await,
+        );
+        super::a_cache_hears_jwt_revocations_from_another_instance(here, there).await;
+    }
+
+    #[tokio::test]
     async fn instances_migrating_together_apply_each_migration_once() {
         let Some(url) = url() else { return };
         let prefix = prefix();
@@ -723,7 +821,12 @@ mod with_postgres {
                 .fetch_one(stores[0].pool())
                 .await
                 .unwrap();
-        assert_eq!(versions, 1);
+        let migrations = std::fs::read_dir("migrations").unwrap().count();
+        assert_eq!(
+            versions,
+            i64::try_from(migrations).unwrap(),
+            "each applied once"
+        );
     }
 
     #[tokio::test]

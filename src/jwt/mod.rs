@@ -6,9 +6,12 @@ mod cache;
 mod claims;
 mod hs256;
 mod keys;
+mod revocations;
 mod verifier;
 
 pub use algorithm::JwtAlgorithm;
 pub(crate) use cache::Verified;
 pub use claims::{ActorClaim, ImpersonationClaims};
 pub use keys::{JwtError, JwtKeys};
+pub(crate) use revocations::JwtBook;
+pub use revocations::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};

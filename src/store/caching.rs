@@ -4,7 +4,7 @@ use std::{
     fmt,
     future::Future,
     sync::{
-        Arc,
+        Arc, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use super::{StoreError, TokenStore};
 use crate::{
+    jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
     time::{Timestamp, monotonic_millis},
     token::{DigestHashBuilder, TokenDigest},
@@ -66,6 +67,9 @@ pub(super) struct Shared<Cache, Store> {
     entries: DashMap<TokenDigest, Entry, DigestHashBuilder>,
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
     generation: AtomicU64,
+    /// The store's JWT revocations as last read, and when ([`monotonic_millis`]); `None` when
+    /// they must be read again before the next answer.
+    jwt_revocations: RwLock<(JwtRevocations, Option<u64>)>,
 }
 
 struct Entry {
@@ -76,8 +80,14 @@ struct Entry {
 
 impl Entry {
     fn is_fresh(&self, now: u64, lifetime: Duration) -> bool {
-        u128::from(now.saturating_sub(self.cached_at)) < lifetime.as_millis()
+        is_fresh(self.cached_at, now, lifetime)
     }
+}
+
+/// Whether something read at `read_at` is younger than `lifetime` at `now` (both
+/// [`monotonic_millis`]).
+fn is_fresh(read_at: u64, now: u64, lifetime: Duration) -> bool {
+    u128::from(now.saturating_sub(read_at)) < lifetime.as_millis()
 }
 
 impl<Cache, Store> Clone for CachingStore<Cache, Store> {
@@ -111,6 +121,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
                 store,
                 entries: DashMap::default(),
                 generation: AtomicU64::new(0),
+                jwt_revocations: RwLock::default(),
             }),
             lifetime: DEFAULT_CACHE_LIFETIME,
             max_entries: DEFAULT_MAX_CACHED_TOKENS,
@@ -244,6 +255,49 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         shared.store.flush().await
     }
 
+    /// The store's JWT revocations, read again when older than the lifetime or stale.
+    async fn current_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
+        let shared = &self.shared;
+        let fresh = {
+            let mirror = shared.read_jwt_revocations();
+            let (revocations, loaded_at) = &*mirror;
+            loaded_at
+                .is_some_and(|at| is_fresh(at, monotonic_millis(), self.lifetime))
+                .then(|| revocations.clone())
+        };
+        if let Some(mut revocations) = fresh {
+            revocations.forget_expired(now);
+            return Ok(revocations);
+        }
+        let asked_at = monotonic_millis();
+        let generation = shared.generation.load(Ordering::SeqCst);
+        let revocations = shared.store.jwt_revocations(now).await?;
+        if shared.generation.load(Ordering::SeqCst) == generation {
+            *shared.write_jwt_revocations() = (revocations.clone(), Some(asked_at));
+        }
+        Ok(revocations)
+    }
+
+    async fn revoke_jwt_everywhere(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let revoked = self.shared.store.revoke_jwt(organization, jti, now).await;
+        self.shared.forget_jwt_revocations();
+        revoked
+    }
+
+    async fn revoke_user_jwts_everywhere(
+        &self,
+        revocation: UserRevocation,
+    ) -> Result<(), StoreError> {
+        let revoked = self.shared.store.revoke_user_jwts(revocation).await;
+        self.shared.forget_jwt_revocations();
+        revoked
+    }
+
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
         self.shared.store.record_use(id, at).await?;
         if let Err(error) = self.shared.cache.record_use(id, at).await {
@@ -259,7 +313,30 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
         self.forget(digest).await;
     }
 
+    /// Makes the next JWT check read the store's revocations again.
+    pub(super) fn forget_jwt_revocations(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.write_jwt_revocations().1 = None;
+    }
+
+    fn read_jwt_revocations(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, (JwtRevocations, Option<u64>)> {
+        self.jwt_revocations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write_jwt_revocations(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, (JwtRevocations, Option<u64>)> {
+        self.jwt_revocations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(super) async fn invalidate_all(&self) {
+        self.forget_jwt_revocations();
         self.generation.fetch_add(1, Ordering::SeqCst);
         let digests: Vec<TokenDigest> = self.entries.iter().map(|entry| *entry.key()).collect();
         for digest in digests {
@@ -348,5 +425,51 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
     /// Writes back the last uses noted on cached records since the store last heard of them.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.flush_uses()
+    }
+
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.shared.store.record_jwt(jwt)
+    }
+
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send {
+        self.shared.store.list_jwts(organization, now)
+    }
+
+    /// Revokes in the store, and reads its revocations again before the next answer here.
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.revoke_jwt_everywhere(organization, jti, now)
+    }
+
+    /// Revokes in the store, and reads its revocations again before the next answer here.
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.revoke_user_jwts_everywhere(revocation)
+    }
+
+    /// The revocations as last read from the store, read again once older than the lifetime.
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
+        self.current_jwt_revocations(now)
+    }
+
+    /// Answered from the revocations last read, while younger than the lifetime.
+    fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
+        let mirror = self.shared.read_jwt_revocations();
+        let (revocations, loaded_at) = &*mirror;
+        let fresh = loaded_at.is_some_and(|at| is_fresh(at, monotonic_millis(), self.lifetime));
+        fresh.then(|| revocations.is_revoked(jwt))
     }
 }

@@ -4,7 +4,7 @@ use std::{
     borrow::Borrow,
     future::Future,
     hash::{Hash, Hasher},
-    sync::Arc,
+    sync::{Arc, PoisonError, RwLock},
 };
 
 use dashmap::{DashMap, DashSet};
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{StoreError, TokenStore};
 use crate::{
+    jwt::{JwtBook, JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
     time::Timestamp,
     token::{DigestHashBuilder, TokenDigest},
@@ -35,6 +36,8 @@ pub struct MemoryStore {
     /// How many tokens each organization holds; a creation counts and stores under its entry's
     /// lock, so racing creations cannot pass a limit.
     held: Arc<DashMap<Arc<str>, usize>>,
+    /// Minted JWTs and their revocations: written rarely, read on every JWT request.
+    jwts: Arc<RwLock<JwtBook>>,
 }
 
 /// A record in the digest index: hashed, compared and looked up by its digest.
@@ -113,6 +116,14 @@ impl MemoryStore {
             .collect();
         records.sort_by_key(|record| (record.created_at, record.id));
         records
+    }
+
+    fn read_jwts<T>(&self, read: impl FnOnce(&JwtBook) -> T) -> T {
+        read(&self.jwts.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    fn write_jwts<T>(&self, write: impl FnOnce(&mut JwtBook) -> T) -> T {
+        write(&mut self.jwts.write().unwrap_or_else(PoisonError::into_inner))
     }
 
     fn touch(&self, id: Uuid, at: Timestamp) {
@@ -212,5 +223,49 @@ impl TokenStore for MemoryStore {
     /// The records a `MemoryStore` hands out are the ones it keeps: a use noted on them is stored.
     fn writes_back_uses(&self) -> bool {
         false
+    }
+
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write_jwts(|book| book.record(jwt, Timestamp::now()));
+        std::future::ready(Ok(()))
+    }
+
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send {
+        std::future::ready(Ok(self.read_jwts(|book| book.live(organization, now))))
+    }
+
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let revoked = self.write_jwts(|book| book.revoke(organization, jti, now));
+        std::future::ready(Ok(revoked))
+    }
+
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.write_jwts(|book| book.revoke_user(revocation, Timestamp::now()));
+        std::future::ready(Ok(()))
+    }
+
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
+        let mut revocations = self.read_jwts(|book| book.revocations().clone());
+        revocations.forget_expired(now);
+        std::future::ready(Ok(revocations))
+    }
+
+    fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
+        Some(self.read_jwts(|book| book.revocations().is_revoked(jwt)))
     }
 }

@@ -41,7 +41,12 @@ pub use sql::{Backend, DEFAULT_TABLE_PREFIX, SqlStore};
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sql::{PostgresRevocations, PostgresStore};
 
-use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
+use crate::{
+    jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
+    record::TokenRecord,
+    time::Timestamp,
+    token::TokenDigest,
+};
 
 /// How long one operation of a networked or on-disk store may take, reconnection included, unless
 /// configured otherwise: past it the operation fails with [`StoreError::Backend`] and the layer
@@ -119,6 +124,45 @@ pub trait TokenStore: Send + Sync + 'static {
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         std::future::ready(Ok(()))
     }
+
+    /// Remembers a minted impersonation JWT (never the JWT itself) until it expires, so it can
+    /// be listed and revoked.
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The organization's JWTs live at `now`, neither expired nor revoked, oldest first.
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send;
+
+    /// Revokes the live JWT `jti` of `organization`; `false` when there is none (unknown,
+    /// another organization's, expired or revoked already).
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every JWT of a user in an organization issued before the revocation's cutoff.
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every JWT revocation in force at `now`; what concerns only expired JWTs is left out.
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send;
+
+    /// Whether the JWT is revoked, if the store can tell without waiting (in memory, a fresh
+    /// cache); `None` (the default) means "ask `jwt_revocations`".
+    fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
+        let _ = jwt;
+        None
+    }
 }
 
 impl<T: TokenStore> TokenStore for Arc<T> {
@@ -173,6 +217,45 @@ impl<T: TokenStore> TokenStore for Arc<T> {
 
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).flush()
+    }
+
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).record_jwt(jwt)
+    }
+
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send {
+        (**self).list_jwts(organization, now)
+    }
+
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).revoke_jwt(organization, jti, now)
+    }
+
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).revoke_user_jwts(revocation)
+    }
+
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
+        (**self).jwt_revocations(now)
+    }
+
+    fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
+        (**self).jwt_revoked_now(jwt)
     }
 }
 

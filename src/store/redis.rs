@@ -14,7 +14,13 @@ use super::{
     DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore,
     revocations::{Announcement, RevocationFeed, RevocationSubscription},
 };
-use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest, usage::LastUsed};
+use crate::{
+    jwt::{JwtRevocations, MintedJwt, UserRevocation},
+    record::TokenRecord,
+    time::Timestamp,
+    token::TokenDigest,
+    usage::LastUsed,
+};
 
 /// The key prefix unless configured otherwise.
 pub const DEFAULT_KEY_PREFIX: &str = "tower-impersonation:";
@@ -79,6 +85,11 @@ struct Scripts {
     list: Script,
     revoke: Script,
     record_use: Script,
+    record_jwt: Script,
+    list_jwts: Script,
+    revoke_jwt: Script,
+    revoke_user_jwts: Script,
+    jwt_revocations: Script,
 }
 
 /// Stores a token unless its organization holds the limit already: 1 if stored, 0 if not. Only
@@ -153,6 +164,82 @@ redis.call('PUBLISH', ARGV[1] .. 'revocations', digest)
 return 1
 ";
 
+/// Remembers a minted JWT until it expires. KEYS[1] its key, KEYS[2] its organization's set;
+/// ARGV[1] the record JSON, ARGV[2] the organization, ARGV[3] the expiry in milliseconds, ARGV[4]
+/// the jti.
+const RECORD_JWT_SCRIPT: &str = r"
+redis.call('HSET', KEYS[1], 'record', ARGV[1], 'organization', ARGV[2], 'expires_at', ARGV[3])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[2], ARGV[4])
+return 1
+";
+
+/// An organization's minted JWTs still kept, dropping the jtis of expired ones. KEYS[1] the
+/// organization's set; ARGV[1] the prefix.
+const LIST_JWTS_SCRIPT: &str = r"
+local out = {}
+for _, jti in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local record = redis.call('HGET', ARGV[1] .. 'jwt:' .. jti, 'record')
+  if record then
+    out[#out + 1] = record
+  else
+    redis.call('SREM', KEYS[1], jti)
+  end
+end
+return out
+";
+
+/// Revokes a JWT if it belongs to the organization, has not expired and is not revoked already,
+/// and announces it: 1 if revoked, else 0. KEYS[1] its key, KEYS[2] the revoked jtis' hash;
+/// ARGV[1] the organization, ARGV[2] the jti, ARGV[3] now in milliseconds, ARGV[4] the channel.
+const REVOKE_JWT_SCRIPT: &str = r"
+local fields = redis.call('HMGET', KEYS[1], 'organization', 'expires_at')
+if fields[1] ~= ARGV[1] or tonumber(fields[2]) <= tonumber(ARGV[3]) then
+  return 0
+end
+if redis.call('HSETNX', KEYS[2], ARGV[2], fields[2]) == 0 then
+  return 0
+end
+redis.call('PUBLISH', ARGV[4], 'jwt')
+return 1
+";
+
+/// Revokes a user's JWTs issued before a cutoff and announces it. KEYS[1] the users' hash;
+/// ARGV[1] the field (organization and user), ARGV[2] 'cutoff forget_at', ARGV[3] the channel.
+const REVOKE_USER_JWTS_SCRIPT: &str = r"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'jwt')
+return 1
+";
+
+/// The JWT revocations in force, forgetting those past their time: `{{jti, expiry, ...},
+/// {field, 'cutoff forget_at', ...}}`. KEYS[1] the revoked jtis' hash, KEYS[2] the users' hash;
+/// ARGV[1] now in milliseconds.
+const JWT_REVOCATIONS_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local jtis, users = {}, {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if tonumber(all[i + 1]) > now then
+    jtis[#jtis + 1] = all[i]
+    jtis[#jtis + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+all = redis.call('HGETALL', KEYS[2])
+for i = 1, #all, 2 do
+  local forget_at = tonumber(string.match(all[i + 1], ' (%d+)$'))
+  if forget_at and forget_at > now then
+    users[#users + 1] = all[i]
+    users[#users + 1] = all[i + 1]
+  else
+    redis.call('HDEL', KEYS[2], all[i])
+  end
+end
+return {jtis, users}
+";
+
 /// Moves a token's `last_used` forward, never back. KEYS[1] the id key; ARGV[1] the prefix,
 /// ARGV[2] the time in milliseconds.
 const RECORD_USE_SCRIPT: &str = r"
@@ -197,6 +284,11 @@ impl RedisStore {
                 list: Script::new(LIST_SCRIPT),
                 revoke: Script::new(REVOKE_SCRIPT),
                 record_use: Script::new(RECORD_USE_SCRIPT),
+                record_jwt: Script::new(RECORD_JWT_SCRIPT),
+                list_jwts: Script::new(LIST_JWTS_SCRIPT),
+                revoke_jwt: Script::new(REVOKE_JWT_SCRIPT),
+                revoke_user_jwts: Script::new(REVOKE_USER_JWTS_SCRIPT),
+                jwt_revocations: Script::new(JWT_REVOCATIONS_SCRIPT),
             }),
         })
     }
@@ -327,6 +419,120 @@ impl RedisStore {
         Ok(within(self.timeout, "revoke", revoking).await? == 1)
     }
 
+    fn jwt_key(&self, jti: Uuid) -> String {
+        format!("{}jwt:{}", self.prefix, jti.hyphenated())
+    }
+
+    fn organization_jwts_key(&self, organization: &str) -> String {
+        format!("{}jwts:{organization}", self.prefix)
+    }
+
+    fn revoked_jtis_key(&self) -> String {
+        format!("{}jwt-revoked", self.prefix)
+    }
+
+    fn user_revocations_key(&self) -> String {
+        format!("{}jwt-users", self.prefix)
+    }
+
+    async fn insert_jwt(&self, jwt: MintedJwt) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(&jwt).map_err(|error| StoreError::Encode(error.to_string()))?;
+        let mut invocation = self.scripts.record_jwt.prepare_invoke();
+        invocation
+            .key(self.jwt_key(jwt.jti))
+            .key(self.organization_jwts_key(&jwt.organization))
+            .arg(json)
+            .arg(&*jwt.organization)
+            .arg(jwt.expires_at.as_millis())
+            .arg(jwt.jti.hyphenated().to_string());
+        let mut connection = self.connection.clone();
+        let storing = invocation.invoke_async::<i64>(&mut connection);
+        within(self.timeout, "record a JWT", storing).await?;
+        Ok(())
+    }
+
+    async fn collect_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> Result<Vec<MintedJwt>, StoreError> {
+        let mut invocation = self.scripts.list_jwts.prepare_invoke();
+        invocation
+            .key(self.organization_jwts_key(organization))
+            .arg(&*self.prefix);
+        let mut connection = self.connection.clone();
+        let listing = invocation.invoke_async::<Vec<String>>(&mut connection);
+        let records = within(self.timeout, "list JWTs", listing).await?;
+        let revocations = self.read_jwt_revocations(now).await?;
+        let mut live = Vec::new();
+        for json in records {
+            let jwt: MintedJwt = serde_json::from_str(&json)
+                .map_err(|error| StoreError::Decode(error.to_string()))?;
+            if jwt.expires_at > now && !revocations.is_revoked(&jwt.identity()) {
+                live.push(jwt);
+            }
+        }
+        live.sort_by_key(|jwt| (jwt.issued_at, jwt.jti));
+        Ok(live)
+    }
+
+    async fn revoke_one_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // One revoked with its user's JWTs is no longer live: there is nothing left to revoke.
+        let live = self.collect_jwts(organization, now).await?;
+        if !live.iter().any(|jwt| jwt.jti == jti) {
+            return Ok(false);
+        }
+        let mut invocation = self.scripts.revoke_jwt.prepare_invoke();
+        invocation
+            .key(self.jwt_key(jti))
+            .key(self.revoked_jtis_key())
+            .arg(organization)
+            .arg(jti.hyphenated().to_string())
+            .arg(now.as_millis())
+            .arg(self.revocation_channel());
+        let mut connection = self.connection.clone();
+        let revoking = invocation.invoke_async::<i64>(&mut connection);
+        Ok(within(self.timeout, "revoke a JWT", revoking).await? == 1)
+    }
+
+    async fn revoke_all_user_jwts(&self, revocation: UserRevocation) -> Result<(), StoreError> {
+        let field = serde_json::to_string(&(&*revocation.organization, &*revocation.user_id))
+            .map_err(|error| StoreError::Encode(error.to_string()))?;
+        let times = format!(
+            "{} {}",
+            revocation.cutoff.as_millis(),
+            revocation.forget_at.as_millis()
+        );
+        let mut invocation = self.scripts.revoke_user_jwts.prepare_invoke();
+        invocation
+            .key(self.user_revocations_key())
+            .arg(field)
+            .arg(times)
+            .arg(self.revocation_channel());
+        let mut connection = self.connection.clone();
+        let revoking = invocation.invoke_async::<i64>(&mut connection);
+        within(self.timeout, "revoke a user's JWTs", revoking).await?;
+        Ok(())
+    }
+
+    async fn read_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
+        let mut invocation = self.scripts.jwt_revocations.prepare_invoke();
+        invocation
+            .key(self.revoked_jtis_key())
+            .key(self.user_revocations_key())
+            .arg(now.as_millis());
+        let mut connection = self.connection.clone();
+        let reading = invocation.invoke_async::<(Vec<String>, Vec<String>)>(&mut connection);
+        let (jtis, users) = within(self.timeout, "read JWT revocations", reading).await?;
+        jwt_revocations(&jtis, &users)
+    }
+
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.record_use.prepare_invoke();
@@ -388,6 +594,64 @@ impl TokenStore for RedisStore {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.touch(id, at)
     }
+
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert_jwt(jwt)
+    }
+
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send {
+        self.collect_jwts(organization, now)
+    }
+
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.revoke_one_jwt(organization, jti, now)
+    }
+
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.revoke_all_user_jwts(revocation)
+    }
+
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
+        self.read_jwt_revocations(now)
+    }
+}
+
+/// Reads the revocations kept as `[jti, expiry, ...]` and `[field, "cutoff forget_at", ...]`.
+fn jwt_revocations(jtis: &[String], users: &[String]) -> Result<JwtRevocations, StoreError> {
+    let unreadable = || StoreError::Decode("a JWT revocation is unreadable".to_owned());
+    let millis = |text: &str| text.parse::<u64>().map(Timestamp::from_millis);
+    let mut revocations = JwtRevocations::new();
+    for pair in jtis.chunks_exact(2) {
+        let jti = Uuid::parse_str(&pair[0]).map_err(|_| unreadable())?;
+        revocations.revoke_jti(jti, millis(&pair[1]).map_err(|_| unreadable())?);
+    }
+    for pair in users.chunks_exact(2) {
+        let (organization, user_id): (String, String) =
+            serde_json::from_str(&pair[0]).map_err(|_| unreadable())?;
+        let (cutoff, forget_at) = pair[1].split_once(' ').ok_or_else(unreadable)?;
+        revocations.revoke_user(UserRevocation {
+            organization: organization.into(),
+            user_id: user_id.into(),
+            cutoff: millis(cutoff).map_err(|_| unreadable())?,
+            forget_at: millis(forget_at).map_err(|_| unreadable())?,
+        });
+    }
+    Ok(revocations)
 }
 
 impl RevocationFeed for RedisStore {
@@ -442,10 +706,8 @@ impl RevocationSubscription for RedisRevocations {
                             "redis: the revocation subscription was closed".to_owned(),
                         ));
                     };
-                    let digest = std::str::from_utf8(message.get_payload_bytes())
-                        .ok()
-                        .and_then(TokenDigest::from_hex);
-                    return Ok(digest.map_or(Announcement::Unreadable, Announcement::Token));
+                    let payload = std::str::from_utf8(message.get_payload_bytes()).unwrap_or("");
+                    return Ok(Announcement::parse(payload));
                 }
                 _ = self.heartbeat.tick() => {
                     let ping = self.sink.ping::<redis::Value>();

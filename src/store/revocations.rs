@@ -46,8 +46,23 @@ pub trait RevocationSubscription: Send + 'static {
 pub enum Announcement {
     /// The token whose secret has this digest was revoked.
     Token(TokenDigest),
+    /// Impersonation JWTs were revoked: the JWT revocations must be read again.
+    JwtRevocations,
     /// An announcement that could not be read: any token may have been revoked.
     Unreadable,
+}
+
+/// The payload announcing JWT revocations; a token's is its digest's 64 hex characters.
+pub(crate) const JWT_REVOCATIONS: &str = "jwt";
+
+impl Announcement {
+    /// Reads an announcement's payload.
+    pub(crate) fn parse(payload: &str) -> Self {
+        if payload == JWT_REVOCATIONS {
+            return Self::JwtRevocations;
+        }
+        TokenDigest::from_hex(payload).map_or(Self::Unreadable, Self::Token)
+    }
 }
 
 impl<Cache: TokenStore, Store: RevocationFeed> CachingStore<Cache, Store> {
@@ -173,6 +188,7 @@ async fn relay<Cache: TokenStore, Store: TokenStore>(
         };
         match announcement {
             Announcement::Token(digest) => cache.invalidate(&digest).await,
+            Announcement::JwtRevocations => cache.forget_jwt_revocations(),
             Announcement::Unreadable => {
                 tracing::warn!(
                     target: "tower_impersonation",

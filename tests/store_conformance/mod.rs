@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use tower_impersonation::{
-    Roles, Timestamp, TokenPrefix, TokenRecord, TokenSecret, TokenStore, store::StoreError,
+    Roles, Timestamp, TokenPrefix, TokenRecord, TokenSecret, TokenStore,
+    jwt::{JwtIdentity, MintedJwt, UserRevocation},
+    store::StoreError,
 };
 use uuid::Uuid;
 
@@ -199,4 +201,197 @@ pub async fn racing_creations_never_pass_the_limit<S: TokenStore + Clone>(store:
         .create(issue(&self::organization()).1, LIMIT)
         .await
         .unwrap();
+}
+
+// ---- Impersonation JWTs ----------------------------------------------------------------------
+
+/// A JWT of `user` in `organization`, minted `ago` before now, valid for an hour from then.
+pub fn minted(organization: &str, user: &str, ago: Duration) -> MintedJwt {
+    let issued_at = Timestamp::from_millis(Timestamp::now().as_millis() - ago.as_millis() as u64);
+    MintedJwt {
+        jti: Uuid::new_v4(),
+        organization: organization.into(),
+        user_id: user.into(),
+        actor: "admin-1".into(),
+        reason: "ticket 42".to_owned(),
+        issued_at,
+        expires_at: issued_at.plus(Duration::from_secs(3600)),
+    }
+}
+
+/// What the store says of `jwt` now, waiting or not: revoked or not. An answer without waiting,
+/// where the store gives one, must agree with the one it waits for.
+async fn is_revoked<S: TokenStore>(store: &S, jwt: &JwtIdentity<'_>) -> bool {
+    let revocations = store.jwt_revocations(Timestamp::now()).await.unwrap();
+    let revoked = revocations.is_revoked(jwt);
+    if let Some(now) = store.jwt_revoked_now(jwt) {
+        assert_eq!(now, revoked, "the answer at hand disagrees with the store");
+    }
+    revoked
+}
+
+pub async fn minted_jwts_are_listed_while_live<S: TokenStore>(store: &S) {
+    let (organization, other) = (organization(), organization());
+    let older = minted(&organization, "bob", Duration::from_secs(60));
+    let newer = minted(&organization, "carol", Duration::from_secs(30));
+    let mut expired = minted(&organization, "bob", Duration::from_secs(7200));
+    expired.expires_at = Timestamp::from_millis(Timestamp::now().as_millis() - 1000);
+    let foreign = minted(&other, "bob", Duration::from_secs(10));
+    for jwt in [&newer, &expired, &older, &foreign] {
+        store.record_jwt(jwt.clone()).await.unwrap();
+    }
+    let now = Timestamp::now();
+    assert_eq!(
+        store.list_jwts(&organization, now).await.unwrap(),
+        [older, newer]
+    );
+    assert_eq!(store.list_jwts(&other, now).await.unwrap(), [foreign]);
+    assert!(
+        store
+            .list_jwts(&self::organization(), now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization<S: TokenStore>(store: &S) {
+    let (organization, other) = (organization(), organization());
+    let revoked = minted(&organization, "bob", Duration::from_secs(60));
+    let kept = minted(&organization, "bob", Duration::from_secs(30));
+    store.record_jwt(revoked.clone()).await.unwrap();
+    store.record_jwt(kept.clone()).await.unwrap();
+    assert!(!is_revoked(store, &revoked.identity()).await);
+
+    let now = Timestamp::now();
+    assert!(
+        !store.revoke_jwt(&other, revoked.jti, now).await.unwrap(),
+        "another organization's"
+    );
+    assert!(
+        !store
+            .revoke_jwt(&organization, Uuid::new_v4(), now)
+            .await
+            .unwrap(),
+        "unknown"
+    );
+    assert!(
+        store
+            .revoke_jwt(&organization, revoked.jti, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        is_revoked(store, &revoked.identity()).await,
+        "revoked at once"
+    );
+    assert!(
+        !is_revoked(store, &kept.identity()).await,
+        "the other one works"
+    );
+    assert!(
+        !store
+            .revoke_jwt(&organization, revoked.jti, now)
+            .await
+            .unwrap(),
+        "twice"
+    );
+    assert_eq!(store.list_jwts(&organization, now).await.unwrap(), [kept]);
+}
+
+pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones<S: TokenStore>(
+    store: &S,
+) {
+    let organization = organization();
+    let bobs = minted(&organization, "bob", Duration::from_secs(60));
+    let carols = minted(&organization, "carol", Duration::from_secs(60));
+    store.record_jwt(bobs.clone()).await.unwrap();
+    store.record_jwt(carols.clone()).await.unwrap();
+    let cutoff = Timestamp::now();
+    store
+        .revoke_user_jwts(UserRevocation {
+            organization: organization.as_str().into(),
+            user_id: "bob".into(),
+            cutoff,
+            forget_at: cutoff.plus(Duration::from_secs(3600)),
+        })
+        .await
+        .unwrap();
+
+    assert!(is_revoked(store, &bobs.identity()).await);
+    let seed_form = JwtIdentity {
+        jti: None,
+        organization: None,
+        user_id: "bob",
+        issued_at: bobs.issued_at,
+    };
+    assert!(
+        is_revoked(store, &seed_form).await,
+        "the seed's bare form too"
+    );
+    assert!(
+        !is_revoked(store, &carols.identity()).await,
+        "another user's"
+    );
+    let elsewhere = JwtIdentity {
+        organization: Some("another organization"),
+        ..bobs.identity()
+    };
+    assert!(
+        !is_revoked(store, &elsewhere).await,
+        "another organization's"
+    );
+
+    let mut later = minted(&organization, "bob", Duration::ZERO);
+    later.issued_at = cutoff.plus(Duration::from_secs(1));
+    store.record_jwt(later.clone()).await.unwrap();
+    assert!(
+        !is_revoked(store, &later.identity()).await,
+        "minted afterwards"
+    );
+    let now = Timestamp::now();
+    assert_eq!(
+        store.list_jwts(&organization, now).await.unwrap(),
+        [carols, later]
+    );
+    assert!(
+        !store
+            .revoke_jwt(&organization, bobs.jti, now)
+            .await
+            .unwrap(),
+        "not live"
+    );
+}
+
+/// Revocations are kept only while the JWTs they end could still be used: the set is bounded.
+pub async fn jwt_revocations_are_forgotten_once_their_jwts_have_expired<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let jwt = minted(&organization, "bob", Duration::from_secs(60));
+    store.record_jwt(jwt.clone()).await.unwrap();
+    let now = Timestamp::now();
+    assert!(store.revoke_jwt(&organization, jwt.jti, now).await.unwrap());
+    store
+        .revoke_user_jwts(UserRevocation {
+            organization: organization.as_str().into(),
+            user_id: "dave".into(),
+            cutoff: now,
+            forget_at: now.plus(Duration::from_secs(3600)),
+        })
+        .await
+        .unwrap();
+    let revocations = store.jwt_revocations(now).await.unwrap();
+    assert!(revocations.is_revoked(&jwt.identity()));
+
+    let later = jwt.expires_at.plus(Duration::from_secs(3600));
+    let revocations = store.jwt_revocations(later).await.unwrap();
+    assert!(!revocations.is_revoked(&jwt.identity()));
+    assert!(
+        revocations.jtis().all(|(jti, _)| jti != jwt.jti),
+        "the jti is forgotten"
+    );
+    assert!(
+        revocations
+            .users()
+            .all(|revocation| *revocation.organization != *organization)
+    );
 }

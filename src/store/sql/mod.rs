@@ -29,7 +29,13 @@ pub use sqlite::SqliteStore;
 
 use self::{queries::Queries, row::Columns};
 use super::{DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore};
-use crate::{error::ConfigError, record::TokenRecord, time::Timestamp, token::TokenDigest};
+use crate::{
+    error::ConfigError,
+    jwt::{JwtRevocations, MintedJwt, UserRevocation},
+    record::TokenRecord,
+    time::Timestamp,
+    token::TokenDigest,
+};
 
 /// The table prefix unless configured otherwise: tables are `impersonation_tokens` and
 /// `impersonation_schema_versions`.
@@ -74,6 +80,9 @@ pub trait Backend: Database {
     /// The statement that deletes token `$1` of organization `$2` from `tokens` and answers its
     /// `digest`, announcing the revocation on `channel` where the database can.
     fn revoke_statement(tokens: &str, channel: &str) -> String;
+
+    /// The statement that announces JWT revocations on `channel`, where the database can.
+    fn announce_jwt_revocations(channel: &str) -> Option<String>;
 }
 
 impl<DB: Backend> Clone for SqlStore<DB> {
@@ -280,6 +289,106 @@ where
         Ok(self.within("revoke a token", deleting).await?.is_some())
     }
 
+    async fn insert_jwt(&self, jwt: MintedJwt) -> Result<(), StoreError> {
+        let now = row::millis(Timestamp::now())?;
+        let queries = &self.queries;
+        let insert = row::bind_jwt(sqlx::query(&queries.record_jwt), &jwt)?;
+        let inserting = async {
+            let mut transaction = self.pool.begin().await?;
+            for forget in [
+                &queries.forget_expired_jwts,
+                &queries.forget_expired_user_revocations,
+            ] {
+                sqlx::query(forget)
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            insert.execute(&mut *transaction).await?;
+            transaction.commit().await
+        };
+        self.within("record a JWT", inserting).await
+    }
+
+    async fn collect_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> Result<Vec<MintedJwt>, StoreError> {
+        let listing = sqlx::query(&self.queries.list_jwts)
+            .bind(organization.to_owned())
+            .bind(row::millis(now)?)
+            .fetch_all(&self.pool);
+        let rows = self.within("list JWTs", listing).await?;
+        rows.iter().map(row::minted_jwt).collect()
+    }
+
+    async fn revoke_one_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let revoke = sqlx::query(&self.queries.revoke_jwt)
+            .bind(organization.to_owned())
+            .bind(row::millis(now)?)
+            .bind(jti.hyphenated().to_string());
+        let revoking = async {
+            let mut transaction = self.pool.begin().await?;
+            let revoked = revoke.fetch_optional(&mut *transaction).await?.is_some();
+            if revoked {
+                self.announce_jwt_revocations(&mut transaction).await?;
+            }
+            transaction.commit().await?;
+            Ok(revoked)
+        };
+        self.within("revoke a JWT", revoking).await
+    }
+
+    async fn revoke_all_user_jwts(&self, revocation: UserRevocation) -> Result<(), StoreError> {
+        let revoke = sqlx::query(&self.queries.revoke_user_jwts)
+            .bind(revocation.organization.to_string())
+            .bind(revocation.user_id.to_string())
+            .bind(row::millis(revocation.cutoff)?)
+            .bind(row::millis(revocation.forget_at)?);
+        let revoking = async {
+            let mut transaction = self.pool.begin().await?;
+            revoke.execute(&mut *transaction).await?;
+            self.announce_jwt_revocations(&mut transaction).await?;
+            transaction.commit().await
+        };
+        self.within("revoke a user's JWTs", revoking).await
+    }
+
+    /// Announces JWT revocations when `transaction` commits, where the backend can.
+    async fn announce_jwt_revocations(
+        &self,
+        transaction: &mut Transaction<'static, DB>,
+    ) -> Result<(), sqlx::Error> {
+        if let Some(announce) = &self.queries.announce_jwt_revocations {
+            sqlx::query(announce).execute(&mut **transaction).await?;
+        }
+        Ok(())
+    }
+
+    async fn read_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
+        let now = row::millis(now)?;
+        let queries = &self.queries;
+        let reading = async {
+            let jtis = sqlx::query(&queries.revoked_jtis)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+            let users = sqlx::query(&queries.user_revocations)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok((jtis, users))
+        };
+        let (jtis, users) = self.within("read JWT revocations", reading).await?;
+        row::jwt_revocations(&jtis, &users)
+    }
+
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
         let touching = sqlx::query(&self.queries.record_use)
             .bind(row::millis(at)?)
@@ -337,6 +446,41 @@ where
         at: Timestamp,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.touch(id, at)
+    }
+
+    fn record_jwt(&self, jwt: MintedJwt) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert_jwt(jwt)
+    }
+
+    fn list_jwts(
+        &self,
+        organization: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<Vec<MintedJwt>, StoreError>> + Send {
+        self.collect_jwts(organization, now)
+    }
+
+    fn revoke_jwt(
+        &self,
+        organization: &str,
+        jti: Uuid,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.revoke_one_jwt(organization, jti, now)
+    }
+
+    fn revoke_user_jwts(
+        &self,
+        revocation: UserRevocation,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.revoke_all_user_jwts(revocation)
+    }
+
+    fn jwt_revocations(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
+        self.read_jwt_revocations(now)
     }
 }
 

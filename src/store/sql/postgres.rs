@@ -9,12 +9,9 @@ use sqlx::{
 };
 
 use super::{Backend, SqlStore, backend};
-use crate::{
-    store::{
-        DEFAULT_OPERATION_TIMEOUT, StoreError,
-        revocations::{Announcement, RevocationFeed, RevocationSubscription},
-    },
-    token::TokenDigest,
+use crate::store::{
+    DEFAULT_OPERATION_TIMEOUT, StoreError,
+    revocations::{Announcement, RevocationFeed, RevocationSubscription},
 };
 
 /// Connections kept open per instance, the revocation listener's among them.
@@ -83,6 +80,12 @@ impl Backend for Postgres {
         Ok(transaction)
     }
 
+    /// `NOTIFY`, delivered when the revoking transaction commits.
+    fn announce_jwt_revocations(channel: &str) -> Option<String> {
+        let payload = crate::store::revocations::JWT_REVOCATIONS;
+        Some(format!("SELECT pg_notify('{channel}', '{payload}')"))
+    }
+
     fn revoke_statement(tokens: &str, channel: &str) -> String {
         format!(
             "WITH gone AS (DELETE FROM {tokens} WHERE id = $1 AND organization = $2 \
@@ -129,8 +132,7 @@ impl RevocationSubscription for PostgresRevocations {
     async fn next(&mut self) -> Result<Announcement, StoreError> {
         let database = <Postgres as sqlx::Database>::NAME;
         match self.listener.try_recv().await {
-            Ok(Some(notification)) => Ok(TokenDigest::from_hex(notification.payload())
-                .map_or(Announcement::Unreadable, Announcement::Token)),
+            Ok(Some(notification)) => Ok(Announcement::parse(notification.payload())),
             Ok(None) => Err(StoreError::Backend(format!(
                 "{database}: the revocation listener's connection was lost"
             ))),

@@ -2,7 +2,10 @@
 //! parameters read the same on SQLite and Postgres, so one text serves both but for the
 //! revocation, which each [`Backend`] words.
 
-use super::{Backend, row::COLUMNS};
+use super::{
+    Backend,
+    row::{COLUMNS, JWT_COLUMNS},
+};
 use crate::error::ConfigError;
 
 /// Longest table prefix: Postgres names are at most 63 bytes, and the longest name built from
@@ -24,6 +27,16 @@ pub(super) struct Queries {
     pub(super) create_versions: String,
     pub(super) current_version: String,
     pub(super) record_version: String,
+    pub(super) record_jwt: String,
+    pub(super) forget_expired_jwts: String,
+    pub(super) forget_expired_user_revocations: String,
+    pub(super) list_jwts: String,
+    pub(super) revoke_jwt: String,
+    pub(super) revoke_user_jwts: String,
+    pub(super) revoked_jtis: String,
+    pub(super) user_revocations: String,
+    /// Announces JWT revocations to the instances listening, where the backend can.
+    pub(super) announce_jwt_revocations: Option<String>,
 }
 
 impl Queries {
@@ -32,7 +45,42 @@ impl Queries {
         let tokens = format!("{prefix}tokens");
         let versions = format!("{prefix}schema_versions");
         let channel = revocation_channel(prefix);
+        let jwts = format!("{prefix}jwts");
+        let users = format!("{prefix}jwt_user_revocations");
+        // A JWT is live while neither expired nor revoked, by its jti or with its user's.
+        let live = format!(
+            "expires_at > $2 AND revoked_at IS NULL AND NOT EXISTS (SELECT 1 FROM {users} u \
+             WHERE u.organization = j.organization AND u.user_id = j.user_id \
+             AND j.issued_at < u.cutoff)"
+        );
         Self {
+            record_jwt: format!(
+                "INSERT INTO {jwts} ({JWT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            forget_expired_jwts: format!("DELETE FROM {jwts} WHERE expires_at <= $1"),
+            forget_expired_user_revocations: format!("DELETE FROM {users} WHERE forget_at <= $1"),
+            list_jwts: format!(
+                "SELECT {JWT_COLUMNS} FROM {jwts} j WHERE organization = $1 AND {live} \
+                 ORDER BY issued_at, jti"
+            ),
+            revoke_jwt: format!(
+                "UPDATE {jwts} SET revoked_at = $2 WHERE jti = $3 AND organization = $1 \
+                 AND jti IN (SELECT jti FROM {jwts} j WHERE organization = $1 AND {live}) \
+                 RETURNING jti"
+            ),
+            revoke_user_jwts: format!(
+                "INSERT INTO {users} (organization, user_id, cutoff, forget_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (organization, user_id) \
+                 DO UPDATE SET cutoff = excluded.cutoff, forget_at = excluded.forget_at"
+            ),
+            revoked_jtis: format!(
+                "SELECT jti, expires_at FROM {jwts} \
+                 WHERE revoked_at IS NOT NULL AND expires_at > $1"
+            ),
+            user_revocations: format!(
+                "SELECT organization, user_id, cutoff, forget_at FROM {users} WHERE forget_at > $1"
+            ),
+            announce_jwt_revocations: DB::announce_jwt_revocations(&channel),
             insert: format!(
                 "INSERT INTO {tokens} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             ),

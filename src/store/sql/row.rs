@@ -6,6 +6,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type, query::Query};
 use uuid::Uuid;
 
 use crate::{
+    jwt::{JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
     role::Roles,
     store::StoreError,
@@ -108,6 +109,80 @@ where
         expires_at: time("expires_at")?,
         last_used: LastUsed::new(time("last_used")?),
     })
+}
+
+/// The JWT table's columns, in the order [`bind_jwt`] binds them.
+pub(super) const JWT_COLUMNS: &str =
+    "jti, organization, user_id, actor, reason, issued_at, expires_at";
+
+/// Binds a minted JWT to `query`'s seven parameters, in [`JWT_COLUMNS`] order.
+pub(super) fn bind_jwt<'q, DB: Database>(
+    query: Query<'q, DB, DB::Arguments<'q>>,
+    jwt: &MintedJwt,
+) -> Result<Query<'q, DB, DB::Arguments<'q>>, StoreError>
+where
+    String: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    Ok(query
+        .bind(jwt.jti.hyphenated().to_string())
+        .bind(jwt.organization.to_string())
+        .bind(jwt.user_id.to_string())
+        .bind(jwt.actor.to_string())
+        .bind(jwt.reason.clone())
+        .bind(millis(jwt.issued_at)?)
+        .bind(millis(jwt.expires_at)?))
+}
+
+/// Reads a minted JWT back from a row holding [`JWT_COLUMNS`].
+pub(super) fn minted_jwt<'r, R: Row>(row: &'r R) -> Result<MintedJwt, StoreError>
+where
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let text = |column: &'static str| row.try_get::<String, _>(column).map_err(decode);
+    let time = |column: &'static str| timestamp(row.try_get::<i64, _>(column).map_err(decode)?);
+    Ok(MintedJwt {
+        jti: Uuid::parse_str(&text("jti")?).map_err(|_| unreadable("jti"))?,
+        organization: Arc::from(text("organization")?),
+        user_id: Arc::from(text("user_id")?),
+        actor: Arc::from(text("actor")?),
+        reason: text("reason")?,
+        issued_at: time("issued_at")?,
+        expires_at: time("expires_at")?,
+    })
+}
+
+/// Reads the revocations in force from the rows of the revoked jtis and of the users'
+/// revocations.
+pub(super) fn jwt_revocations<'r, R: Row>(
+    revoked_jtis: &'r [R],
+    user_revocations: &'r [R],
+) -> Result<JwtRevocations, StoreError>
+where
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut revocations = JwtRevocations::new();
+    for row in revoked_jtis {
+        let jti = row.try_get::<String, _>("jti").map_err(decode)?;
+        let jti = Uuid::parse_str(&jti).map_err(|_| unreadable("jti"))?;
+        let expires_at = timestamp(row.try_get::<i64, _>("expires_at").map_err(decode)?)?;
+        revocations.revoke_jti(jti, expires_at);
+    }
+    for row in user_revocations {
+        let text = |column: &'static str| row.try_get::<String, _>(column).map_err(decode);
+        let time = |column: &'static str| timestamp(row.try_get::<i64, _>(column).map_err(decode)?);
+        revocations.revoke_user(UserRevocation {
+            organization: Arc::from(text("organization")?),
+            user_id: Arc::from(text("user_id")?),
+            cutoff: time("cutoff")?,
+            forget_at: time("forget_at")?,
+        });
+    }
+    Ok(revocations)
 }
 
 /// A time as the milliseconds a row keeps.

@@ -20,11 +20,18 @@ impl Migration {
 }
 
 /// Every migration, in the order they apply.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "tokens",
-    sql: include_str!("../../../migrations/0001_tokens.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "tokens",
+        sql: include_str!("../../../migrations/0001_tokens.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "jwts",
+        sql: include_str!("../../../migrations/0002_jwts.sql"),
+    },
+];
 
 /// The version a fully migrated database is at.
 pub(super) const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
