@@ -399,6 +399,7 @@ async fn ask_for_jwt(body: &[u8], limit: usize) -> (StatusCode, Value) {
     let service = OrganizationImpersonationService::new(
         layer_fixture::directory(),
         JwtKeys::hs256(JWT_SECRET).unwrap(),
+        MemoryStore::new(),
     )
     .body_limit(limit);
     let path = "/api/v2/organizations/acme/impersonation";

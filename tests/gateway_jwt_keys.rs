@@ -141,11 +141,13 @@ impl Running {
             attributes.as_object().unwrap().keys().collect::<Vec<_>>(),
             [
                 "created_at",
+                "expires_at",
                 "json_web_token",
+                "jti",
                 "updated_at",
                 "updated_in_db_at"
             ],
-            "the seed's document"
+            "the seed's document, with the JWT's id and expiry"
         );
         attributes["json_web_token"].as_str().unwrap().to_owned()
     }

@@ -95,6 +95,37 @@ async fn two_gateways_share_tokens_and_revocations() {
 }
 
 #[tokio::test]
+async fn a_jwt_revoked_on_one_gateway_is_refused_by_the_other() {
+    let Some(database) = new_database().await else {
+        return;
+    };
+    let a = Gateway::start(&database, free_port()).await;
+    let b = Gateway::start(&database, free_port()).await;
+    let (jwt, jti) = a.mint_jwt().await;
+    assert_eq!(a.with_jwt(&jwt).await, StatusCode::OK);
+    assert_eq!(b.with_jwt(&jwt).await, StatusCode::OK, "both hold the key");
+
+    assert_eq!(b.revoke_jwt(&jti).await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        b.with_jwt(&jwt).await,
+        StatusCode::UNAUTHORIZED,
+        "at once on B"
+    );
+    let started = Instant::now();
+    while a.with_jwt(&jwt).await != StatusCode::UNAUTHORIZED {
+        assert!(
+            started.elapsed() < DEFAULT_CACHE_LIFETIME,
+            "A still accepts it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!(
+        "A refused the JWT {:?} after B revoked it",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn a_postgres_outage_answers_503_and_heals_without_restarting_the_gateway() {
     let Some(server) = PostgresServer::start(free_port()) else {
         skip_unless_ci("Postgres (initdb, pg_ctl) is not installed");

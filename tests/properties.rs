@@ -345,6 +345,7 @@ proptest! {
         let service = OrganizationImpersonationService::new(
             layer_fixture::directory(),
             JwtKeys::hs256(JWT_SECRET).unwrap(),
+            MemoryStore::new(),
         );
         let Ok(mut request) = Request::builder()
             .method(Method::POST)

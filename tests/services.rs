@@ -192,7 +192,11 @@ async fn impersonated_requests_cannot_mint_more_impersonation() {
     let (status, _, _) = send(&service, req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let orgs = OrganizationImpersonationService::new(directory(), JwtKeys::hs256(SECRET).unwrap());
+    let orgs = OrganizationImpersonationService::new(
+        directory(),
+        JwtKeys::hs256(SECRET).unwrap(),
+        MemoryStore::new(),
+    );
     let mut req = jsonapi_request(Some(admin()), &ask("bob@acme.test"));
     req.extensions_mut().insert(impersonated());
     let (status, json, _) = send(&orgs, req).await;
@@ -412,8 +416,12 @@ fn jsonapi_request(caller: Option<Caller>, body: &str) -> Request<Full<Bytes>> {
     request
 }
 
-fn org_service() -> OrganizationImpersonationService<StaticDirectory> {
-    OrganizationImpersonationService::new(directory(), JwtKeys::hs256(SECRET).unwrap())
+fn org_service() -> OrganizationImpersonationService<StaticDirectory, MemoryStore> {
+    OrganizationImpersonationService::new(
+        directory(),
+        JwtKeys::hs256(SECRET).unwrap(),
+        MemoryStore::new(),
+    )
 }
 
 #[tokio::test]
@@ -724,7 +732,7 @@ async fn rotated_keys_verify_old_tokens_by_kid() {
         .unwrap()
         .with_previous_key(Some("2025"), b"last year's secret, also 32 bytes")
         .unwrap();
-    let issued_before = OrganizationImpersonationService::new(directory(), old);
+    let issued_before = OrganizationImpersonationService::new(directory(), old, MemoryStore::new());
     let (_, doc, _) = send(&issued_before, jsonapi_request(Some(admin()), &ask("Bob"))).await;
     let jwt = doc["data"]["attributes"]["json_web_token"]
         .as_str()

@@ -16,11 +16,11 @@ use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 use tower_impersonation::{
-    StaticDirectory, jwt::JwtKeys, services::OrganizationImpersonationService,
+    MemoryStore, StaticDirectory, jwt::JwtKeys, services::OrganizationImpersonationService,
 };
 
 struct World {
-    service: OrganizationImpersonationService<StaticDirectory>,
+    service: OrganizationImpersonationService<StaticDirectory, MemoryStore>,
     keys: JwtKeys,
 }
 
@@ -28,6 +28,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| World {
     service: OrganizationImpersonationService::new(
         common::directory(),
         JwtKeys::hs256(JWT_SECRET).unwrap(),
+        MemoryStore::new(),
     ),
     keys: JwtKeys::hs256(JWT_SECRET).unwrap(),
 });

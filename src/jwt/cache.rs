@@ -7,12 +7,15 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering::Relaxed},
     },
+    time::Duration,
 };
 
 use dashmap::DashMap;
 
-use super::{claims::ImpersonationClaims, keys::JwtError};
-use crate::{role::Roles, token::DigestHashBuilder};
+use uuid::Uuid;
+
+use super::{JwtIdentity, claims::ImpersonationClaims, keys::JwtError};
+use crate::{role::Roles, time::Timestamp, token::DigestHashBuilder};
 
 /// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
 pub(crate) const MAX_CACHED_TOKENS: usize = 10_000;
@@ -26,22 +29,51 @@ pub(crate) struct Verified {
     pub(crate) roles: Roles,
     /// Seconds since the epoch past which the token is refused: `exp` plus the leeway.
     pub(crate) valid_until: u64,
+    /// Its `jti`, when that is a UUID (as every JWT this crate mints has): revocable by it.
+    pub(crate) jti: Option<Uuid>,
+    /// Its `iat`, or for the seed's bare form `exp` less the configured lifetime.
+    pub(crate) issued_at: Timestamp,
 }
 
 impl Verified {
     /// The shared form of verified claims; unknown roles make the token invalid.
-    pub(crate) fn new(claims: ImpersonationClaims, leeway: u64) -> Result<Self, JwtError> {
+    pub(crate) fn new(
+        claims: ImpersonationClaims,
+        leeway: u64,
+        lifetime: Duration,
+    ) -> Result<Self, JwtError> {
         let roles = match &claims.roles {
             Some(roles) => Roles::parse(roles).map_err(|_| JwtError::Malformed)?,
             None => Roles::full_access(),
         };
+        let issued_at = match claims.iat {
+            Some(iat) => Timestamp::from_secs(iat),
+            None => Timestamp::from_secs(claims.exp.saturating_sub(lifetime.as_secs())),
+        };
         Ok(Self {
             valid_until: claims.exp.saturating_add(leeway),
+            jti: claims
+                .jti
+                .as_deref()
+                .and_then(|jti| Uuid::try_parse(jti).ok()),
+            issued_at,
             organization: claims.org.map(Arc::from),
             actor: claims.act.map(|act| Arc::from(act.sub)),
             user_id: claims.user_id,
             roles,
         })
+    }
+}
+
+impl Verified {
+    /// The token as revocations see it.
+    pub(crate) fn identity(&self) -> JwtIdentity<'_> {
+        JwtIdentity {
+            jti: self.jti,
+            organization: self.organization.as_deref(),
+            user_id: &self.user_id,
+            issued_at: self.issued_at,
+        }
     }
 }
 
@@ -144,6 +176,8 @@ mod tests {
             actor: None,
             roles: Roles::full_access(),
             valid_until,
+            jti: None,
+            issued_at: Timestamp::from_secs(0),
         })
     }
 

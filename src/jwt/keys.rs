@@ -275,6 +275,11 @@ impl JwtKeys {
         self.inner.lifetime
     }
 
+    /// How long past its `exp` a token is still accepted, for clock skew.
+    pub fn leeway(&self) -> Duration {
+        Duration::from_secs(self.inner.leeway)
+    }
+
     /// The algorithm the signing key signs with.
     pub fn algorithm(&self) -> JwtAlgorithm {
         self.inner.keys[0].verifying.algorithm()
@@ -368,7 +373,11 @@ impl JwtKeys {
             return Ok(hit);
         }
         let claims = self.verify_at(token, now)?;
-        let verified = Arc::new(Verified::new(claims, self.inner.leeway)?);
+        let verified = Arc::new(Verified::new(
+            claims,
+            self.inner.leeway,
+            self.inner.lifetime,
+        )?);
         self.inner.verified.insert(token, Arc::clone(&verified));
         Ok(verified)
     }

@@ -110,6 +110,10 @@ where
                     Ok(claims) => claims,
                     Err(rejection) => return Some(Err(rejection)),
                 };
+                // Revocations the store cannot tell at once take the waiting path.
+                if self.store.jwt_revoked_now(&claims.identity())? {
+                    return Some(Err(INVALID_TOKEN));
+                }
                 let found = self.directory.user_by_id_now(&claims.user_id)?;
                 Some(self.admit_jwt(claims, found))
             }
@@ -177,7 +181,9 @@ where
                 Ok(impersonated)
             }
             OwnedCredential::Jwt(token) => {
-                let claims = self.verified(&token, Timestamp::now_coarse(), &head)?;
+                let now = Timestamp::now_coarse();
+                let claims = self.verified(&token, now, &head)?;
+                self.not_revoked(&claims, now).await?;
                 let found = self.directory.user_by_id(&claims.user_id).await;
                 self.admit_jwt(claims, found)
             }
@@ -232,6 +238,19 @@ where
         let verified = keys.verify_cached(token, now).map_err(|_| INVALID_TOKEN)?;
         self.check_scope(&verified.roles, head)?;
         Ok(verified)
+    }
+
+    /// Refuses a JWT the store has revoked; fails closed when the store cannot tell.
+    async fn not_revoked(&self, claims: &Verified, now: Timestamp) -> Result<(), Rejection> {
+        let revocations = self
+            .store
+            .jwt_revocations(now)
+            .await
+            .map_err(|error| unavailable("token store", &error))?;
+        if revocations.is_revoked(&claims.identity()) {
+            return Err(INVALID_TOKEN);
+        }
+        Ok(())
     }
 
     /// The user a verified JWT names, if it exists, belongs to the JWT's organization, and the

@@ -23,7 +23,8 @@ use super::{
 use crate::{
     directory::{Member, UserDirectory},
     error::ConfigError,
-    jwt::{ActorClaim, ImpersonationClaims, JwtKeys},
+    jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation},
+    store::{StoreError, TokenStore},
     time::Timestamp,
 };
 
@@ -32,15 +33,30 @@ const JSON_API_UTF8: &str = "application/vnd.api+json; charset=utf-8";
 /// Longest `reason` accepted, in characters.
 const MAX_REASON_CHARS: usize = 1000;
 
-/// `POST {base}/{org}/impersonation` with a JSON:API document naming a member (`attributes.user`:
-/// name, id, or key/relay email) and a `reason`; answers the seed's document holding a JWT that
-/// acts as that member, signed by the [`JwtKeys`]' signing key: HS256 (the seed's) by default,
-/// EdDSA or ES256 with such keys, whose public keys [`JwksService`](super::JwksService) publishes.
+/// Impersonation JWTs of an organization (seed 000), minted, listed and ended by its admins:
 ///
-/// `base` is `/api/v2/organizations` unless configured otherwise. Every error is a JSON:API error
-/// document.
-pub struct OrganizationImpersonationService<D> {
+/// - `POST {base}/{org}/impersonation` with a JSON:API document naming a member
+///   (`attributes.user`: name, id, or key/relay email) and a `reason` answers the seed's
+///   document holding a JWT that acts as that member (plus its `jti` and `expires_at`), signed
+///   by the [`JwtKeys`]' signing key: HS256 (the seed's) by default, EdDSA or ES256 with such
+///   keys, whose public keys [`JwksService`](super::JwksService) publishes. The store remembers
+///   the JWT (never the JWT itself) until it expires.
+/// - `GET {base}/{org}/impersonation`: the organization's live JWTs, a JSON:API collection with
+///   each one's `jti`, user, actor, reason, `created_at` and `expires_at`; never a JWT.
+/// - `DELETE {base}/{org}/impersonation/{jti}`: 204, and that JWT answers 401 from then on
+///   (within the cache lifetime on other instances sharing the store); 404 for an unknown jti
+///   or another organization's, 400 for one that is not a UUID.
+/// - `DELETE {base}/{org}/impersonation?user={user}`: 204, and every JWT issued for that user
+///   in `{org}` until now answers 401, the seed's bare form too (its issue time taken as `exp`
+///   less the lifetime; JWTs minted in the same second as the revocation are ended too). JWTs
+///   minted afterwards work.
+///
+/// Only an admin of `{org}`, never an impersonated caller, may call. `base` is
+/// `/api/v2/organizations` unless configured otherwise. Every error is a JSON:API error
+/// document; a store that cannot answer is 503 with `Retry-After`.
+pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
+    store: St,
     keys: JwtKeys,
     config: Arc<Config>,
 }
@@ -52,17 +68,18 @@ struct Config {
     require_reason: bool,
 }
 
-impl<D> Clone for OrganizationImpersonationService<D> {
+impl<D, St: Clone> Clone for OrganizationImpersonationService<D, St> {
     fn clone(&self) -> Self {
         Self {
             directory: Arc::clone(&self.directory),
+            store: self.store.clone(),
             keys: self.keys.clone(),
             config: Arc::clone(&self.config),
         }
     }
 }
 
-impl<D> std::fmt::Debug for OrganizationImpersonationService<D> {
+impl<D, St> std::fmt::Debug for OrganizationImpersonationService<D, St> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OrganizationImpersonationService")
             .field("keys", &self.keys)
@@ -71,11 +88,14 @@ impl<D> std::fmt::Debug for OrganizationImpersonationService<D> {
     }
 }
 
-impl<D: UserDirectory> OrganizationImpersonationService<D> {
-    /// The service, minting tokens signed with `keys` for users found in `directory`.
-    pub fn new(directory: D, keys: JwtKeys) -> Self {
+impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<D, St> {
+    /// The service, minting tokens signed with `keys` for users found in `directory`, and
+    /// keeping what it minted and revoked in `store` (the layer's store, so the layer sees the
+    /// revocations).
+    pub fn new(directory: D, keys: JwtKeys, store: St) -> Self {
         Self {
             directory: Arc::new(directory),
+            store,
             keys,
             config: Arc::new(Config {
                 base_path: "/api/v2/organizations".to_owned(),
@@ -106,9 +126,10 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
     }
 }
 
-impl<D, B> Service<Request<B>> for OrganizationImpersonationService<D>
+impl<D, St, B> Service<Request<B>> for OrganizationImpersonationService<D, St>
 where
     D: UserDirectory,
+    St: TokenStore + Clone,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -137,6 +158,8 @@ struct ApiError {
     status: StatusCode,
     detail: String,
     pointer: Option<&'static str>,
+    /// The methods the path takes, for a 405.
+    allow: &'static str,
 }
 
 impl ApiError {
@@ -145,6 +168,14 @@ impl ApiError {
             status,
             detail: detail.into(),
             pointer: None,
+            allow: "",
+        }
+    }
+
+    fn not_allowed(allow: &'static str) -> Self {
+        Self {
+            allow,
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {allow}"))
         }
     }
 
@@ -164,10 +195,11 @@ impl ApiError {
         }
         let body = json!({ "errors": [error] }).to_string();
         let mut response = reply(self.status, JSON_API_UTF8, body.into());
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            response
-                .headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        if !self.allow.is_empty() {
+            response.headers_mut().insert(
+                http::header::ALLOW,
+                http::HeaderValue::from_static(self.allow),
+            );
         }
         response
     }
@@ -185,37 +217,141 @@ struct Ask {
     reason: Option<String>,
 }
 
-impl<D: UserDirectory> OrganizationImpersonationService<D> {
+impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<D, St> {
     async fn handle<B>(&self, request: Request<B>) -> Result<Response<Full<Bytes>>, ApiError>
     where
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let organization = self.organization_in(request.uri().path())?;
-        if request.method() != Method::POST {
-            return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "use POST"));
+        let (organization, jti) = self.route(request.uri().path())?;
+        let method = request.method().clone();
+        match (&method, &jti) {
+            (&Method::POST | &Method::GET | &Method::DELETE, None) | (&Method::DELETE, Some(_)) => {
+            }
+            (_, None) => return Err(ApiError::not_allowed("GET, POST, DELETE")),
+            (_, Some(_)) => return Err(ApiError::not_allowed("DELETE")),
         }
         let caller = caller(&request)?;
         if !caller.administers(&organization) {
             return Err(NOT_ADMIN.into());
         }
-        check_content_type(&request)?;
-        let body = read_body(request.into_body(), self.config.body_limit).await?;
-        let ask = self.parse(&body)?;
-        let member = self.find(&organization, &ask.user).await?;
-        self.mint(&caller, &organization, &member, ask.reason.as_deref())
+        match (method, jti) {
+            (Method::POST, _) => {
+                check_content_type(&request)?;
+                let body = read_body(request.into_body(), self.config.body_limit).await?;
+                let ask = self.parse(&body)?;
+                let member = self.find(&organization, &ask.user).await?;
+                self.mint(&caller, &organization, &member, ask.reason.as_deref())
+                    .await
+            }
+            (Method::GET, _) => self.list(&organization).await,
+            (_, Some(jti)) => self.revoke(&caller, &organization, &jti).await,
+            (_, None) => {
+                let user = user_in_query(request.uri().query())?;
+                let member = self.find(&organization, &user).await?;
+                self.revoke_user(&caller, &organization, &member).await
+            }
+        }
     }
 
-    fn organization_in(&self, path: &str) -> Result<String, ApiError> {
+    /// The organization and, after `impersonation/`, the JWT id a path names.
+    fn route(&self, path: &str) -> Result<(String, Option<String>), ApiError> {
         let not_found = || ApiError::new(StatusCode::NOT_FOUND, "no such endpoint");
         let rest = path
             .strip_prefix(self.config.base_path.as_str())
             .and_then(|rest| rest.strip_prefix('/'))
             .ok_or_else(not_found)?;
+        let (organization, rest) = rest.split_once('/').ok_or_else(not_found)?;
+        if organization.is_empty() {
+            return Err(not_found());
+        }
         match rest.split_once('/') {
-            Some((org, "impersonation")) if !org.is_empty() => Ok(org.to_owned()),
+            None if rest == "impersonation" => Ok((organization.to_owned(), None)),
+            Some(("impersonation", jti)) if !jti.is_empty() && !jti.contains('/') => {
+                Ok((organization.to_owned(), Some(jti.to_owned())))
+            }
             _ => Err(not_found()),
         }
+    }
+
+    async fn list(&self, organization: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+        let live = self
+            .store
+            .list_jwts(organization, Timestamp::now())
+            .await
+            .map_err(store_failure)?;
+        let data: Vec<Value> = live
+            .iter()
+            .map(|jwt| {
+                json!({
+                    "id": jwt.jti.to_string(),
+                    "type": "impersonation",
+                    "attributes": {
+                        "jti": jwt.jti.to_string(),
+                        "user": &*jwt.user_id,
+                        "actor": &*jwt.actor,
+                        "reason": jwt.reason,
+                        "created_at": jwt.issued_at.to_rfc3339_seconds(),
+                        "expires_at": jwt.expires_at.to_rfc3339_seconds(),
+                    }
+                })
+            })
+            .collect();
+        let document = json!({ "data": data }).to_string();
+        Ok(reply(StatusCode::OK, JSON_API_UTF8, document.into()))
+    }
+
+    async fn revoke(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        jti: &str,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        let jti = Uuid::try_parse(jti)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the JWT id must be a UUID"))?;
+        let revoked = self
+            .store
+            .revoke_jwt(organization, jti, Timestamp::now())
+            .await
+            .map_err(store_failure)?;
+        if !revoked {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no live impersonation JWT with that id in this organization",
+            ));
+        }
+        tracing::info!(
+            target: "tower_impersonation::audit",
+            outcome = "jwt_revoked", admin = &*caller.user_id, organization,
+            jti = %jti,
+        );
+        Ok(no_content())
+    }
+
+    async fn revoke_user(
+        &self,
+        caller: &Caller,
+        organization: &str,
+        member: &Member,
+    ) -> Result<Response<Full<Bytes>>, ApiError> {
+        let cutoff = Timestamp::now();
+        let revocation = UserRevocation {
+            organization: organization.into(),
+            user_id: member.user.id.as_str().into(),
+            cutoff,
+            // By then every JWT issued before the cutoff has expired, leeway included.
+            forget_at: cutoff.plus(self.keys.lifetime() + self.keys.leeway()),
+        };
+        self.store
+            .revoke_user_jwts(revocation)
+            .await
+            .map_err(store_failure)?;
+        tracing::info!(
+            target: "tower_impersonation::audit",
+            outcome = "user_jwts_revoked", admin = &*caller.user_id,
+            user = member.user.id.as_str(), organization,
+        );
+        Ok(no_content())
     }
 
     fn parse(&self, body: &[u8]) -> Result<Ask, ApiError> {
@@ -293,7 +429,7 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
         }
     }
 
-    fn mint(
+    async fn mint(
         &self,
         caller: &Caller,
         organization: &str,
@@ -302,12 +438,12 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let created_at = Timestamp::from_secs(Timestamp::now().as_secs());
         let expires_at = created_at.plus(self.keys.lifetime());
-        let jti = Uuid::new_v4().to_string();
+        let jti = Uuid::new_v4();
         let claims = ImpersonationClaims {
             user_id: member.user.id.clone(),
             exp: expires_at.as_secs(),
             iat: Some(created_at.as_secs()),
-            jti: Some(jti.clone()),
+            jti: Some(jti.to_string()),
             org: Some(organization.to_owned()),
             act: Some(ActorClaim {
                 sub: caller.user_id.to_string(),
@@ -321,10 +457,21 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
                 "the token could not be signed; retry shortly",
             )
         })?;
+        // Remembered before it is handed out, so every JWT handed out can be listed and revoked.
+        let minted = MintedJwt {
+            jti,
+            organization: organization.into(),
+            user_id: member.user.id.as_str().into(),
+            actor: Arc::clone(&caller.user_id),
+            reason: reason.unwrap_or_default().to_owned(),
+            issued_at: created_at,
+            expires_at,
+        };
+        self.store.record_jwt(minted).await.map_err(store_failure)?;
         tracing::info!(
             target: "tower_impersonation::audit",
             outcome = "jwt_issued", admin = &*caller.user_id, user = %member.user.id,
-            organization, reason, jti,
+            organization, reason, jti = %jti,
         );
         let document = json!({
             "data": {
@@ -332,6 +479,8 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
                 "type": "impersonation",
                 "attributes": {
                     "created_at": created_at.to_rfc3339_seconds(),
+                    "expires_at": expires_at.to_rfc3339_seconds(),
+                    "jti": jti.to_string(),
                     "json_web_token": token,
                     "updated_at": null,
                     "updated_in_db_at": null,
@@ -343,6 +492,35 @@ impl<D: UserDirectory> OrganizationImpersonationService<D> {
             JSON_API_UTF8,
             document.to_string().into(),
         ))
+    }
+}
+
+fn store_failure(error: StoreError) -> ApiError {
+    tracing::error!(target: "tower_impersonation", %error, "token store failed");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the token store is unavailable; retry shortly",
+    )
+}
+
+fn no_content() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+/// The `user` of a `?user=` query, percent-decoded.
+fn user_in_query(query: Option<&str>) -> Result<String, ApiError> {
+    let mut users = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .filter(|(name, _)| name == "user")
+        .map(|(_, user)| user.into_owned());
+    match (users.next(), users.next()) {
+        (Some(user), None) if !user.is_empty() && user.len() <= crate::MAX_USER_LEN => Ok(user),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "name one user whose JWTs to end: ?user={name, id or email}, or DELETE \
+             .../impersonation/{jti} for one JWT",
+        )),
     }
 }
 

@@ -19,6 +19,8 @@ use serde_json::Value;
 pub const ADMIN: &str = "Bearer demo-admin-key";
 pub const BOB: &str = "bob@example.com";
 const TOKENS: &str = "/api/v1/api-tokens/impersonation";
+const IMPERSONATION: &str =
+    "/api/v2/organizations/4ab7e40b-6b30-4a50-9fc8-873c3dca9d37/impersonation";
 
 /// A running gateway process; killed when dropped. Requests go through its [`Client`].
 pub struct Gateway {
@@ -184,6 +186,37 @@ impl Client {
             .iter()
             .map(|token| token["id"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// An impersonation JWT for Bob from the demo admin: the JWT and its `jti`.
+    pub async fn mint_jwt(&self) -> (String, String) {
+        let body = serde_json::json!({"data": {"type": "impersonation",
+            "attributes": {"reason": "ticket 42", "user": BOB}}});
+        let request = Request::post(format!("{}{IMPERSONATION}", self.base))
+            .header("authorization", ADMIN)
+            .header("content-type", "application/vnd.api+json")
+            .body(Full::from(body.to_string()))
+            .unwrap();
+        let response = self.http.request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let document: Value = serde_json::from_slice(&body).unwrap();
+        let attributes = &document["data"]["attributes"];
+        let text = |name: &str| attributes[name].as_str().unwrap().to_owned();
+        (text("json_web_token"), text("jti"))
+    }
+
+    pub async fn revoke_jwt(&self, jti: &str) -> StatusCode {
+        let path = format!("{IMPERSONATION}/{jti}");
+        self.send(Method::DELETE, &path, ADMIN, "").await.0
+    }
+
+    /// `whoami` with an impersonation JWT: the status.
+    pub async fn with_jwt(&self, jwt: &str) -> StatusCode {
+        let authorization = format!("Bearer {jwt}");
+        self.send(Method::GET, "/api/v1/whoami", &authorization, "")
+            .await
+            .0
     }
 
     /// `whoami` as Bob with `token`: the status.

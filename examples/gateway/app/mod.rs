@@ -69,16 +69,24 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .jwt(keys.clone())
         .access_policy(access_policy())
         .build();
+    let organizations =
+        OrganizationImpersonationService::new(directory, keys.clone(), store.clone());
     let tokens = TokenService::new(store);
     let jwks = JwksService::new(&keys);
-    let organizations = OrganizationImpersonationService::new(directory, keys);
     let openapi = openapi_json();
     let app = Router::new()
         .route("/api/v1/whoami", get(whoami))
         .merge(cards::routes())
         .route_service(TOKENS_PATH, tokens.clone())
         .route_service(&format!("{TOKENS_PATH}/{{id}}"), tokens)
-        .route_service("/api/v2/organizations/{org}/impersonation", organizations)
+        .route_service(
+            "/api/v2/organizations/{org}/impersonation",
+            organizations.clone(),
+        )
+        .route_service(
+            "/api/v2/organizations/{org}/impersonation/{jti}",
+            organizations,
+        )
         .merge(grpc_health())
         .fallback(not_found)
         .layer(from_fn_with_state(accounts, authenticate))
