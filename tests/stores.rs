@@ -23,40 +23,18 @@ macro_rules! conformance {
             #[allow(unused_imports)]
             use super::*;
 
-            #[tokio::test]
-            async fn create_then_lookup() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::create_then_lookup(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn list_shows_one_organization_oldest_first() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::list_shows_one_organization_oldest_first(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn revoke_by_another_organization_keeps_the_token() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::revoke_by_another_organization_keeps_the_token(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn revoke_removes_the_token() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::revoke_removes_the_token(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn record_use_sets_last_used() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::record_use_sets_last_used(&store).await;
-                }
-            }
+            conformance!(@cases $make;
+                create_then_lookup,
+                list_shows_one_organization_oldest_first,
+                revoke_by_another_organization_keeps_the_token,
+                revoke_removes_the_token,
+                record_use_sets_last_used,
+                expired_tokens_are_kept_and_listed_until_revoked,
+                minted_jwts_are_listed_while_live,
+                revoking_a_jwt_ends_it_alone_and_needs_its_organization,
+                revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones,
+                jwt_revocations_are_forgotten_once_their_jwts_have_expired
+            );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn racing_creations_never_pass_the_limit() {
@@ -64,49 +42,17 @@ macro_rules! conformance {
                     store_conformance::racing_creations_never_pass_the_limit(&store).await;
                 }
             }
-
-            #[tokio::test]
-            async fn minted_jwts_are_listed_while_live() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::minted_jwts_are_listed_while_live(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::revoking_a_jwt_ends_it_alone_and_needs_its_organization(
-                        &store,
-                    )
-                    .await;
-                }
-            }
-
-            #[tokio::test]
-            async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones(&store).await;
-                }
-            }
-
-            #[tokio::test]
-            async fn jwt_revocations_are_forgotten_once_their_jwts_have_expired() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::jwt_revocations_are_forgotten_once_their_jwts_have_expired(
-                        &store,
-                    )
-                    .await;
-                }
-            }
-
-            #[tokio::test]
-            async fn expired_tokens_are_kept_and_listed_until_revoked() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::expired_tokens_are_kept_and_listed_until_revoked(&store)
-                        .await;
-                }
-            }
         }
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                if let Some((store, _kept)) = $make {
+                    store_conformance::$case(&store).await;
+                }
+            }
+        )*
     };
 }
 
