@@ -137,11 +137,13 @@ async fn a_postgres_outage_answers_503_and_heals_without_restarting_the_gateway(
     assert_eq!(gateway.as_bob(&used).await, StatusCode::OK, "now cached");
 
     server.stop();
+    let (status, retry_after) = gateway.as_bob_retry_after(&unused).await;
     assert_eq!(
-        gateway.as_bob(&unused).await,
+        status,
         StatusCode::SERVICE_UNAVAILABLE,
         "a token the cache does not hold cannot be checked: 503, never 200"
     );
+    assert!(retry_after.is_some(), "503 says when to retry");
     let (status, refused) = gateway.create().await.unwrap();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
     // A cached token works for at most the cache lifetime, then fails closed too.

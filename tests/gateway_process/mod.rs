@@ -219,6 +219,18 @@ impl Client {
             .0
     }
 
+    /// `whoami` as Bob with `token`: the status and the `Retry-After` header, if any.
+    pub async fn as_bob_retry_after(&self, token: &str) -> (StatusCode, Option<String>) {
+        let request = Request::get(format!("{}/api/v1/whoami", self.base))
+            .header("authorization", format!("Bearer {token}:{BOB}"))
+            .body(Full::default())
+            .unwrap();
+        let response = self.http.request(request).await.unwrap();
+        let retry_after = response.headers().get("retry-after");
+        let retry_after = retry_after.map(|value| value.to_str().unwrap().to_owned());
+        (response.status(), retry_after)
+    }
+
     /// `whoami` as Bob with `token`: the status.
     pub async fn as_bob(&self, token: &str) -> StatusCode {
         let authorization = format!("Bearer {token}:{BOB}");
