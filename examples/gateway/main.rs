@@ -2,87 +2,89 @@
 //! impersonation JWTs (seed 000), role scopes and gRPC health on one port.
 //!
 //! ```text
-//! cargo run --example gateway [-- --addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--quiet]
+//! cargo run --example gateway [-- --addr HOST:PORT] [--audit-log FILE] [--log-format json] ...
+//! cargo run --example gateway -- --help
 //! cargo run --example gateway --features redis -- --redis redis://127.0.0.1:6379/
 //! ```
 //!
 //! With no `--users` it serves a demo organization and prints `curl` commands for every flow.
 
 mod app;
+mod audit_log;
 
-use std::{net::SocketAddr, num::NonZeroU32, process::ExitCode, sync::Arc};
+use std::{
+    net::SocketAddr,
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
+
+use clap::Parser;
 
 use tokio::net::TcpListener;
 #[cfg(feature = "redis")]
 use tower_impersonation::store::{CachingStore, RedisStore, RevocationListener};
 use tower_impersonation::{MemoryStore, TokenStore, jwt::JwtKeys};
-use tracing::Level;
 use uuid::Uuid;
+
+use audit_log::{AuditLog, LogFormat};
 
 use app::{
     Gateway,
     accounts::{Accounts, DEMO_USERS},
 };
 
-const USAGE: &str = "\
-usage: gateway [--addr HOST:PORT] [--users FILE] [--jwt-secret SECRET] [--rate-limit N]
-               [--redis URL] [--quiet]
-
-  --addr HOST:PORT     where to listen (default 127.0.0.1:3000)
-  --users FILE         organizations and members, with their plain api_key (default: a demo)
-  --jwt-secret SECRET  HS256 key of impersonation JWTs, at least 32 bytes (default: random)
-  --rate-limit N       most requests a second from one client address, 0 for none (default 100)
-  --redis URL          share tokens with other instances through Redis (needs --features redis)
-  --quiet              no audit log on standard output";
-
-/// The command line.
+/// The example gateway of tower-impersonation: an axum app with impersonation tokens, organization
+/// impersonation JWTs, role scopes and gRPC health on one port.
+///
+/// Every accepted and refused impersonation is an audit event, written by a thread of its own:
+/// a request never waits on the log.
+#[derive(Debug, Parser)]
+#[command(name = "gateway", version)]
 struct Options {
+    /// Where to listen
+    #[arg(
+        long,
+        env = "GATEWAY_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:3000"
+    )]
     addr: SocketAddr,
-    users: Option<String>,
+    /// Organizations and members, with their plain api_key, as JSON (default: a demo)
+    #[arg(long, env = "GATEWAY_USERS", value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// HS256 key of impersonation JWTs, at least 32 bytes (default: random at start)
+    #[arg(long, value_name = "SECRET")]
     jwt_secret: Option<String>,
-    rate_limit: Option<NonZeroU32>,
+    /// Most requests a second from one client address, 0 for none
+    #[arg(
+        long,
+        env = "GATEWAY_RATE_LIMIT",
+        value_name = "N",
+        default_value_t = 100
+    )]
+    rate_limit: u32,
+    /// Share tokens with other instances through Redis (needs --features redis)
+    #[arg(long, value_name = "URL")]
     redis: Option<String>,
+    /// Write the log, audit events included, to FILE (appended to) instead of standard output
+    #[arg(long, env = "GATEWAY_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// How log lines are written
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// No log at all, audit events included
+    #[arg(long, conflicts_with = "audit_log")]
     quiet: bool,
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Options {
-            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            users: None,
-            jwt_secret: None,
-            rate_limit: NonZeroU32::new(100),
-            redis: None,
-            quiet: false,
-        };
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--addr" => {
-                    let addr = value()?;
-                    options.addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
-                }
-                "--users" => options.users = Some(value()?),
-                "--jwt-secret" => options.jwt_secret = Some(value()?),
-                "--rate-limit" => {
-                    let rate = value()?;
-                    let rate = rate
-                        .parse()
-                        .map_err(|e| format!("--rate-limit {rate}: {e}"))?;
-                    options.rate_limit = NonZeroU32::new(rate);
-                }
-                "--redis" => options.redis = Some(value()?),
-                "--quiet" => options.quiet = true,
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown argument {other}")),
-            }
-        }
-        Ok(options)
-    }
-
     fn accounts(&self) -> Result<Accounts, String> {
         let json = match &self.users {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+            }
             None => DEMO_USERS.to_owned(),
         };
         Accounts::from_json(&json).map_err(|e| format!("users: {e}"))
@@ -94,7 +96,7 @@ impl Options {
             accounts,
             store,
             keys,
-            rate_limit: self.rate_limit,
+            rate_limit: NonZeroU32::new(self.rate_limit),
         }
     }
 
@@ -108,20 +110,29 @@ impl Options {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(why) => {
-            if !why.is_empty() {
-                eprintln!("gateway: {why}");
+    let options = Options::parse();
+    let log = if options.quiet {
+        None
+    } else {
+        match AuditLog::install(options.log_format, options.audit_log.as_deref()) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                let path = options.audit_log.as_deref().unwrap_or(Path::new("-"));
+                eprintln!("gateway: --audit-log {}: {e}", path.display());
+                return ExitCode::FAILURE;
             }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
         }
     };
-    if !options.quiet {
-        tracing_subscriber::fmt().with_max_level(Level::INFO).init();
+    let reporter = log.as_ref().map(AuditLog::report_drops);
+    let outcome = run(options).await;
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
-    match run(options).await {
+    // Every line logged until now reaches the log before the process exits.
+    if let Some(log) = log {
+        log.finish();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
             eprintln!("gateway: {why}");
@@ -162,14 +173,54 @@ async fn run(options: Options) -> Result<(), String> {
     }
 }
 
+/// Serves until SIGTERM or Ctrl-C, lets the requests in flight finish, then writes back the last
+/// uses the store holds only in memory.
 async fn serve<St: TokenStore + Clone>(
     listener: TcpListener,
     gateway: Gateway<St>,
 ) -> Result<(), String> {
+    let store = gateway.store.clone();
     let router = app::router(gateway);
-    app::serve(listener, router)
+    app::serve(listener, router, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    store
+        .flush()
+        .await
+        .map_err(|e| format!("writing back last uses: {e}"))
+}
+
+/// Completes on the first SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("gateway: cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(e) => {
+                eprintln!("gateway: cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!(
+        target: "gateway",
+        "shutting down: no new connections; finishing the requests in flight"
+    );
 }
 
 /// Tokens in Redis, cached in memory, with revocations made by other instances applied as they

@@ -1,0 +1,360 @@
+//! The gateway's log, audit events included: each event is formatted into one line on the thread
+//! that emits it, by a formatter written for speed (no colours, no `Debug` round trip for plain
+//! strings), and handed to `tracing-appender`'s writer thread, which writes in batches to
+//! standard output or a file. A request never waits on a write: when the writer falls behind by
+//! more than [`BUFFERED_LINES`], lines are dropped, counted, and the count is reported in the log
+//! itself and on standard error.
+
+use std::{
+    fmt::{self, Write as _},
+    fs::OpenOptions,
+    io::{self, BufWriter, Write},
+    path::Path,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use clap::ValueEnum;
+use tracing::{Event, Level, Subscriber, field::Field};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::{
+    field::{RecordFields, Visit},
+    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
+    registry::LookupSpan,
+};
+
+/// Lines the writer thread may fall behind by before new ones are dropped (and counted): about
+/// 40 MB of audit lines, a second and a half of the gateway's best rate on two cores.
+pub const BUFFERED_LINES: usize = 128_000;
+
+/// How often the count of dropped lines is looked at.
+const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
+
+/// How the log is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// `2026-01-02T03:04:05.000006Z  INFO request{client=…}: target: field=value …`
+    #[default]
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `spans`, `fields`.
+    Json,
+}
+
+/// The running log: keep it until the end, then [`AuditLog::finish`] it.
+pub struct AuditLog {
+    guard: WorkerGuard,
+    dropped: ErrorCounter,
+}
+
+impl AuditLog {
+    /// Installs the log as the process's subscriber, at `INFO` and above, writing to `file`
+    /// (appended to) or standard output.
+    pub fn install(format: LogFormat, file: Option<&Path>) -> io::Result<Self> {
+        let sink: Box<dyn Write + Send> = match file {
+            Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+            None => Box::new(io::stdout()),
+        };
+        // The writer thread drains every line waiting before it flushes: one write per batch.
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(BUFFERED_LINES)
+            .thread_name("audit-log")
+            .finish(BufWriter::with_capacity(1 << 16, sink));
+        let dropped = writer.error_counter();
+        let lines = Lines {
+            json: format == LogFormat::Json,
+        };
+        tracing_subscriber::fmt()
+            .with_max_level(Level::INFO)
+            .fmt_fields(lines)
+            .event_format(lines)
+            .with_writer(writer)
+            .init();
+        Ok(Self { guard, dropped })
+    }
+
+    /// Says, in the log and on standard error, how many lines were dropped since it last looked,
+    /// once a second for as long as the task runs. Needs a tokio runtime.
+    pub fn report_drops(&self) -> tokio::task::JoinHandle<()> {
+        let dropped = self.dropped.clone();
+        tokio::spawn(async move {
+            let mut reported = 0;
+            loop {
+                tokio::time::sleep(DROP_REPORT_EVERY).await;
+                let total = dropped.dropped_lines();
+                if total > reported {
+                    report(total - reported, total);
+                    reported = total;
+                }
+            }
+        })
+    }
+
+    /// Writes out every line still waiting, then says how many were dropped in all, if any.
+    pub fn finish(self) {
+        drop(self.guard);
+        let total = self.dropped.dropped_lines();
+        if total > 0 {
+            eprintln!("gateway: the log writer fell behind and dropped {total} lines in all");
+        }
+    }
+}
+
+fn report(dropped: usize, total: usize) {
+    // The event may itself be dropped if the writer is still behind; standard error is not.
+    tracing::warn!(
+        target: "gateway::audit_log",
+        dropped,
+        total,
+        "the log writer fell behind and dropped lines"
+    );
+    eprintln!("gateway: the log writer fell behind and dropped {dropped} lines ({total} in all)");
+}
+
+/// The line formatter, for events and for the fields of their spans.
+#[derive(Clone, Copy)]
+struct Lines {
+    json: bool,
+}
+
+impl<S, N> FormatEvent<S, N> for Lines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let metadata = event.metadata();
+        let level = metadata.level().as_str();
+        if self.json {
+            writer.write_str("{\"timestamp\":\"")?;
+            write_timestamp(&mut writer, SystemTime::now())?;
+            writer.write_str("\",\"level\":\"")?;
+            writer.write_str(level)?;
+            writer.write_str("\",\"target\":")?;
+            write_json_str(&mut writer, metadata.target())?;
+            writer.write_str(",\"spans\":[")?;
+            if let Some(scope) = ctx.event_scope() {
+                for (i, span) in scope.from_root().enumerate() {
+                    writer.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+                    write_json_str(&mut writer, span.name())?;
+                    let extensions = span.extensions();
+                    if let Some(fields) = extensions.get::<FormattedFields<N>>() {
+                        if !fields.is_empty() {
+                            writer.write_char(',')?;
+                            writer.write_str(fields)?;
+                        }
+                    }
+                    writer.write_char('}')?;
+                }
+            }
+            writer.write_str("],\"fields\":{")?;
+            event.record(&mut Visitor::new(&mut writer, true));
+            writer.write_str("}}\n")
+        } else {
+            write_timestamp(&mut writer, SystemTime::now())?;
+            writer.write_str(match *metadata.level() {
+                Level::ERROR => " ERROR ",
+                Level::WARN => "  WARN ",
+                Level::INFO => "  INFO ",
+                Level::DEBUG => " DEBUG ",
+                Level::TRACE => " TRACE ",
+            })?;
+            if let Some(scope) = ctx.event_scope() {
+                for span in scope.from_root() {
+                    writer.write_str(span.name())?;
+                    let extensions = span.extensions();
+                    if let Some(fields) = extensions.get::<FormattedFields<N>>() {
+                        if !fields.is_empty() {
+                            writer.write_char('{')?;
+                            writer.write_str(fields)?;
+                            writer.write_char('}')?;
+                        }
+                    }
+                    writer.write_str(": ")?;
+                }
+            }
+            writer.write_str(metadata.target())?;
+            writer.write_str(": ")?;
+            event.record(&mut Visitor::new(&mut writer, false));
+            writer.write_char('\n')
+        }
+    }
+}
+
+impl<'writer> FormatFields<'writer> for Lines {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        fields.record(&mut Visitor::new(&mut writer, self.json));
+        Ok(())
+    }
+}
+
+/// Writes fields as `name=value` separated by spaces (strings quoted and escaped as `Debug`
+/// does), or as the members of a JSON object.
+struct Visitor<'a, 'w> {
+    writer: &'a mut Writer<'w>,
+    json: bool,
+    first: bool,
+}
+
+impl<'a, 'w> Visitor<'a, 'w> {
+    fn new(writer: &'a mut Writer<'w>, json: bool) -> Self {
+        Self {
+            writer,
+            json,
+            first: true,
+        }
+    }
+
+    /// The separator and the field's name, up to where its value goes.
+    fn name(&mut self, field: &Field) -> fmt::Result {
+        let first = std::mem::replace(&mut self.first, false);
+        if self.json {
+            if !first {
+                self.writer.write_char(',')?;
+            }
+            self.writer.write_char('"')?;
+            self.writer.write_str(field.name())?;
+            self.writer.write_str("\":")
+        } else {
+            if !first {
+                self.writer.write_char(' ')?;
+            }
+            // The message goes first and bare, as tracing-subscriber writes it.
+            if field.name() == "message" {
+                return Ok(());
+            }
+            self.writer.write_str(field.name())?;
+            self.writer.write_char('=')
+        }
+    }
+}
+
+impl Visit for Visitor<'_, '_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let _ = self.name(field).and_then(|()| {
+            if self.json {
+                write_json_str(self.writer, value)
+            } else if field.name() == "message" {
+                self.writer.write_str(value)
+            } else if value
+                .bytes()
+                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+            {
+                self.writer.write_char('"')?;
+                self.writer.write_str(value)?;
+                self.writer.write_char('"')
+            } else {
+                write!(self.writer, "{value:?}")
+            }
+        });
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let _ = self
+            .name(field)
+            .and_then(|()| write!(self.writer, "{value}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let _ = self
+            .name(field)
+            .and_then(|()| write!(self.writer, "{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let _ = self
+            .name(field)
+            .and_then(|()| self.writer.write_str(if value { "true" } else { "false" }));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let _ = self.name(field).and_then(|()| {
+            if self.json {
+                self.writer.write_char('"')?;
+                write!(JsonEscaped(self.writer), "{value:?}")?;
+                self.writer.write_char('"')
+            } else {
+                write!(self.writer, "{value:?}")
+            }
+        });
+    }
+}
+
+/// `text` as a JSON string.
+fn write_json_str(writer: &mut impl fmt::Write, text: &str) -> fmt::Result {
+    writer.write_char('"')?;
+    JsonEscaped(writer).write_str(text)?;
+    writer.write_char('"')
+}
+
+/// Escapes what it is given as the inside of a JSON string.
+struct JsonEscaped<'a, W>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for JsonEscaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..=0x1f | 0x7f => "",
+                _ => continue,
+            };
+            self.0.write_str(&text[plain..i])?;
+            if escape.is_empty() {
+                write!(self.0, "\\u{byte:04x}")?;
+            } else {
+                self.0.write_str(escape)?;
+            }
+            plain = i + 1;
+        }
+        self.0.write_str(&text[plain..])
+    }
+}
+
+/// `at` in RFC 3339, UTC, to the microsecond: `2026-01-02T03:04:05.000006Z`.
+fn write_timestamp(writer: &mut impl fmt::Write, at: SystemTime) -> fmt::Result {
+    let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let in_day = secs % 86_400;
+    write!(
+        writer,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60,
+        since_epoch.subsec_micros()
+    )
+}
+
+/// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
