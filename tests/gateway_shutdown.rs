@@ -188,6 +188,6 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
             line.contains("outcome=\"accepted\"") && line.contains("path=\"/api/v1/cards\"")
         })
         .unwrap_or_else(|| panic!("the in-flight request's audit event is not in the log:\n{log}"));
-    assert!(event.contains("method=POST"), "{event}");
+    assert!(event.contains(r#"method="POST""#), "{event}");
     assert!(!log.contains(&token), "the token never reaches the log");
 }

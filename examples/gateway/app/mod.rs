@@ -130,8 +130,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn whoami(who: Principal) -> Json<Value> {
-    Json(who.describe())
+async fn whoami(who: Principal) -> axum::response::Response {
+    Json(who.describe()).into_response()
 }
 
 async fn not_found() -> impl IntoResponse {
