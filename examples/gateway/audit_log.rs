@@ -6,6 +6,7 @@
 //! itself and on standard error.
 
 use std::{
+    cell::RefCell,
     fmt::{self, Write as _},
     fs::OpenOptions,
     io::{self, BufWriter, Write},
@@ -15,10 +16,10 @@ use std::{
 
 use clap::ValueEnum;
 use tracing::{Event, Level, Subscriber, field::Field};
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::{
     field::{RecordFields, Visit},
-    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, format::Writer},
+    fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter, format::Writer},
     registry::LookupSpan,
 };
 
@@ -45,8 +46,26 @@ pub enum LogFormat {
 
 /// The running log: keep it until the end, then [`AuditLog::finish`] it.
 pub struct AuditLog {
+    writer: NonBlocking,
     guard: WorkerGuard,
     dropped: ErrorCounter,
+}
+
+/// The log's subscriber: events and spans at `INFO` and above, as lines in `format`, handed to
+/// `writer`.
+pub fn subscriber(
+    format: LogFormat,
+    writer: impl for<'w> MakeWriter<'w> + Send + Sync + 'static,
+) -> impl Subscriber + Send + Sync + 'static {
+    let lines = Lines {
+        json: format == LogFormat::Json,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(Level::INFO)
+        .fmt_fields(lines)
+        .event_format(lines)
+        .with_writer(writer)
+        .finish()
 }
 
 impl AuditLog {
@@ -57,23 +76,30 @@ impl AuditLog {
             Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
             None => Box::new(io::stdout()),
         };
+        let log = Self::writing_to(sink, BUFFERED_LINES);
+        tracing::subscriber::set_global_default(subscriber(format, log.writer()))
+            .map_err(io::Error::other)?;
+        Ok(log)
+    }
+
+    /// The writer thread, writing to `sink`, dropping lines past `limit` waiting.
+    pub fn writing_to(sink: impl Write + Send + 'static, limit: usize) -> Self {
         // The writer thread writes every line waiting, then flushes: one write per batch.
         let (writer, guard) = NonBlockingBuilder::default()
             .lossy(true)
-            .buffered_lines_limit(BUFFERED_LINES)
+            .buffered_lines_limit(limit)
             .thread_name("audit-log")
             .finish(Batches(BufWriter::with_capacity(1 << 16, sink)));
-        let dropped = writer.error_counter();
-        let lines = Lines {
-            json: format == LogFormat::Json,
-        };
-        tracing_subscriber::fmt()
-            .with_max_level(Level::INFO)
-            .fmt_fields(lines)
-            .event_format(lines)
-            .with_writer(writer)
-            .init();
-        Ok(Self { guard, dropped })
+        Self {
+            dropped: writer.error_counter(),
+            writer,
+            guard,
+        }
+    }
+
+    /// What hands lines to the writer thread.
+    pub fn writer(&self) -> impl for<'w> MakeWriter<'w> + Send + Sync + 'static {
+        PerThread(self.writer.clone())
     }
 
     /// Says, in the log and on standard error, how many lines were dropped since it last looked,
@@ -93,13 +119,21 @@ impl AuditLog {
         })
     }
 
-    /// Writes out every line still waiting, then says how many were dropped in all, if any.
-    pub fn finish(self) {
-        drop(self.guard);
-        let total = self.dropped.dropped_lines();
+    /// Writes out every line still waiting, then says how many were dropped in all, if any, and
+    /// returns that count.
+    pub fn finish(self) -> usize {
+        let Self {
+            writer,
+            guard,
+            dropped,
+        } = self;
+        drop(writer);
+        drop(guard);
+        let total = dropped.dropped_lines();
         if total > 0 {
             eprintln!("gateway: the log writer fell behind and dropped {total} lines in all");
         }
+        total
     }
 }
 
@@ -137,6 +171,39 @@ impl<W: Write> Write for Batches<W> {
     }
 }
 
+/// Hands each line to the thread's own clone of the writer, made on the thread's first line.
+/// `NonBlocking` itself makes a clone per line, and a clone of its channel's sender increments
+/// and then decrements a count every thread shares: contended atomic writes on every event.
+struct PerThread(NonBlocking);
+
+thread_local! {
+    static THREAD_WRITER: RefCell<Option<NonBlocking>> = const { RefCell::new(None) };
+}
+
+impl<'a> MakeWriter<'a> for PerThread {
+    type Writer = ThreadWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ThreadWriter(&self.0)
+    }
+}
+
+/// Writes to the thread's clone of the writer.
+struct ThreadWriter<'a>(&'a NonBlocking);
+
+impl Write for ThreadWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        THREAD_WRITER.with(|writer| {
+            let mut writer = writer.borrow_mut();
+            writer.get_or_insert_with(|| self.0.clone()).write(bytes)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The line formatter, for events and for the fields of their spans.
 #[derive(Clone, Copy)]
 struct Lines {
@@ -169,11 +236,11 @@ where
                     writer.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
                     write_json_str(&mut writer, span.name())?;
                     let extensions = span.extensions();
-                    if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                        if !fields.is_empty() {
-                            writer.write_char(',')?;
-                            writer.write_str(fields)?;
-                        }
+                    if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                        && !fields.is_empty()
+                    {
+                        writer.write_char(',')?;
+                        writer.write_str(fields)?;
                     }
                     writer.write_char('}')?;
                 }
@@ -194,12 +261,12 @@ where
                 for span in scope.from_root() {
                     writer.write_str(span.name())?;
                     let extensions = span.extensions();
-                    if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                        if !fields.is_empty() {
-                            writer.write_char('{')?;
-                            writer.write_str(fields)?;
-                            writer.write_char('}')?;
-                        }
+                    if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                        && !fields.is_empty()
+                    {
+                        writer.write_char('{')?;
+                        writer.write_str(fields)?;
+                        writer.write_char('}')?;
                     }
                     writer.write_str(": ")?;
                 }
@@ -270,11 +337,8 @@ impl Visit for Visitor<'_, '_> {
             if self.json {
                 write_json_str(self.writer, value)
             } else if field.name() == "message" {
-                self.writer.write_str(value)
-            } else if value
-                .bytes()
-                .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-            {
+                LineEscaped(self.writer).write_str(value)
+            } else if is_plain(value) {
                 self.writer.write_char('"')?;
                 self.writer.write_str(value)?;
                 self.writer.write_char('"')
@@ -309,10 +373,37 @@ impl Visit for Visitor<'_, '_> {
                 write!(JsonEscaped(self.writer), "{value:?}")?;
                 self.writer.write_char('"')
             } else {
-                write!(self.writer, "{value:?}")
+                write!(LineEscaped(self.writer), "{value:?}")
             }
         });
     }
+}
+
+/// Escapes control characters (`\n`, `\r`, `\t`, `\u{1b}`, ...) in what it is given, so no value
+/// written bare in a text line can start a line of its own.
+struct LineEscaped<'a, W>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for LineEscaped<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut plain = 0;
+        for (i, byte) in text.bytes().enumerate() {
+            if byte >= 0x20 && byte != 0x7f {
+                continue;
+            }
+            self.0.write_str(&text[plain..i])?;
+            write!(self.0, "{}", char::from(byte).escape_default())?;
+            plain = i + 1;
+        }
+        self.0.write_str(&text[plain..])
+    }
+}
+
+/// Whether `text` is printable ASCII without quotes or backslashes: written as it is between
+/// quotes. One pass over every byte, without an early exit, so the compiler vectorises it.
+fn is_plain(text: &str) -> bool {
+    text.bytes().fold(true, |plain, byte| {
+        plain & (0x20..0x7f).contains(&byte) & (byte != b'"') & (byte != b'\\')
+    })
 }
 
 /// `text` as a JSON string.
@@ -350,20 +441,28 @@ impl<W: fmt::Write> fmt::Write for JsonEscaped<'_, W> {
     }
 }
 
-/// `at` in RFC 3339, UTC, to the microsecond: `2026-01-02T03:04:05.000006Z`.
+/// `at` in RFC 3339, UTC, to the microsecond: `2026-01-02T03:04:05.000006Z`. Digits are placed
+/// by hand: `write!` with seven padded numbers costs ten times as much.
 fn write_timestamp(writer: &mut impl fmt::Write, at: SystemTime) -> fmt::Result {
     let since_epoch = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);
     let in_day = secs % 86_400;
-    write!(
-        writer,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60,
-        since_epoch.subsec_micros()
-    )
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year.clamp(0, 9999) as u64);
+    put(5, 2, month.into());
+    put(8, 2, day.into());
+    put(11, 2, in_day / 3600);
+    put(14, 2, in_day / 60 % 60);
+    put(17, 2, in_day % 60);
+    put(20, 6, since_epoch.subsec_micros().into());
+    writer.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
 }
 
 /// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's

@@ -130,7 +130,7 @@ async fn main() -> ExitCode {
     }
     // Every line logged until now reaches the log before the process exits.
     if let Some(log) = log {
-        log.finish();
+        log.finish(); // says how many lines were dropped, if any
     }
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
