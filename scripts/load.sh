@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load on the example gateway: GET /api/v1/whoami with a plain key, an impersonation token and a
 # JWT, measured with wrk on loopback, in two configurations run alternately: the default one (the
-# audit log on, written to a file with --audit-log) and --quiet (no log at all). Reports each
-# run's requests/s and 99th percentile latency, the ratios to the plain key's, and the median
-# ratios over the rounds.
+# audit log on, written to a file with --audit-log) and --quiet (no log at all). Within a round the
+# plain key runs before and after each impersonated credential (plain, token, plain, JWT, plain),
+# and each ratio is to the mean of the two plain runs beside it, so a machine whose load drifts
+# during a round skews the ratios less. Reports each run's requests/s and 99th percentile
+# latency, the ratios to the plain key's, and the median ratios over the rounds.
 #
 #   scripts/load.sh                       # 3 rounds, 10 s per credential
 #   ROUNDS=5 DURATION=20s scripts/load.sh
@@ -81,14 +83,16 @@ for round in $(seq "$rounds"); do
         else
             start_gateway --quiet
         fi
-        plain="$(measure -H "Authorization: Bearer $admin_key")"
+        plain1="$(measure -H "Authorization: Bearer $admin_key")"
         opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+        plain2="$(measure -H "Authorization: Bearer $admin_key")"
         signed="$(measure -H "Authorization: Bearer $jwt")"
+        plain3="$(measure -H "Authorization: Bearer $admin_key")"
         stop_gateway
         lines=0
         [[ "$config" == audit ]] && lines="$(wc -l <"$work/audit.log")"
         dropped="$(grep -o 'dropped [0-9]* lines in all' "$work/stderr" | grep -o '[0-9]*' || echo 0)"
-        echo "$round $config $plain $opaque $signed $lines $dropped" | tee -a "$results" >&2
+        echo "$round $config $plain1 $opaque $plain2 $signed $plain3 $lines $dropped" | tee -a "$results" >&2
     done
 done
 
@@ -99,18 +103,22 @@ python3 - "$results" <<'EOF'
 import statistics, sys
 
 rows = [line.split() for line in open(sys.argv[1])]
-print(f"{'round':>5} {'config':<6} {'plain/s':>9} {'p99 ms':>7} {'token/s':>9} {'ratio':>6} {'p99 ms':>7} "
-      f"{'JWT/s':>9} {'ratio':>6} {'p99 ms':>7} {'log lines':>10} {'dropped':>8}")
+print(f"{'round':>5} {'config':<6} {'plain/s':>23} {'p99 ms':>16} {'token/s':>8} {'ratio':>6} {'p99 ms':>7} "
+      f"{'JWT/s':>8} {'ratio':>6} {'p99 ms':>7} {'log lines':>10} {'dropped':>8}")
 ratios = {}
-for round_, config, plain, plain_p99, token, token_p99, jwt, jwt_p99, lines, dropped in rows:
-    plain, token, jwt = float(plain), float(token), float(jwt)
+for round_, config, *figures, lines, dropped in rows:
+    p1, p1_99, token, token_99, p2, p2_99, jwt, jwt_99, p3, p3_99 = map(float, figures)
+    token_ratio, jwt_ratio = token / ((p1 + p2) / 2), jwt / ((p2 + p3) / 2)
+    token_p99, jwt_p99 = token_99 / ((p1_99 + p2_99) / 2), jwt_99 / ((p2_99 + p3_99) / 2)
     r = ratios.setdefault(config, {"token": [], "jwt": [], "token_p99": [], "jwt_p99": []})
-    r["token"].append(token / plain)
-    r["jwt"].append(jwt / plain)
-    r["token_p99"].append(float(token_p99) / float(plain_p99))
-    r["jwt_p99"].append(float(jwt_p99) / float(plain_p99))
-    print(f"{round_:>5} {config:<6} {plain:>9.0f} {float(plain_p99):>7.2f} {token:>9.0f} {token / plain:>6.2f} "
-          f"{float(token_p99):>7.2f} {jwt:>9.0f} {jwt / plain:>6.2f} {float(jwt_p99):>7.2f} {lines:>10} {dropped:>8}")
+    r["token"].append(token_ratio)
+    r["jwt"].append(jwt_ratio)
+    r["token_p99"].append(token_p99)
+    r["jwt_p99"].append(jwt_p99)
+    plains = f"{p1:.0f} {p2:.0f} {p3:.0f}"
+    plain_p99 = f"{p1_99:.2f} {p2_99:.2f} {p3_99:.2f}"
+    print(f"{round_:>5} {config:<6} {plains:>23} {plain_p99:>16} {token:>8.0f} {token_ratio:>6.2f} {token_99:>7.2f} "
+          f"{jwt:>8.0f} {jwt_ratio:>6.2f} {jwt_99:>7.2f} {lines:>10} {dropped:>8}")
 print()
 for config, r in ratios.items():
     median = {key: statistics.median(values) for key, values in r.items()}
