@@ -221,20 +221,49 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        // Built in a buffer of the thread's own, with no dynamic call per piece, then handed on
+        // in one piece.
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            self.line(ctx, event, &mut line)?;
+            writer.write_str(&line)
+        })
+    }
+}
+
+thread_local! {
+    /// The line being formatted.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The fields of a span being formatted.
+    static FIELDS: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+impl Lines {
+    fn line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        event: &Event<'_>,
+        writer: &mut String,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
         let metadata = event.metadata();
         let level = metadata.level().as_str();
         if self.json {
             writer.write_str("{\"timestamp\":\"")?;
-            write_timestamp(&mut writer, SystemTime::now())?;
+            write_timestamp(writer, SystemTime::now())?;
             writer.write_str("\",\"level\":\"")?;
             writer.write_str(level)?;
             writer.write_str("\",\"target\":")?;
-            write_json_str(&mut writer, metadata.target())?;
+            write_json_str(writer, metadata.target())?;
             writer.write_str(",\"spans\":[")?;
             if let Some(scope) = ctx.event_scope() {
                 for (i, span) in scope.from_root().enumerate() {
                     writer.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
-                    write_json_str(&mut writer, span.name())?;
+                    write_json_str(writer, span.name())?;
                     let extensions = span.extensions();
                     if let Some(fields) = extensions.get::<FormattedFields<N>>()
                         && !fields.is_empty()
@@ -246,10 +275,10 @@ where
                 }
             }
             writer.write_str("],\"fields\":{")?;
-            event.record(&mut Visitor::new(&mut writer, true));
+            event.record(&mut Visitor::new(writer, true));
             writer.write_str("}}\n")
         } else {
-            write_timestamp(&mut writer, SystemTime::now())?;
+            write_timestamp(writer, SystemTime::now())?;
             writer.write_str(match *metadata.level() {
                 Level::ERROR => " ERROR ",
                 Level::WARN => "  WARN ",
@@ -273,7 +302,7 @@ where
             }
             writer.write_str(metadata.target())?;
             writer.write_str(": ")?;
-            event.record(&mut Visitor::new(&mut writer, false));
+            event.record(&mut Visitor::new(writer, false));
             writer.write_char('\n')
         }
     }
@@ -285,21 +314,25 @@ impl<'writer> FormatFields<'writer> for Lines {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        fields.record(&mut Visitor::new(&mut writer, self.json));
-        Ok(())
+        FIELDS.with(|formatted| {
+            let mut formatted = formatted.borrow_mut();
+            formatted.clear();
+            fields.record(&mut Visitor::new(&mut formatted, self.json));
+            writer.write_str(&formatted)
+        })
     }
 }
 
 /// Writes fields as `name=value` separated by spaces (strings quoted and escaped as `Debug`
 /// does), or as the members of a JSON object.
-struct Visitor<'a, 'w> {
-    writer: &'a mut Writer<'w>,
+struct Visitor<'a> {
+    writer: &'a mut String,
     json: bool,
     first: bool,
 }
 
-impl<'a, 'w> Visitor<'a, 'w> {
-    fn new(writer: &'a mut Writer<'w>, json: bool) -> Self {
+impl<'a> Visitor<'a> {
+    fn new(writer: &'a mut String, json: bool) -> Self {
         Self {
             writer,
             json,
@@ -331,7 +364,7 @@ impl<'a, 'w> Visitor<'a, 'w> {
     }
 }
 
-impl Visit for Visitor<'_, '_> {
+impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         let _ = self.name(field).and_then(|()| {
             if self.json {
