@@ -2,9 +2,9 @@
 # Load on the example gateway: GET /api/v1/whoami with a plain key, an impersonation token and a
 # JWT, measured with wrk on loopback, in two configurations run alternately: the default one (the
 # audit log on, written to a file with --audit-log) and --quiet (no log at all). Within a round the
-# plain key runs before and after each impersonated credential (plain, token, plain, JWT, plain),
-# and each ratio is to the mean of the two plain runs beside it, so a machine whose load drifts
-# during a round skews the ratios less. Reports each run's requests/s and 99th percentile
+# plain key runs before and after each impersonated credential (plain, token, plain, JWT, plain;
+# JWT first in even rounds), and each ratio is to the mean of the two plain runs beside it, so a
+# machine whose load drifts during a round skews the ratios less. Reports each run's requests/s and 99th percentile
 # latency, the ratios to the plain key's, and the median ratios over the rounds.
 #
 #   scripts/load.sh                       # 3 rounds, 10 s per credential
@@ -60,8 +60,11 @@ start_gateway() {
         | json_field '["data"]["attributes"]["json_web_token"]')"
 }
 
-# "requests/s p99-in-ms" of one wrk run; the credential goes in as headers.
+# "requests/s p99-in-ms" of one wrk run; the credential goes in as headers. The log's dirty
+# pages are written to disk after each run, so the kernel's writeback of one run's log does not
+# land in the next run, a plain key's perhaps.
 measure() {
+    sync
     wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$base/api/v1/whoami" | awk '
         function ms(v) {
             if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
@@ -83,11 +86,27 @@ for round in $(seq "$rounds"); do
         else
             start_gateway --quiet
         fi
-        plain1="$(measure -H "Authorization: Bearer $admin_key")"
-        opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
-        plain2="$(measure -H "Authorization: Bearer $admin_key")"
-        signed="$(measure -H "Authorization: Bearer $jwt")"
-        plain3="$(measure -H "Authorization: Bearer $admin_key")"
+        # Odd rounds measure the token first, even rounds the JWT; the plain key's run before
+        # the first is "before" for it, the one between them "between", the last "after".
+        before="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+        else
+            signed="$(measure -H "Authorization: Bearer $jwt")"
+        fi
+        between="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            signed="$(measure -H "Authorization: Bearer $jwt")"
+        else
+            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+        fi
+        after="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            plain1="$before" plain2="$between" plain3="$after"
+        else
+            # Columns stay plain-token-plain-JWT-plain: the token's neighbours come first.
+            plain1="$after" plain2="$between" plain3="$before"
+        fi
         stop_gateway
         lines=0
         [[ "$config" == audit ]] && lines="$(wc -l <"$work/audit.log")"
