@@ -37,10 +37,10 @@ const DROP_REPORT_EVERY: Duration = Duration::from_secs(1);
 /// How the log is written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// `2026-01-02T03:04:05.000006Z  INFO request{client=…}: target: field=value …`
+    /// One line an event: time, level, spans, target, then its fields as name="value"
     #[default]
     Text,
-    /// One JSON object a line: `timestamp`, `level`, `target`, `spans`, `fields`.
+    /// One JSON object an event: timestamp, level, target, spans, fields
     Json,
 }
 

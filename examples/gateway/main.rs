@@ -40,7 +40,8 @@ use app::{
 ///
 /// Every accepted and refused impersonation is an audit event, written by a thread of its own:
 /// a request never waits on the log.
-#[derive(Debug, Parser)]
+// No `Debug`: the options hold the JWT secret.
+#[derive(Parser)]
 #[command(name = "gateway", version)]
 struct Options {
     /// Where to listen
