@@ -15,7 +15,9 @@ use std::{
 const ADMIN_KEY: &str = "demo-admin-key";
 const BOB: &str = "bob@example.com";
 
-/// `target/<profile>/examples/gateway`, which `cargo test` builds beside this test.
+/// `target/<profile>/examples/gateway`, which `cargo test` builds beside this test. Run alone
+/// (`cargo test --test gateway_shutdown`), cargo builds only the test: build the example first
+/// (`cargo build --example gateway --all-features`) or the binary may be an older one.
 fn gateway_binary() -> PathBuf {
     let test = std::env::current_exe().unwrap();
     let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();

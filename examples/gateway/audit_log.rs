@@ -24,7 +24,7 @@ use tracing_subscriber::{
 };
 
 /// Lines the writer thread may fall behind by before new ones are dropped (and counted): about
-/// 40 MB of audit lines, a second and a half of the gateway's best rate on two cores.
+/// 50 MB of audit lines, a second and a half of the gateway's best rate on two cores.
 pub const BUFFERED_LINES: usize = 128_000;
 
 /// How long the writer thread waits after writing a batch, so the lines of the next one gather
