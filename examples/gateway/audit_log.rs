@@ -451,6 +451,9 @@ struct JsonEscaped<'a, W>(&'a mut W);
 
 impl<W: fmt::Write> fmt::Write for JsonEscaped<'_, W> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
+        if is_plain(text) {
+            return self.0.write_str(text);
+        }
         let mut plain = 0;
         for (i, byte) in text.bytes().enumerate() {
             let escape = match byte {
