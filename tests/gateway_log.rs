@@ -171,3 +171,23 @@ fn lines_past_the_limit_are_dropped_without_waiting_and_counted() {
         "{written} written, {dropped} dropped"
     );
 }
+
+#[test]
+fn a_second_log_on_the_same_thread_gets_its_own_lines() {
+    // Each thread keeps a clone of the writer; one made for an earlier log must not take the
+    // lines of a later one.
+    for which in ["first", "second"] {
+        let written = Written::default();
+        let log = AuditLog::writing_to(written.clone(), 100);
+        with_default(subscriber(LogFormat::Text, log.writer()), || {
+            tracing::info!(target: "tower_impersonation::audit", which);
+        });
+        assert_eq!(log.finish(), 0, "nothing dropped");
+        let lines = written.lines();
+        assert_eq!(lines.len(), 1, "{which}: {lines:#?}");
+        assert!(
+            lines[0].ends_with(&format!(r#"which="{which}""#)),
+            "{lines:#?}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use std::{
     fs::OpenOptions,
     io::{self, BufWriter, Write},
     path::Path,
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -99,7 +100,7 @@ impl AuditLog {
 
     /// What hands lines to the writer thread.
     pub fn writer(&self) -> impl for<'w> MakeWriter<'w> + Send + Sync + 'static {
-        PerThread(self.writer.clone())
+        PerThread::new(self.writer.clone())
     }
 
     /// Says, in the log and on standard error, how many lines were dropped since it last looked,
@@ -174,28 +175,46 @@ impl<W: Write> Write for Batches<W> {
 /// Hands each line to the thread's own clone of the writer, made on the thread's first line.
 /// `NonBlocking` itself makes a clone per line, and a clone of its channel's sender increments
 /// and then decrements a count every thread shares: contended atomic writes on every event.
-struct PerThread(NonBlocking);
+struct PerThread {
+    writer: NonBlocking,
+    /// Tells this log's clones from those of another log made earlier on the same thread.
+    id: usize,
+}
+
+impl PerThread {
+    fn new(writer: NonBlocking) -> Self {
+        static LOGS: AtomicUsize = AtomicUsize::new(0);
+        Self {
+            writer,
+            id: LOGS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
 
 thread_local! {
-    static THREAD_WRITER: RefCell<Option<NonBlocking>> = const { RefCell::new(None) };
+    static THREAD_WRITER: RefCell<Option<(usize, NonBlocking)>> = const { RefCell::new(None) };
 }
 
 impl<'a> MakeWriter<'a> for PerThread {
     type Writer = ThreadWriter<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        ThreadWriter(&self.0)
+        ThreadWriter(self)
     }
 }
 
 /// Writes to the thread's clone of the writer.
-struct ThreadWriter<'a>(&'a NonBlocking);
+struct ThreadWriter<'a>(&'a PerThread);
 
 impl Write for ThreadWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         THREAD_WRITER.with(|writer| {
             let mut writer = writer.borrow_mut();
-            writer.get_or_insert_with(|| self.0.clone()).write(bytes)
+            let clone = match &mut *writer {
+                Some((id, clone)) if *id == self.0.id => clone,
+                other => &mut other.insert((self.0.id, self.0.writer.clone())).1,
+            };
+            clone.write(bytes)
         })
     }
 
