@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Load on the example gateway: GET /api/v1/whoami with a plain key, an impersonation token and a
-# JWT, measured with wrk on loopback, and the throughput ratios.
+# JWT, measured with wrk on loopback, in two configurations run alternately: the default one (the
+# audit log on, written to a file with --audit-log) and --quiet (no log at all). Within a round the
+# plain key runs before and after each impersonated credential (plain, token, plain, JWT, plain;
+# JWT first in even rounds), and each ratio is to the mean of the two plain runs beside it, so a
+# machine whose load drifts during a round skews the ratios less. Reports each run's requests/s and 99th percentile
+# latency, the ratios to the plain key's, and the median ratios over the rounds.
 #
-#   scripts/load.sh            # 10 s per credential
-#   DURATION=30s scripts/load.sh
+#   scripts/load.sh                       # 3 rounds, 10 s per credential
+#   ROUNDS=5 DURATION=20s scripts/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port="${PORT:-3917}"
 duration="${DURATION:-10s}"
 connections="${CONNECTIONS:-32}"
+rounds="${ROUNDS:-3}"
 base="http://127.0.0.1:$port"
 admin_key="demo-admin-key"
 organization="4ab7e40b-6b30-4a50-9fc8-873c3dca9d37"
@@ -23,37 +29,118 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 cargo build --release --example gateway
-log="$(mktemp)"
-./target/release/examples/gateway --addr "127.0.0.1:$port" --rate-limit 0 --quiet >"$log" 2>&1 &
-gateway=$!
-trap 'kill "$gateway" 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 100); do
-    curl -fs "$base/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+work="$(mktemp -d)"
+gateway=""
+stop_gateway() {
+    if [[ -n "$gateway" ]]; then
+        kill -TERM "$gateway" 2>/dev/null || true
+        wait "$gateway" 2>/dev/null || true
+        gateway=""
+    fi
+}
+trap 'stop_gateway; rm -rf "$work"' EXIT
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 
-token="$(curl -fs -X POST "$base/api/v1/api-tokens/impersonation" \
-    -H "Authorization: Bearer $admin_key" -d '{"name": "load test"}' | json_field '["token"]')"
-jwt="$(curl -fs -X POST "$base/api/v2/organizations/$organization/impersonation" \
-    -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/vnd.api+json' \
-    -d "{\"data\": {\"type\": \"impersonation\", \"attributes\": {\"reason\": \"load test\", \"user\": \"$user\"}}}" \
-    | json_field '["data"]["attributes"]["json_web_token"]')"
-
-# Requests per second of one wrk run; the credential goes in as headers.
-measure() {
-    wrk -t1 -c"$connections" -d"$duration" "$@" "$base/api/v1/whoami" \
-        | awk '/^Requests\/sec/ { print $2 }'
+# Starts the gateway with the given flags and fetches a token and a JWT from it.
+start_gateway() {
+    ./target/release/examples/gateway --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
+        >"$work/stdout" 2>"$work/stderr" &
+    gateway=$!
+    for _ in $(seq 100); do
+        curl -fs "$base/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    token="$(curl -fs -X POST "$base/api/v1/api-tokens/impersonation" \
+        -H "Authorization: Bearer $admin_key" -d '{"name": "load test"}' | json_field '["token"]')"
+    jwt="$(curl -fs -X POST "$base/api/v2/organizations/$organization/impersonation" \
+        -H "Authorization: Bearer $admin_key" -H 'Content-Type: application/vnd.api+json' \
+        -d "{\"data\": {\"type\": \"impersonation\", \"attributes\": {\"reason\": \"load test\", \"user\": \"$user\"}}}" \
+        | json_field '["data"]["attributes"]["json_web_token"]')"
 }
 
-plain="$(measure -H "Authorization: Bearer $admin_key")"
-opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
-signed="$(measure -H "Authorization: Bearer $jwt")"
+# "requests/s p99-in-ms" of one wrk run; the credential goes in as headers. The log's dirty
+# pages are written to disk after each run, so the kernel's writeback of one run's log does not
+# land in the next run, a plain key's perhaps.
+measure() {
+    sync
+    wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$base/api/v1/whoami" | awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2)
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v
+        }
+        /^Requests\/sec/ { rate = $2 }
+        $1 == "99%" { p99 = ms($2) }
+        END { printf "%s %s\n", rate, p99 }'
+}
+
+results="$work/results"
+for round in $(seq "$rounds"); do
+    for config in audit quiet; do
+        if [[ "$config" == audit ]]; then
+            rm -f "$work/audit.log"
+            start_gateway --audit-log "$work/audit.log"
+        else
+            start_gateway --quiet
+        fi
+        # Odd rounds measure the token first, even rounds the JWT; the plain key's run before
+        # the first is "before" for it, the one between them "between", the last "after".
+        before="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+        else
+            signed="$(measure -H "Authorization: Bearer $jwt")"
+        fi
+        between="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            signed="$(measure -H "Authorization: Bearer $jwt")"
+        else
+            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+        fi
+        after="$(measure -H "Authorization: Bearer $admin_key")"
+        if ((round % 2)); then
+            plain1="$before" plain2="$between" plain3="$after"
+        else
+            # Columns stay plain-token-plain-JWT-plain: the token's neighbours come first.
+            plain1="$after" plain2="$between" plain3="$before"
+        fi
+        stop_gateway
+        lines=0
+        [[ "$config" == audit ]] && lines="$(wc -l <"$work/audit.log")"
+        dropped="$(grep -o 'dropped [0-9]* lines in all' "$work/stderr" | grep -o '[0-9]*' || echo 0)"
+        echo "$round $config $plain1 $opaque $plain2 $signed $plain3 $lines $dropped" | tee -a "$results" >&2
+    done
+done
 
 echo
-echo "GET /api/v1/whoami, wrk -t1 -c$connections -d$duration, gateway in release mode, $(nproc) cores shared"
-printf '%-22s %12s %8s\n' credential requests/s ratio
-printf '%-22s %12.0f %8.2f\n' "plain key" "$plain" 1
-printf '%-22s %12.0f %8.2f\n' "impersonation token" "$opaque" "$(python3 -c "print($opaque / $plain)")"
-printf '%-22s %12.0f %8.2f\n' "JWT" "$signed" "$(python3 -c "print($signed / $plain)")"
+echo "GET /api/v1/whoami, wrk -t1 -c$connections -d$duration, gateway in release mode with --rate-limit 0,"
+echo "$(nproc) cores shared with wrk; load average before: $load_before"
+python3 - "$results" <<'EOF'
+import statistics, sys
+
+rows = [line.split() for line in open(sys.argv[1])]
+print(f"{'round':>5} {'config':<6} {'plain/s':>23} {'p99 ms':>16} {'token/s':>8} {'ratio':>6} {'p99 ms':>7} "
+      f"{'JWT/s':>8} {'ratio':>6} {'p99 ms':>7} {'log lines':>10} {'dropped':>8}")
+ratios = {}
+for round_, config, *figures, lines, dropped in rows:
+    p1, p1_99, token, token_99, p2, p2_99, jwt, jwt_99, p3, p3_99 = map(float, figures)
+    token_ratio, jwt_ratio = token / ((p1 + p2) / 2), jwt / ((p2 + p3) / 2)
+    token_p99, jwt_p99 = token_99 / ((p1_99 + p2_99) / 2), jwt_99 / ((p2_99 + p3_99) / 2)
+    r = ratios.setdefault(config, {"token": [], "jwt": [], "token_p99": [], "jwt_p99": []})
+    r["token"].append(token_ratio)
+    r["jwt"].append(jwt_ratio)
+    r["token_p99"].append(token_p99)
+    r["jwt_p99"].append(jwt_p99)
+    plains = f"{p1:.0f} {p2:.0f} {p3:.0f}"
+    plain_p99 = f"{p1_99:.2f} {p2_99:.2f} {p3_99:.2f}"
+    print(f"{round_:>5} {config:<6} {plains:>23} {plain_p99:>16} {token:>8.0f} {token_ratio:>6.2f} {token_99:>7.2f} "
+          f"{jwt:>8.0f} {jwt_ratio:>6.2f} {jwt_99:>7.2f} {lines:>10} {dropped:>8}")
+print()
+for config, r in ratios.items():
+    median = {key: statistics.median(values) for key, values in r.items()}
+    print(f"{config}: median requests/s ratio token {median['token']:.2f}, JWT {median['jwt']:.2f}; "
+          f"median p99 ratio token {median['token_p99']:.2f}, JWT {median['jwt_p99']:.2f}")
+EOF

@@ -53,6 +53,25 @@ pub enum CredentialSource {
     Jwt,
 }
 
+impl CredentialSource {
+    /// The source's name in audit events: `user_header`, `token_suffix`, `header_and_suffix` or
+    /// `jwt`.
+    ///
+    /// ```
+    /// use tower_impersonation::CredentialSource;
+    ///
+    /// assert_eq!(CredentialSource::TokenSuffix.as_str(), "token_suffix");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CredentialSource::UserHeader => "user_header",
+            CredentialSource::TokenSuffix => "token_suffix",
+            CredentialSource::HeaderAndSuffix => "header_and_suffix",
+            CredentialSource::Jwt => "jwt",
+        }
+    }
+}
+
 /// The request extension the layer adds to every accepted impersonated request.
 ///
 /// The inner service reads it to act as [`ImpersonatedUser::user`]; with the `axum` feature it is

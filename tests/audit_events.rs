@@ -60,10 +60,11 @@ async fn accepted_and_refused_impersonations_are_audited_with_who_did_what() {
     let accepted = audit(r#"outcome="accepted""#);
     for field in [
         r#"actor="a-1""#.to_owned(),
-        "user=b-1".to_owned(),
+        r#"user="b-1""#.to_owned(),
         r#"organization="acme""#.to_owned(),
-        format!("token_id={token_id}"),
-        "method=DELETE".to_owned(),
+        format!(r#"token_id="{token_id}""#),
+        r#"source="token_suffix""#.to_owned(),
+        r#"method="DELETE""#.to_owned(),
         r#"path="/api/v1/cards/7""#.to_owned(),
     ] {
         assert!(accepted.contains(&field), "{field} missing from {accepted}");

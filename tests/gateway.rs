@@ -48,7 +48,11 @@ async fn start_with(users: &str, rate_limit: Option<NonZeroU32>) -> Running {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(app::serve(listener, app::router(gateway)));
+    tokio::spawn(app::serve(
+        listener,
+        app::router(gateway),
+        std::future::pending(),
+    ));
     let client = Client::builder(TokioExecutor::new()).build_http();
     Running { base, client }
 }

@@ -86,7 +86,11 @@ async fn start(keys: JwtKeys) -> Running {
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(app::serve(listener, app::router(gateway)));
+    let server = tokio::spawn(app::serve(
+        listener,
+        app::router(gateway),
+        std::future::pending(),
+    ));
     let client = Client::builder(TokioExecutor::new()).build_http();
     Running {
         base,

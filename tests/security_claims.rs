@@ -33,8 +33,10 @@ fn every_test_security_md_cites_exists() {
             let Ok(source) = std::fs::read_to_string(root.join(file)) else {
                 return true;
             };
-            test.as_ref()
-                .is_some_and(|test| !source.contains(&format!("fn {test}(")))
+            // A test, or a generic conformance case that tests/stores.rs runs on every store.
+            test.as_ref().is_some_and(|test| {
+                !source.contains(&format!("fn {test}(")) && !source.contains(&format!("fn {test}<"))
+            })
         })
         .map(|(file, test)| format!("{file}::{}", test.as_deref().unwrap_or("")))
         .collect();

@@ -2,8 +2,8 @@
 //! impersonation JWTs (seed 000), role scopes and gRPC health on one port.
 //!
 //! ```text
-//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--users FILE]
-//!     [--jwt-algorithm ALG] [--jwt-key-file FILE] [--quiet]
+//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--audit-log FILE] ...
+//! cargo run --example gateway -- --help
 //! cargo run --example gateway --features postgres -- --store postgres://127.0.0.1/app
 //! ```
 //!
@@ -12,16 +12,23 @@
 //! directory.
 
 mod app;
+mod audit_log;
 
-use std::{net::SocketAddr, num::NonZeroU32, path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    net::SocketAddr,
+    num::NonZeroU32,
+    path::{Path, PathBuf},
+    process::ExitCode,
+    sync::Arc,
+};
 
+use clap::Parser;
 use tokio::net::TcpListener;
 use tower_impersonation::{
     MemoryStore, TokenStore,
     jwt::{JwtAlgorithm, JwtKeys},
     store::CachingStore,
 };
-use tracing::Level;
 
 use app::{
     Gateway,
@@ -29,92 +36,72 @@ use app::{
     jwt_key::{self, GENERATED_KEY_FILE, KeySource, SECRET_VARIABLE},
     store_url::{DEFAULT_STORE, StoreUrl},
 };
+use audit_log::{AuditLog, LogFormat};
 
-const USAGE: &str = "\
-usage: gateway [--addr HOST:PORT] [--store URL] [--users FILE] [--jwt-algorithm ALG]
-               [--jwt-key-file FILE] [--jwt-secret SECRET] [--rate-limit N] [--redis URL]
-               [--quiet]
-
-  --addr HOST:PORT     where to listen (default 127.0.0.1:3000)
-  --store URL          where tokens are kept: memory, sqlite://PATH, postgres://... (needs
-                       --features postgres) or redis://... (needs --features redis)
-                       (default sqlite://impersonation.db, in the working directory)
-  --users FILE         organizations and members, with their plain api_key (default: a demo)
-  --jwt-algorithm ALG  HS256, EdDSA or ES256: how impersonation JWTs are signed (default HS256)
-  --jwt-key-file FILE  the JWT key: the HS256 secret (32 bytes or more), or a PKCS#8 PEM
-                       private key for EdDSA and ES256. Without it: $IMPERSONATION_JWT_SECRET,
-                       else --jwt-secret, else a key generated on the first start and kept in
-                       impersonation.jwt-key (mode 0600), so JWTs survive a restart
-  --jwt-secret SECRET  the JWT key on the command line, which a process listing shows
-  --rate-limit N       most requests a second from one client address, 0 for none (default 100)
-  --redis URL          the same as --store URL, for a redis:// URL
-  --quiet              no audit log on standard output";
-
-/// The command line.
+/// The example gateway of tower-impersonation: an axum app with impersonation tokens, organization
+/// impersonation JWTs, role scopes and gRPC health on one port.
+///
+/// Every accepted and refused impersonation is an audit event, written by a thread of its own:
+/// a request never waits on the log.
+// No `Debug`: the options hold the JWT secret.
+#[derive(Parser)]
+#[command(name = "gateway", version)]
 struct Options {
+    /// Where to listen
+    #[arg(
+        long,
+        env = "GATEWAY_ADDR",
+        value_name = "HOST:PORT",
+        default_value = "127.0.0.1:3000"
+    )]
     addr: SocketAddr,
-    users: Option<String>,
-    jwt_algorithm: JwtAlgorithm,
-    jwt_key_file: Option<PathBuf>,
-    jwt_secret: Option<String>,
-    rate_limit: Option<NonZeroU32>,
+    /// Where tokens are kept: memory, sqlite://PATH, postgres://... (needs --features postgres)
+    /// or redis://... (needs --features redis); a relative PATH is in the working directory
+    #[arg(long, env = "GATEWAY_STORE", value_name = "URL", default_value = DEFAULT_STORE)]
     store: StoreUrl,
+    /// Organizations and members, with their plain api_key, as JSON (default: a demo)
+    #[arg(long, env = "GATEWAY_USERS", value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// How impersonation JWTs are signed: HS256, EdDSA or ES256
+    #[arg(long, value_name = "ALG", default_value = "HS256")]
+    jwt_algorithm: JwtAlgorithm,
+    /// The JWT key: the HS256 secret (at least 32 bytes), or a PKCS#8 PEM private key for EdDSA
+    /// and ES256. Without it: $IMPERSONATION_JWT_SECRET, else --jwt-secret, else a key generated
+    /// on the first start and kept beside the token database (impersonation.jwt-key, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    jwt_key_file: Option<PathBuf>,
+    /// The JWT key on the command line, which a process listing shows (prefer
+    /// $IMPERSONATION_JWT_SECRET or --jwt-key-file)
+    #[arg(long, value_name = "SECRET")]
+    jwt_secret: Option<String>,
+    /// Most requests a second from one client address, 0 for none
+    #[arg(
+        long,
+        env = "GATEWAY_RATE_LIMIT",
+        value_name = "N",
+        default_value_t = 100
+    )]
+    rate_limit: u32,
+    /// The same as --store URL, for a redis:// URL
+    #[arg(long, value_name = "URL", conflicts_with = "store")]
+    redis: Option<String>,
+    /// Write the log, audit events included, to FILE (appended to) instead of standard output
+    #[arg(long, env = "GATEWAY_AUDIT_LOG", value_name = "FILE")]
+    audit_log: Option<PathBuf>,
+    /// How log lines are written
+    #[arg(long, env = "GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// No log at all, audit events included
+    #[arg(long, conflicts_with = "audit_log")]
     quiet: bool,
 }
 
 impl Options {
-    fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut options = Options {
-            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            users: None,
-            jwt_algorithm: JwtAlgorithm::Hs256,
-            jwt_key_file: None,
-            jwt_secret: None,
-            rate_limit: NonZeroU32::new(100),
-            store: DEFAULT_STORE.parse()?,
-            quiet: false,
-        };
-        while let Some(flag) = args.next() {
-            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--addr" => {
-                    let addr = value()?;
-                    options.addr = addr.parse().map_err(|e| format!("--addr {addr}: {e}"))?;
-                }
-                "--users" => options.users = Some(value()?),
-                "--jwt-algorithm" => {
-                    let algorithm = value()?;
-                    options.jwt_algorithm = algorithm
-                        .parse()
-                        .map_err(|e| format!("--jwt-algorithm: {e}"))?;
-                }
-                "--jwt-key-file" => options.jwt_key_file = Some(value()?.into()),
-                "--jwt-secret" => options.jwt_secret = Some(value()?),
-                "--rate-limit" => {
-                    let rate = value()?;
-                    let rate = rate
-                        .parse()
-                        .map_err(|e| format!("--rate-limit {rate}: {e}"))?;
-                    options.rate_limit = NonZeroU32::new(rate);
-                }
-                "--store" => options.store = value()?.parse()?,
-                "--redis" => {
-                    options.store = value()?.parse()?;
-                    if !matches!(options.store, StoreUrl::Redis(_)) {
-                        return Err("--redis needs a redis:// URL".into());
-                    }
-                }
-                "--quiet" => options.quiet = true,
-                "-h" | "--help" => return Err(String::new()),
-                other => return Err(format!("unknown argument {other}")),
-            }
-        }
-        Ok(options)
-    }
-
     fn accounts(&self) -> Result<Accounts, String> {
         let json = match &self.users {
-            Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+            Some(path) => {
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+            }
             None => DEMO_USERS.to_owned(),
         };
         Accounts::from_json(&json).map_err(|e| format!("users: {e}"))
@@ -126,13 +113,24 @@ impl Options {
             accounts,
             store,
             keys,
-            rate_limit: self.rate_limit,
+            rate_limit: NonZeroU32::new(self.rate_limit),
+        }
+    }
+
+    /// Where tokens are kept: `--redis` stands for `--store` with a redis:// URL.
+    fn store(&self) -> Result<StoreUrl, String> {
+        match &self.redis {
+            None => Ok(self.store.clone()),
+            Some(url) => match url.parse()? {
+                redis @ StoreUrl::Redis(_) => Ok(redis),
+                _ => Err("--redis needs a redis:// URL".into()),
+            },
         }
     }
 
     /// Where tokens are kept, as the banner says it.
-    fn store_banner(&self) -> String {
-        match &self.store {
+    fn store_banner(store: &StoreUrl) -> String {
+        match store {
             StoreUrl::Memory => "Tokens are kept in memory: gone when the gateway stops.".into(),
             StoreUrl::Sqlite(path) => format!(
                 "Tokens are kept in the SQLite file {} (--store memory for none).",
@@ -143,7 +141,7 @@ impl Options {
     }
 
     /// The JWT keys, from the first place that has one (`jwt_key.rs`).
-    fn keys(&self) -> Result<(JwtKeys, KeySource), String> {
+    fn keys(&self, store: &StoreUrl) -> Result<(JwtKeys, KeySource), String> {
         let env_secret = match std::env::var(SECRET_VARIABLE) {
             Ok(secret) => Some(secret),
             Err(std::env::VarError::NotPresent) => None,
@@ -151,40 +149,46 @@ impl Options {
                 return Err(format!("${SECRET_VARIABLE} is not UTF-8"));
             }
         };
+        // A generated key is kept beside the token database, if that is a file.
+        let generated = match store {
+            StoreUrl::Sqlite(database) => database.with_file_name(GENERATED_KEY_FILE),
+            _ => PathBuf::from(GENERATED_KEY_FILE),
+        };
         jwt_key::load_or_generate(
             self.jwt_algorithm,
             self.jwt_key_file.as_deref(),
             env_secret,
             self.jwt_secret.clone(),
-            &self.generated_key_path(),
+            &generated,
         )
-    }
-
-    /// Where a generated JWT key is kept: beside the token database, if it is a file.
-    fn generated_key_path(&self) -> PathBuf {
-        match &self.store {
-            StoreUrl::Sqlite(database) => database.with_file_name(GENERATED_KEY_FILE),
-            _ => PathBuf::from(GENERATED_KEY_FILE),
-        }
     }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let options = match Options::parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(why) => {
-            if !why.is_empty() {
-                eprintln!("gateway: {why}");
+    let options = Options::parse();
+    let log = if options.quiet {
+        None
+    } else {
+        match AuditLog::install(options.log_format, options.audit_log.as_deref()) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                let path = options.audit_log.as_deref().unwrap_or(Path::new("-"));
+                eprintln!("gateway: --audit-log {}: {e}", path.display());
+                return ExitCode::FAILURE;
             }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
         }
     };
-    if !options.quiet {
-        tracing_subscriber::fmt().with_max_level(Level::INFO).init();
+    let reporter = log.as_ref().map(AuditLog::report_drops);
+    let outcome = run(options).await;
+    if let Some(reporter) = reporter {
+        reporter.abort();
     }
-    match run(options).await {
+    // Every line logged until now reaches the log before the process exits.
+    if let Some(log) = log {
+        log.finish(); // says how many lines were dropped, if any
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(why) => {
             eprintln!("gateway: {why}");
@@ -195,7 +199,8 @@ async fn main() -> ExitCode {
 
 async fn run(options: Options) -> Result<(), String> {
     let accounts = Arc::new(options.accounts()?);
-    let (keys, key_source) = options.keys()?;
+    let store = options.store()?;
+    let (keys, key_source) = options.keys(&store)?;
     let listener = TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("--addr {}: {e}", options.addr))?;
@@ -204,12 +209,13 @@ async fn run(options: Options) -> Result<(), String> {
         listener.local_addr().map_err(|e| e.to_string())?
     );
     println!("tower-impersonation example gateway on {base}");
-    println!("{}", options.store_banner());
+    println!("{}", Options::store_banner(&store));
     println!("{}", key_source.describe(&keys));
     if options.users.is_none() {
         println!("{}", app::banner::text(&base));
     }
-    match options.store.clone() {
+    let store_error = |e: tower_impersonation::StoreError| format!("--store: {e}");
+    match store {
         StoreUrl::Memory => {
             serve(
                 listener,
@@ -221,8 +227,8 @@ async fn run(options: Options) -> Result<(), String> {
         StoreUrl::Sqlite(path) => {
             let file = tower_impersonation::store::SqliteStore::open(&path)
                 .await
-                .map_err(|e| format!("--store: {e}"))?;
-            file.migrate().await.map_err(|e| format!("--store: {e}"))?;
+                .map_err(store_error)?;
+            file.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), file);
             serve(listener, options.gateway(accounts, keys, store)).await
         }
@@ -230,11 +236,8 @@ async fn run(options: Options) -> Result<(), String> {
         StoreUrl::Postgres(url) => {
             let shared = tower_impersonation::store::PostgresStore::connect(&url)
                 .await
-                .map_err(|e| format!("--store: {e}"))?;
-            shared
-                .migrate()
-                .await
-                .map_err(|e| format!("--store: {e}"))?;
+                .map_err(store_error)?;
+            shared.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
             serve(listener, options.gateway(accounts, keys, store)).await
@@ -243,7 +246,7 @@ async fn run(options: Options) -> Result<(), String> {
         StoreUrl::Redis(url) => {
             let shared = tower_impersonation::store::RedisStore::connect(&url)
                 .await
-                .map_err(|e| format!("--store: {e}"))?;
+                .map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
             serve(listener, options.gateway(accounts, keys, store)).await
@@ -256,12 +259,52 @@ async fn run(options: Options) -> Result<(), String> {
     }
 }
 
+/// Serves until SIGTERM or Ctrl-C, lets the requests in flight finish, then writes back the last
+/// uses the store holds only in memory.
 async fn serve<St: TokenStore + Clone>(
     listener: TcpListener,
     gateway: Gateway<St>,
 ) -> Result<(), String> {
+    let store = gateway.store.clone();
     let router = app::router(gateway);
-    app::serve(listener, router)
+    app::serve(listener, router, shutdown_signal())
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    store
+        .flush()
+        .await
+        .map_err(|e| format!("writing back last uses: {e}"))
+}
+
+/// Completes on the first SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            eprintln!("gateway: cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(e) => {
+                eprintln!("gateway: cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!(
+        target: "gateway",
+        "shutting down: no new connections; finishing the requests in flight"
+    );
 }

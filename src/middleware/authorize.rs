@@ -307,16 +307,25 @@ fn unavailable(what: &str, error: &dyn std::error::Error) -> Rejection {
 }
 
 /// The audit event of an accepted impersonation.
+///
+/// Every value is a string slice or a number, so a subscriber records each as it is: no value is
+/// formatted through `Display` or `Debug` on the request's thread (the token's id is written into
+/// a buffer on the stack).
 pub(crate) fn audit_accepted(user: &ImpersonatedUser, method: &http::Method, uri: &http::Uri) {
+    let mut token_id = Uuid::encode_buffer();
+    let token_id = user
+        .actor()
+        .token_id()
+        .map(|id| &*id.hyphenated().encode_lower(&mut token_id));
     tracing::info!(
         target: "tower_impersonation::audit",
         outcome = "accepted",
         actor = user.actor().user_id(),
-        user = %user.user().id,
+        user = user.user().id.as_str(),
         organization = user.organization(),
-        token_id = user.actor().token_id().map(tracing::field::display),
-        source = ?user.source(),
-        method = %method,
+        token_id,
+        source = user.source().as_str(),
+        method = method.as_str(),
         path = uri.path(),
     );
 }
@@ -328,7 +337,7 @@ pub(crate) fn audit_refused(rejection: &Rejection, method: &http::Method, uri: &
         outcome = "refused",
         reason = rejection.error_code(),
         status = rejection.status().as_u16(),
-        method = %method,
+        method = method.as_str(),
         path = uri.path(),
     );
 }

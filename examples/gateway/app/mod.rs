@@ -117,13 +117,19 @@ fn grpc_health() -> Router {
     tonic::service::Routes::new(health).into_axum_router()
 }
 
-/// Serves the app until the process ends, with each connection's address available to handlers
-/// and layers.
-pub async fn serve(listener: TcpListener, app: Router) -> std::io::Result<()> {
+/// Serves the app, with each connection's address available to handlers and layers, until
+/// `shutdown` completes; then accepts no more connections and returns once the requests in
+/// flight have been answered.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(shutdown)
     .await
 }
 
@@ -140,8 +146,8 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn whoami(who: Principal) -> Json<Value> {
-    Json(who.describe())
+async fn whoami(who: Principal) -> axum::response::Response {
+    Json(who.describe()).into_response()
 }
 
 async fn not_found() -> impl IntoResponse {

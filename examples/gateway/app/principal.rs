@@ -6,8 +6,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{StatusCode, header::WWW_AUTHENTICATE, request::Parts};
-use serde_json::{Value, json};
-use tower_impersonation::{Actor, ImpersonatedUser, User};
+use serde::{Serialize, Serializer};
+use serde_json::json;
+use tower_impersonation::{Actor, ImpersonatedUser, Roles, User};
+use uuid::Uuid;
 
 use super::accounts::SignedIn;
 
@@ -35,41 +37,76 @@ impl Principal {
         }
     }
 
-    /// `GET /api/v1/whoami`'s answer.
-    pub fn describe(&self) -> Value {
+    /// `GET /api/v1/whoami`'s answer, serialized straight from the principal's fields.
+    pub fn describe(&self) -> Description<'_> {
         let user = self.user();
         let (actor, roles) = match self {
             Principal::Impersonated(impersonated) => (
-                describe_actor(impersonated.actor()),
-                impersonated
-                    .roles()
-                    .iter()
-                    .map(|role| role.to_string())
-                    .collect(),
+                Some(ActorDescription::of(impersonated.actor())),
+                Some(impersonated.roles()),
             ),
-            Principal::Member(_) => (Value::Null, vec!["*:*".to_owned()]),
+            Principal::Member(_) => (None, None),
         };
-        json!({
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "impersonated": matches!(self, Principal::Impersonated(_)),
-            "actor": actor,
-            "roles": roles,
-        })
+        Description {
+            id: &user.id,
+            email: &user.email,
+            name: &user.name,
+            impersonated: matches!(self, Principal::Impersonated(_)),
+            actor,
+            roles: RolesDescription(roles),
+        }
     }
 }
 
-fn describe_actor(actor: &Actor) -> Value {
-    match actor {
-        Actor::Token(record) => json!({
-            "kind": "token",
-            "token_id": record.id,
-            "token_name": record.name,
-            "created_by": record.created_by,
-        }),
-        Actor::Admin { user_id } => json!({"kind": "admin", "user_id": user_id}),
-        _ => json!({"kind": "unattributed"}),
+/// What `GET /api/v1/whoami` answers.
+#[derive(Serialize)]
+pub struct Description<'a> {
+    id: &'a str,
+    email: &'a str,
+    name: &'a str,
+    impersonated: bool,
+    actor: Option<ActorDescription<'a>>,
+    roles: RolesDescription<'a>,
+}
+
+/// Who acts through an impersonation.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum ActorDescription<'a> {
+    Token {
+        token_id: Uuid,
+        token_name: Option<&'a str>,
+        created_by: &'a str,
+    },
+    Admin {
+        user_id: &'a str,
+    },
+    Unattributed,
+}
+
+impl<'a> ActorDescription<'a> {
+    fn of(actor: &'a Actor) -> Self {
+        match actor {
+            Actor::Token(record) => ActorDescription::Token {
+                token_id: record.id,
+                token_name: record.name.as_deref(),
+                created_by: &record.created_by,
+            },
+            Actor::Admin { user_id } => ActorDescription::Admin { user_id },
+            _ => ActorDescription::Unattributed,
+        }
+    }
+}
+
+/// An impersonation's roles; a member acting with their own key may do anything (`*:*`).
+struct RolesDescription<'a>(Option<&'a Roles>);
+
+impl Serialize for RolesDescription<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(roles) => roles.serialize(serializer),
+            None => serializer.collect_seq(["*:*"]),
+        }
     }
 }
 

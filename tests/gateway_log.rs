@@ -1,0 +1,193 @@
+//! The example gateway's log: one line per event, in text or JSON, whatever the values hold, and
+//! lines the writer thread could not keep up with are counted rather than lost silently.
+
+#[path = "../examples/gateway/audit_log.rs"]
+#[allow(dead_code, reason = "the gateway uses the rest")]
+mod audit_log;
+
+use std::{
+    io::{self, Write},
+    sync::{Arc, Condvar, Mutex},
+};
+
+use audit_log::{AuditLog, LogFormat, subscriber};
+use serde_json::{Value, json};
+use tracing::subscriber::with_default;
+
+/// Everything written, for the test to read once the writer thread has finished.
+#[derive(Clone, Default)]
+struct Written(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Written {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Written {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Logs, through the gateway's subscriber and writer thread, an event whose values hold what
+/// could break a line or a JSON string, inside a span like the gateway's per-request one.
+fn log_awkward_event(format: LogFormat) -> Vec<String> {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 1000);
+    with_default(subscriber(format, log.writer()), || {
+        let span = tracing::info_span!("request", client = %"127.0.0.1");
+        let _entered = span.enter();
+        tracing::info!(
+            target: "tower_impersonation::audit",
+            outcome = "accepted",
+            path = "/a \"quoted\"\nforged=line\t\u{1}\\ é",
+            status = 201u64,
+            delta = -3i64,
+            granted = true,
+            shown = %"display\nvalue",
+            "message with \"quotes\"\nand a second line"
+        );
+        tracing::debug!("below INFO: not written");
+    });
+    assert_eq!(log.finish(), 0, "nothing dropped");
+    written.lines()
+}
+
+#[test]
+fn json_lines_are_one_object_per_event_that_reads_back_every_value() {
+    let lines = log_awkward_event(LogFormat::Json);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["target"], "tower_impersonation::audit");
+    assert_eq!(
+        line["spans"],
+        json!([{"name": "request", "client": "127.0.0.1"}])
+    );
+    assert_eq!(
+        line["fields"],
+        json!({
+            "message": "message with \"quotes\"\nand a second line",
+            "outcome": "accepted",
+            "path": "/a \"quoted\"\nforged=line\t\u{1}\\ é",
+            "status": 201,
+            "delta": -3,
+            "granted": true,
+            "shown": "display\nvalue",
+        })
+    );
+    let timestamp = line["timestamp"].as_str().unwrap();
+    assert_eq!(
+        timestamp.len(),
+        "2026-01-02T03:04:05.000006Z".len(),
+        "{timestamp}"
+    );
+    assert!(
+        timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{timestamp}"
+    );
+}
+
+#[test]
+fn text_lines_escape_strings_so_no_value_forges_a_line() {
+    let lines = log_awkward_event(LogFormat::Text);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let line = &lines[0];
+    assert!(
+        line.contains(r#"  INFO request{client=127.0.0.1}: tower_impersonation::audit: "#),
+        "{line}"
+    );
+    assert!(
+        line.contains(r#"outcome="accepted" path="/a \"quoted\"\nforged=line\t\u{1}\\ é" status=201 delta=-3 granted=true"#),
+        "{line}"
+    );
+    // The message and `%` values are written bare, as tracing-subscriber writes them, but with
+    // their control characters escaped too.
+    assert!(
+        line.contains(r#"message with "quotes"\nand a second line outcome="#),
+        "{line}"
+    );
+    assert!(line.ends_with(r#"shown=display\nvalue"#), "{line}");
+}
+
+/// A sink that takes nothing until it is let go, as a stalled disk would.
+#[derive(Clone, Default)]
+struct Stalled(Arc<(Mutex<bool>, Condvar)>, Written);
+
+impl Stalled {
+    fn let_go(&self) {
+        *self.0.0.lock().unwrap() = true;
+        self.0.1.notify_all();
+    }
+}
+
+impl Write for Stalled {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let (free, changed) = &*self.0;
+        drop(
+            changed
+                .wait_while(free.lock().unwrap(), |free| !*free)
+                .unwrap(),
+        );
+        self.1.write(bytes)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn lines_past_the_limit_are_dropped_without_waiting_and_counted() {
+    let sink = Stalled::default();
+    let log = AuditLog::writing_to(sink.clone(), 4);
+    with_default(subscriber(LogFormat::Text, log.writer()), || {
+        // With the writer stalled, these calls return at once (a blocking writer would hang
+        // here), and only the lines that fit wait.
+        for i in 0..50 {
+            tracing::info!(target: "tower_impersonation::audit", i, "event");
+        }
+    });
+    sink.let_go();
+    let dropped = log.finish();
+    let written = sink.1.lines().len();
+    assert!(
+        dropped >= 40,
+        "only {dropped} dropped of 50 with room for 4"
+    );
+    assert_eq!(
+        written + dropped,
+        50,
+        "{written} written, {dropped} dropped"
+    );
+}
+
+#[test]
+fn a_second_log_on_the_same_thread_gets_its_own_lines() {
+    // Each thread keeps a clone of the writer; one made for an earlier log must not take the
+    // lines of a later one.
+    for which in ["first", "second"] {
+        let written = Written::default();
+        let log = AuditLog::writing_to(written.clone(), 100);
+        with_default(subscriber(LogFormat::Text, log.writer()), || {
+            tracing::info!(target: "tower_impersonation::audit", which);
+        });
+        assert_eq!(log.finish(), 0, "nothing dropped");
+        let lines = written.lines();
+        assert_eq!(lines.len(), 1, "{which}: {lines:#?}");
+        assert!(
+            lines[0].ends_with(&format!(r#"which="{which}""#)),
+            "{lines:#?}"
+        );
+    }
+}
