@@ -179,12 +179,14 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         // store answered is cached for less than the lifetime after its revocation.
         let asked_at = monotonic_millis();
         let generation = shared.generation.load(Ordering::SeqCst);
-        let found = shared.store.lookup(&digest).await?;
-        match &found {
-            Some(record) => self.fill(digest, record, asked_at, generation).await,
-            None => shared.forget(&digest).await,
-        }
-        Ok(found)
+        let Some(found) = shared.store.lookup(&digest).await? else {
+            shared.forget(&digest).await;
+            return Ok(None);
+        };
+        // The cache's copy when there is one, so a use noted on it now is the one later hits
+        // see, and the store hears of it once.
+        let cached = self.fill(digest, &found, asked_at, generation).await;
+        Ok(Some(cached.unwrap_or(found)))
     }
 
     async fn fill(
@@ -193,7 +195,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         record: &Arc<TokenRecord>,
         asked_at: u64,
         generation: u64,
-    ) {
+    ) -> Option<Arc<TokenRecord>> {
         let shared = &self.shared;
         if shared.entries.len() >= self.max_entries {
             shared.evict(self.max_entries, self.lifetime).await;
@@ -210,21 +212,23 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         };
         let record = match cached {
             Ok(Some(record)) => record,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(error) => {
                 tracing::warn!(target: "tower_impersonation", %error, "token cache failed");
-                return;
+                return None;
             }
         };
         let entry = Entry {
             cached_at: asked_at,
-            record,
+            record: Arc::clone(&record),
         };
         shared.entries.insert(digest, entry);
         if shared.generation.load(Ordering::SeqCst) != generation {
             // Something was revoked while the record was read: it may be what was revoked.
             shared.forget(&digest).await;
+            return None;
         }
+        Some(record)
     }
 
     async fn revoke_everywhere(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
