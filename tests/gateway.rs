@@ -4,22 +4,19 @@
 #[path = "../examples/gateway/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
+mod gateway_app;
 mod independent_jwt;
 
 use std::{num::NonZeroU32, process::Command, sync::Arc};
 
-use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tower_impersonation::{MemoryStore, jwt::JwtKeys};
+
+use gateway_app::Running;
 
 use app::{
     Gateway, TOKENS_PATH,
@@ -33,28 +30,14 @@ const BOB: &str = "bob@example.com";
 const BOB_ID: &str = "7cdb765a-3251-483f-9193-249a5e472fcb";
 const ADA_ID: &str = "0f5d3c1e-8a2b-4e7f-9c6d-1b2a3c4d5e6f";
 
-/// A gateway on a loopback port, and a client for it.
-struct Running {
-    base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
 async fn start_with(users: &str, rate_limit: Option<NonZeroU32>) -> Running {
-    let gateway = Gateway {
+    gateway_app::serve(Gateway {
         accounts: Arc::new(Accounts::from_json(users).unwrap()),
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit,
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(app::serve(
-        listener,
-        app::router(gateway),
-        std::future::pending(),
-    ));
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    Running { base, client }
+    })
+    .await
 }
 
 async fn start() -> Running {
@@ -66,27 +49,6 @@ fn admin() -> String {
 }
 
 impl Running {
-    /// Sends a request; answers the status and the body as JSON (`Null` when it is not JSON).
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::from(body.to_owned())).unwrap();
-        let response = self.client.request(request).await.unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-    }
-
     async fn get(&self, path: &str, authorization: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, &[("authorization", authorization)], "")
             .await

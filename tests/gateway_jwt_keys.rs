@@ -6,6 +6,7 @@
 #[path = "../examples/gateway/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
+mod gateway_app;
 
 use std::{
     fs,
@@ -13,24 +14,19 @@ use std::{
     sync::Arc,
 };
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http::{Method, StatusCode, header};
 use jwt_compact::{
     Algorithm, AlgorithmExt, TimeOptions, UntrustedToken,
     alg::{Ed25519, Es256},
     jwk::JsonWebKey,
 };
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
 use tower_impersonation::{
     MemoryStore,
     jwt::{JwtAlgorithm, JwtKeys},
 };
+
+use gateway_app::Running;
 
 use app::{
     Gateway, JWKS_PATH,
@@ -45,58 +41,28 @@ const ALGORITHMS: [JwtAlgorithm; 3] = [
     JwtAlgorithm::Es256,
 ];
 
-/// A directory of its own under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
+/// A directory of its own under the system's temporary one (tempfile's), removed when dropped.
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "tower-impersonation-{name}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        fs::create_dir_all(&path).unwrap();
-        Self(path)
+        let prefix = format!("tower-impersonation-{name}-");
+        Self(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
     }
 
     fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.0.path().join(name)
     }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A gateway on a loopback port, and a client for it.
-struct Running {
-    base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
-    server: JoinHandle<std::io::Result<()>>,
 }
 
 async fn start(keys: JwtKeys) -> Running {
-    let gateway = Gateway {
+    gateway_app::serve(Gateway {
         accounts: Arc::new(Accounts::from_json(DEMO_USERS).unwrap()),
         store: MemoryStore::new(),
         keys,
         rate_limit: None,
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(app::serve(
-        listener,
-        app::router(gateway),
-        std::future::pending(),
-    ));
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    Running {
-        base,
-        client,
-        server,
-    }
+    })
+    .await
 }
 
 /// The keys a gateway started in `dir` with no key given gets: generated, or kept from before.
@@ -105,26 +71,6 @@ fn keys_in(dir: &TempDir, algorithm: JwtAlgorithm) -> (JwtKeys, KeySource) {
 }
 
 impl Running {
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (StatusCode, http::HeaderMap, Bytes) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let request = request.body(Full::from(body.to_owned())).unwrap();
-        let response = self.client.request(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        (parts.status, parts.headers, body)
-    }
-
     /// An impersonation JWT for Bob, minted by the demo admin.
     async fn jwt(&self) -> String {
         let path = format!("/api/v2/organizations/{DEMO_ORGANIZATION}/impersonation");
@@ -136,7 +82,7 @@ impl Running {
             ("content-type", "application/vnd.api+json"),
         ];
         let (status, _, document) = self
-            .send(Method::POST, &path, &headers, &body.to_string())
+            .request(Method::POST, &path, &headers, &body.to_string())
             .await;
         assert_eq!(status, StatusCode::OK);
         let document: Value = serde_json::from_slice(&document).unwrap();
@@ -160,7 +106,7 @@ impl Running {
     async fn whoami(&self, jwt: &str) -> (StatusCode, Value) {
         let auth = format!("Bearer {jwt}");
         let (status, _, body) = self
-            .send(
+            .request(
                 Method::GET,
                 "/api/v1/whoami",
                 &[("authorization", &auth)],
@@ -173,7 +119,7 @@ impl Running {
 
     /// The JWK Set document, checked for its headers.
     async fn jwks(&self) -> Value {
-        let (status, headers, body) = self.send(Method::GET, JWKS_PATH, &[], "").await;
+        let (status, headers, body) = self.request(Method::GET, JWKS_PATH, &[], "").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(headers[header::CONTENT_TYPE], "application/jwk-set+json");
         assert_eq!(headers[header::CACHE_CONTROL], "public, max-age=300");
@@ -205,7 +151,7 @@ async fn a_restarted_gateway_accepts_the_jwts_it_minted_before() {
         let jwt = first.jwt().await;
         assert_eq!(header_of(&jwt)["alg"], algorithm.name());
         assert_eq!(first.whoami(&jwt).await, (StatusCode::OK, json!(BOB_ID)));
-        first.server.abort();
+        first.stop();
 
         let (keys, source) = keys_in(&dir, algorithm);
         assert_eq!(source, KeySource::Kept(dir.join(GENERATED_KEY_FILE)));
@@ -217,7 +163,7 @@ async fn a_restarted_gateway_accepts_the_jwts_it_minted_before() {
         );
 
         // A gateway with a newly generated key (the file deleted) no longer accepts it.
-        second.server.abort();
+        second.stop();
         fs::remove_file(dir.join(GENERATED_KEY_FILE)).unwrap();
         let (keys, _) = keys_in(&dir, algorithm);
         let third = start(keys).await;
@@ -298,11 +244,11 @@ async fn an_hs256_gateway_publishes_an_empty_jwk_set_and_only_get_and_head_are_a
     let (keys, _) = keys_in(&dir, JwtAlgorithm::Hs256);
     let gateway = start(keys).await;
     assert_eq!(gateway.jwks().await, json!({"keys": []}));
-    let (status, headers, body) = gateway.send(Method::HEAD, JWKS_PATH, &[], "").await;
+    let (status, headers, body) = gateway.request(Method::HEAD, JWKS_PATH, &[], "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers[header::CONTENT_TYPE], "application/jwk-set+json");
     assert!(body.is_empty());
-    let (status, headers, _) = gateway.send(Method::POST, JWKS_PATH, &[], "{}").await;
+    let (status, headers, _) = gateway.request(Method::POST, JWKS_PATH, &[], "{}").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(headers[header::ALLOW], "GET, HEAD");
 }
@@ -390,7 +336,7 @@ fn a_short_unreadable_or_mismatched_key_is_a_clear_error_at_start() {
         ),
         (error(JwtAlgorithm::Hs256, Some(&missing), None), "missing"),
         (
-            error(JwtAlgorithm::Hs256, Some(&dir.0), None),
+            error(JwtAlgorithm::Hs256, Some(dir.0.path()), None),
             "--jwt-key-file",
         ),
         (

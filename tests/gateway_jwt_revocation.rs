@@ -4,20 +4,16 @@
 #[path = "../examples/gateway/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
+mod gateway_app;
 mod independent_jwt;
 
 use std::{sync::Arc, time::Duration};
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use http::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tower_impersonation::{MemoryStore, Timestamp, jwt::JwtKeys};
+
+use gateway_app::Running;
 
 use app::{
     Gateway,
@@ -30,27 +26,14 @@ const BOB: &str = "bob@example.com";
 const BOB_ID: &str = "7cdb765a-3251-483f-9193-249a5e472fcb";
 const ADA_ID: &str = "0f5d3c1e-8a2b-4e7f-9c6d-1b2a3c4d5e6f";
 
-struct Running {
-    base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
 async fn start() -> Running {
-    let gateway = Gateway {
+    gateway_app::serve(Gateway {
         accounts: Arc::new(Accounts::from_json(DEMO_USERS).unwrap()),
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit: None,
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(app::serve(
-        listener,
-        app::router(gateway),
-        std::future::pending(),
-    ));
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    Running { base, client }
+    })
+    .await
 }
 
 fn impersonation(rest: &str) -> String {
@@ -58,44 +41,46 @@ fn impersonation(rest: &str) -> String {
 }
 
 impl Running {
-    async fn send(&self, method: Method, path: &str, authorization: &str) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("authorization", authorization)
-            .body(Full::default())
-            .unwrap();
-        let response = self.client.request(request).await.unwrap();
-        let status = response.status();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    async fn with_key(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: &str,
+    ) -> (StatusCode, Value) {
+        self.send(method, path, &[("authorization", authorization)], "")
+            .await
     }
 
     async fn as_admin(&self, method: Method, path: &str) -> (StatusCode, Value) {
-        self.send(method, path, &format!("Bearer {DEMO_ADMIN_KEY}"))
-            .await
+        let authorization = format!("Bearer {DEMO_ADMIN_KEY}");
+        self.with_key(method, path, &authorization).await
     }
 
     /// A JWT for Bob from the mint endpoint: the JWT and its `jti`.
     async fn mint(&self) -> (String, String) {
         let body = json!({"data": {"type": "impersonation",
             "attributes": {"reason": "ticket 42", "user": BOB}}});
-        let request = Request::post(format!("{}{}", self.base, impersonation("")))
-            .header("authorization", format!("Bearer {DEMO_ADMIN_KEY}"))
-            .header("content-type", "application/vnd.api+json")
-            .body(Full::from(body.to_string()))
-            .unwrap();
-        let response = self.client.request(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let document: Value = serde_json::from_slice(&body).unwrap();
+        let authorization = format!("Bearer {DEMO_ADMIN_KEY}");
+        let headers = [
+            ("authorization", authorization.as_str()),
+            ("content-type", "application/vnd.api+json"),
+        ];
+        let (status, document) = self
+            .send(
+                Method::POST,
+                &impersonation(""),
+                &headers,
+                &body.to_string(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
         let attributes = &document["data"]["attributes"];
         let text = |name: &str| attributes[name].as_str().unwrap().to_owned();
         (text("json_web_token"), text("jti"))
     }
 
     async fn whoami(&self, jwt: &str) -> StatusCode {
-        self.send(Method::GET, "/api/v1/whoami", &format!("Bearer {jwt}"))
+        self.with_key(Method::GET, "/api/v1/whoami", &format!("Bearer {jwt}"))
             .await
             .0
     }
@@ -141,11 +126,11 @@ async fn only_an_admin_of_the_organization_and_never_an_impersonated_caller_revo
     let (jwt, jti) = gateway.mint().await;
     let path = impersonation(&format!("/{jti}"));
     let (status, _) = gateway
-        .send(Method::DELETE, &path, "Bearer demo-bob-key")
+        .with_key(Method::DELETE, &path, "Bearer demo-bob-key")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "Bob is no admin");
     let (status, _) = gateway
-        .send(Method::DELETE, &path, &format!("Bearer {jwt}"))
+        .with_key(Method::DELETE, &path, &format!("Bearer {jwt}"))
         .await;
     assert_eq!(
         status,
@@ -217,7 +202,7 @@ async fn the_live_jwts_are_listed_without_the_jwts_themselves() {
     assert!(!listed.to_string().contains(&first), "never the JWT");
 
     let (status, _) = gateway
-        .send(Method::GET, &impersonation(""), "Bearer demo-bob-key")
+        .with_key(Method::GET, &impersonation(""), "Bearer demo-bob-key")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
