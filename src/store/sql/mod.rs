@@ -37,7 +37,8 @@ use crate::{
     token::TokenDigest,
 };
 
-/// The table prefix unless configured otherwise: tables are `impersonation_tokens` and
+/// The table prefix unless configured otherwise: tables are `impersonation_tokens`,
+/// `impersonation_jwts`, `impersonation_jwt_user_revocations` and
 /// `impersonation_schema_versions`.
 pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 
@@ -57,6 +58,9 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// - `record_use` moves `last_used` forward only; the layer calls it at most once a minute per
 ///   token ([`USE_RECORDING_INTERVAL`](crate::USE_RECORDING_INTERVAL)), never per request. Put a
 ///   [`CachingStore`](super::CachingStore) in front so lookups are answered from memory.
+/// - Minted impersonation JWTs (never the JWTs) and their revocations are rows too, each deleted
+///   once the JWTs it concerns have expired (pruned as new JWTs are recorded). Without a cache in
+///   front, every JWT request reads the revocations in force: two queries.
 ///
 /// Clones share the connection pool.
 pub struct SqlStore<DB: Backend> {
