@@ -256,6 +256,35 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
     assert_eq!(in_store.last_used.get(), Some(at), "written at flush");
 }
 
+/// The URL of a test server named by environment `variable`, or `None` (skip) when it is unset
+/// outside CI; under CI an unset variable fails the test.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+fn server_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but {variable} is not: the tests that need it must run in CI")
+        }
+        _ => {
+            eprintln!("{variable} not set: skipping the tests that need it");
+            None
+        }
+    }
+}
+
+/// Waits until `listener` is subscribed, failing the test after 10 s.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn until_subscribed(listener: &tower_impersonation::store::RevocationListener) {
+    let started = std::time::Instant::now();
+    while !listener.is_subscribed() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A caching store over `here` hears a JWT revoked through `there` (another instance on the same
 /// shared store) by announcement, long before its lifetime would have it read again.
 #[cfg(any(feature = "redis", feature = "postgres"))]
@@ -266,14 +295,7 @@ where
     use tower_impersonation::Timestamp;
     let cached = CachingStore::new(MemoryStore::new(), here).lifetime(Duration::from_secs(600));
     let listener = cached.listen_for_revocations();
-    let started = std::time::Instant::now();
-    while !listener.is_subscribed() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "never subscribed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_subscribed(&listener).await;
     let organization = organization();
     let jwt = store_conformance::minted(&organization, "bob", Duration::from_secs(10));
     cached.record_jwt(jwt.clone()).await.unwrap();
@@ -312,18 +334,9 @@ mod with_redis {
 
     use super::{issue, organization};
 
-    /// `REDIS_URL`, or `None` (skip) when unset outside CI; under CI an unset URL fails the test.
+    /// `REDIS_URL`, or `None` (skip) when unset outside CI.
     pub(super) fn url() -> Option<String> {
-        match std::env::var("REDIS_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but REDIS_URL is not: the Redis tests must run in CI")
-            }
-            _ => {
-                eprintln!("REDIS_URL not set: skipping Redis tests");
-                None
-            }
-        }
+        super::server_url("REDIS_URL")
     }
 
     /// A store under a key prefix of its own.
@@ -517,13 +530,7 @@ mod with_redis {
         let cached = CachingStore::new(tower_impersonation::MemoryStore::new(), here)
             .lifetime(Duration::from_secs(600));
         let listener = cached.listen_for_revocations();
-        for _ in 0..100 {
-            if listener.is_subscribed() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(listener.is_subscribed(), "subscribed within 5 s");
+        super::until_subscribed(&listener).await;
 
         let organization = organization();
         let (_, record) = issue(&organization);
@@ -675,18 +682,9 @@ mod with_postgres {
 
     use super::{issue, organization};
 
-    /// `DATABASE_URL`, or `None` (skip) when unset outside CI; under CI an unset URL fails.
+    /// `DATABASE_URL`, or `None` (skip) when unset outside CI.
     pub(super) fn url() -> Option<String> {
-        match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.is_empty() => Some(url),
-            _ if std::env::var_os("CI").is_some() => {
-                panic!("CI is set but DATABASE_URL is not: the Postgres tests must run in CI")
-            }
-            _ => {
-                eprintln!("DATABASE_URL not set: skipping Postgres tests");
-                None
-            }
-        }
+        super::server_url("DATABASE_URL")
     }
 
     /// A table prefix no other test uses.
@@ -733,14 +731,7 @@ mod with_postgres {
             .lifetime(lifetime);
         let elsewhere = store_with(&url, &prefix).await;
         let listener = here.listen_for_revocations();
-        let started = Instant::now();
-        while !listener.is_subscribed() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "never subscribed"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        super::until_subscribed(&listener).await;
         let organization = organization();
         let (_, record) = issue(&organization);
         here.create(record.clone(), usize::MAX).await.unwrap();

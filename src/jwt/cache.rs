@@ -63,9 +63,7 @@ impl Verified {
             roles,
         })
     }
-}
 
-impl Verified {
     /// The token as revocations see it.
     pub(crate) fn identity(&self) -> JwtIdentity<'_> {
         JwtIdentity {

@@ -240,14 +240,20 @@ where
         Ok(verified)
     }
 
-    /// Refuses a JWT the store has revoked; fails closed when the store cannot tell.
+    /// Refuses a JWT the store has revoked; fails closed when the store cannot tell. Asks for
+    /// the whole set of revocations only when the store cannot answer at once.
     async fn not_revoked(&self, claims: &Verified, now: Timestamp) -> Result<(), Rejection> {
-        let revocations = self
-            .store
-            .jwt_revocations(now)
-            .await
-            .map_err(|error| unavailable("token store", &error))?;
-        if revocations.is_revoked(&claims.identity()) {
+        let identity = claims.identity();
+        let revoked = match self.store.jwt_revoked_now(&identity) {
+            Some(revoked) => revoked,
+            None => self
+                .store
+                .jwt_revocations(now)
+                .await
+                .map_err(|error| unavailable("token store", &error))?
+                .is_revoked(&identity),
+        };
+        if revoked {
             return Err(INVALID_TOKEN);
         }
         Ok(())

@@ -18,7 +18,9 @@ use uuid::Uuid;
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
-    reply::{NOT_ADMIN, Refusal, ServiceFuture, caller, mount_path, read_body, reply},
+    reply::{
+        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body, reply,
+    },
 };
 use crate::{
     directory::{Member, UserDirectory},
@@ -325,7 +327,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             outcome = "jwt_revoked", admin = &*caller.user_id, organization,
             jti = %jti,
         );
-        Ok(no_content())
+        Ok(empty(StatusCode::NO_CONTENT))
     }
 
     async fn revoke_user(
@@ -351,7 +353,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             outcome = "user_jwts_revoked", admin = &*caller.user_id,
             user = member.user.id.as_str(), organization,
         );
-        Ok(no_content())
+        Ok(empty(StatusCode::NO_CONTENT))
     }
 
     fn parse(&self, body: &[u8]) -> Result<Ask, ApiError> {
@@ -497,16 +499,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
 
 fn store_failure(error: StoreError) -> ApiError {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the token store is unavailable; retry shortly",
-    )
-}
-
-fn no_content() -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    response
+    UNAVAILABLE.into()
 }
 
 /// The `user` of a `?user=` query, percent-decoded.

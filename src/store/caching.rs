@@ -4,7 +4,7 @@ use std::{
     fmt,
     future::Future,
     sync::{
-        Arc, PoisonError, RwLock,
+        Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -67,9 +67,18 @@ pub(super) struct Shared<Cache, Store> {
     entries: DashMap<TokenDigest, Entry, DigestHashBuilder>,
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
     generation: AtomicU64,
-    /// The store's JWT revocations as last read, and when ([`monotonic_millis`]); `None` when
-    /// they must be read again before the next answer.
-    jwt_revocations: RwLock<(JwtRevocations, Option<u64>)>,
+    /// The store's JWT revocations as last read.
+    jwt_revocations: RwLock<JwtMirror>,
+}
+
+/// The store's JWT revocations as last read, answered from while younger than the lifetime.
+#[derive(Default)]
+struct JwtMirror {
+    revocations: JwtRevocations,
+    /// When they were read ([`monotonic_millis`]); `None` when they must be read again.
+    read_at: Option<u64>,
+    /// Bumped by every revocation heard of, so a read that raced one is not kept.
+    version: u64,
 }
 
 struct Entry {
@@ -262,22 +271,18 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
     /// The store's JWT revocations, read again when older than the lifetime or stale.
     async fn current_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
         let shared = &self.shared;
-        let fresh = {
-            let mirror = shared.read_jwt_revocations();
-            let (revocations, loaded_at) = &*mirror;
-            loaded_at
-                .is_some_and(|at| is_fresh(at, monotonic_millis(), self.lifetime))
-                .then(|| revocations.clone())
-        };
-        if let Some(mut revocations) = fresh {
-            revocations.forget_expired(now);
-            return Ok(revocations);
+        if let Some(mut fresh) = shared.fresh_jwt_revocations(self.lifetime, JwtRevocations::clone)
+        {
+            fresh.forget_expired(now);
+            return Ok(fresh);
         }
         let asked_at = monotonic_millis();
-        let generation = shared.generation.load(Ordering::SeqCst);
+        let version = shared.jwt_mirror().version;
         let revocations = shared.store.jwt_revocations(now).await?;
-        if shared.generation.load(Ordering::SeqCst) == generation {
-            *shared.write_jwt_revocations() = (revocations.clone(), Some(asked_at));
+        let mut mirror = shared.jwt_mirror_mut();
+        if mirror.version == version {
+            mirror.revocations = revocations.clone();
+            mirror.read_at = Some(asked_at);
         }
         Ok(revocations)
     }
@@ -319,21 +324,31 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
 
     /// Makes the next JWT check read the store's revocations again.
     pub(super) fn forget_jwt_revocations(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.write_jwt_revocations().1 = None;
+        let mut mirror = self.jwt_mirror_mut();
+        mirror.read_at = None;
+        mirror.version += 1;
     }
 
-    fn read_jwt_revocations(
+    /// `answer` from the revocations last read, while younger than `lifetime`.
+    fn fresh_jwt_revocations<T>(
         &self,
-    ) -> std::sync::RwLockReadGuard<'_, (JwtRevocations, Option<u64>)> {
+        lifetime: Duration,
+        answer: impl FnOnce(&JwtRevocations) -> T,
+    ) -> Option<T> {
+        let mirror = self.jwt_mirror();
+        let fresh = mirror
+            .read_at
+            .is_some_and(|at| is_fresh(at, monotonic_millis(), lifetime));
+        fresh.then(|| answer(&mirror.revocations))
+    }
+
+    fn jwt_mirror(&self) -> RwLockReadGuard<'_, JwtMirror> {
         self.jwt_revocations
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write_jwt_revocations(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, (JwtRevocations, Option<u64>)> {
+    fn jwt_mirror_mut(&self) -> RwLockWriteGuard<'_, JwtMirror> {
         self.jwt_revocations
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -471,9 +486,7 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
 
     /// Answered from the revocations last read, while younger than the lifetime.
     fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
-        let mirror = self.shared.read_jwt_revocations();
-        let (revocations, loaded_at) = &*mirror;
-        let fresh = loaded_at.is_some_and(|at| is_fresh(at, monotonic_millis(), self.lifetime));
-        fresh.then(|| revocations.is_revoked(jwt))
+        self.shared
+            .fresh_jwt_revocations(self.lifetime, |revocations| revocations.is_revoked(jwt))
     }
 }

@@ -69,7 +69,7 @@ impl fmt::Display for StoreUrl {
 }
 
 fn unknown(url: &str) -> String {
-    let shown = StoreUrl::Postgres(url.to_owned()).to_string();
+    let shown = without_password(url);
     format!("--store {shown}: expected memory, sqlite://PATH, postgres://... or redis://...")
 }
 
