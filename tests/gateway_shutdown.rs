@@ -31,10 +31,12 @@ fn gateway_binary() -> PathBuf {
     binary
 }
 
-/// The gateway as a child process, killed if the test fails before it exits.
+/// The gateway as a child process, killed if the test fails before it exits. It runs in a
+/// temporary folder of its own, where its default token file and JWT key go.
 struct Gateway {
     child: Child,
     addr: SocketAddr,
+    _workdir: tempfile::TempDir,
 }
 
 impl Gateway {
@@ -43,7 +45,9 @@ impl Gateway {
     }
 
     fn start_with(args: &[&std::ffi::OsStr]) -> Self {
+        let workdir = tempfile::tempdir().unwrap();
         let mut child = Command::new(gateway_binary())
+            .current_dir(workdir.path())
             .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
             .args(args)
             .stdout(Stdio::piped())
@@ -69,7 +73,11 @@ impl Gateway {
             .unwrap_or_else(|| panic!("no address in {first:?}"));
         // Keep reading the banner so the gateway never blocks on a full pipe.
         thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            _workdir: workdir,
+        }
     }
 
     fn terminate(&self) {

@@ -22,10 +22,16 @@ const TOKENS: &str = "/api/v1/api-tokens/impersonation";
 const IMPERSONATION: &str =
     "/api/v2/organizations/4ab7e40b-6b30-4a50-9fc8-873c3dca9d37/impersonation";
 
-/// A running gateway process; killed when dropped. Requests go through its [`Client`].
+/// The JWT key every gateway process of the tests shares, so instances accept each other's JWTs
+/// and none writes a key file.
+const JWT_SECRET: &str = "the gateway processes' shared JWT secret";
+
+/// A running gateway process; killed when dropped. Requests go through its [`Client`]. It runs
+/// in a temporary folder of its own, so nothing it writes lands in the working tree.
 pub struct Gateway {
     child: Child,
     client: Client,
+    _workdir: tempfile::TempDir,
 }
 
 /// Sends requests to a gateway at a base URL.
@@ -63,7 +69,10 @@ impl Gateway {
     /// Starts the gateway with `--store store` on `port` (no rate limit, no audit log) and waits
     /// until it answers `/healthz`.
     pub async fn start(store: &str, port: u16) -> Gateway {
+        let workdir = tempfile::tempdir().unwrap();
         let child = Command::new(binary())
+            .current_dir(workdir.path())
+            .env("IMPERSONATION_JWT_SECRET", JWT_SECRET)
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .args(["--store", store, "--rate-limit", "0", "--quiet"])
             .stdout(Stdio::null())
@@ -73,6 +82,7 @@ impl Gateway {
         let mut gateway = Gateway {
             child,
             client: Client::new(&format!("http://127.0.0.1:{port}")),
+            _workdir: workdir,
         };
         gateway.wait_until_healthy().await;
         gateway
