@@ -1,7 +1,7 @@
 //! The example gateway's log: one line per event, in text or JSON, whatever the values hold, and
 //! lines the writer thread could not keep up with are counted rather than lost silently.
 
-#[path = "../examples/gateway/audit_log.rs"]
+#[path = "../examples/gateway/audit_log/mod.rs"]
 #[allow(dead_code, reason = "the gateway uses the rest")]
 mod audit_log;
 
@@ -43,8 +43,8 @@ impl Written {
 /// could break a line or a JSON string, inside a span like the gateway's per-request one.
 fn log_awkward_event(format: LogFormat) -> Vec<String> {
     let written = Written::default();
-    let log = AuditLog::writing_to(written.clone(), 1000);
-    with_default(subscriber(format, log.writer()), || {
+    let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
+    with_default(subscriber(format, log.lines()), || {
         let span = tracing::info_span!("request", client = %"127.0.0.1");
         let _entered = span.enter();
         tracing::info!(
@@ -150,8 +150,8 @@ impl Write for Stalled {
 #[test]
 fn lines_past_the_limit_are_dropped_without_waiting_and_counted() {
     let sink = Stalled::default();
-    let log = AuditLog::writing_to(sink.clone(), 4);
-    with_default(subscriber(LogFormat::Text, log.writer()), || {
+    let log = AuditLog::writing_to(sink.clone(), 4).unwrap();
+    with_default(subscriber(LogFormat::Text, log.lines()), || {
         // With the writer stalled, these calls return at once (a blocking writer would hang
         // here), and only the lines that fit wait.
         for i in 0..50 {
@@ -178,8 +178,8 @@ fn a_second_log_on_the_same_thread_gets_its_own_lines() {
     // lines of a later one.
     for which in ["first", "second"] {
         let written = Written::default();
-        let log = AuditLog::writing_to(written.clone(), 100);
-        with_default(subscriber(LogFormat::Text, log.writer()), || {
+        let log = AuditLog::writing_to(written.clone(), 100).unwrap();
+        with_default(subscriber(LogFormat::Text, log.lines()), || {
             tracing::info!(target: "tower_impersonation::audit", which);
         });
         assert_eq!(log.finish(), 0, "nothing dropped");
@@ -190,4 +190,96 @@ fn a_second_log_on_the_same_thread_gets_its_own_lines() {
             "{lines:#?}"
         );
     }
+}
+
+#[test]
+fn lines_reach_the_sink_while_the_log_runs() {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 100).unwrap();
+    with_default(subscriber(LogFormat::Text, log.lines()), || {
+        tracing::info!(target: "tower_impersonation::audit", outcome = "accepted");
+    });
+    // Not finished: the writer thread takes the line on its own, a few milliseconds later.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while written.lines().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(written.lines().len(), 1, "the line was never written");
+    assert_eq!(log.finish(), 0);
+}
+
+#[test]
+fn every_thread_s_lines_are_written_whole_even_after_the_thread_ends() {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 10_000).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|thread| {
+            let subscriber = subscriber(LogFormat::Json, log.lines());
+            std::thread::spawn(move || {
+                with_default(subscriber, || {
+                    for i in 0..1000 {
+                        tracing::info!(target: "tower_impersonation::audit", thread, i);
+                    }
+                });
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(log.finish(), 0, "nothing dropped");
+    let mut seen: Vec<(u64, u64)> = written
+        .lines()
+        .iter()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            let fields = &line["fields"];
+            (
+                fields["thread"].as_u64().unwrap(),
+                fields["i"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..4)
+        .flat_map(|t| (0..1000).map(move |i| (t, i)))
+        .collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn lines_logged_after_the_log_is_finished_are_counted_as_dropped() {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 100).unwrap();
+    let lines = log.lines();
+    assert_eq!(log.finish(), 0);
+    with_default(subscriber(LogFormat::Text, lines.clone()), || {
+        tracing::info!(target: "tower_impersonation::audit", outcome = "late");
+    });
+    assert_eq!(lines.dropped(), 1);
+    assert!(written.lines().is_empty());
+}
+
+/// A sink that refuses every write, as a full disk does.
+struct Full;
+
+impl Write for Full {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::from(io::ErrorKind::StorageFull))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn lines_the_sink_refuses_are_counted_as_dropped() {
+    let log = AuditLog::writing_to(Full, 100).unwrap();
+    with_default(subscriber(LogFormat::Text, log.lines()), || {
+        for i in 0..3 {
+            tracing::info!(target: "tower_impersonation::audit", i);
+        }
+    });
+    assert_eq!(log.finish(), 3);
 }
