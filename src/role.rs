@@ -159,8 +159,24 @@ fn is_resource_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+impl Role {
+    /// The role's text when it names no resource (`read:*`, `write:*`, `*:*`): every token's
+    /// roles but a named resource's, written out on every answer that shows them.
+    fn any_resource_text(&self) -> Option<&'static str> {
+        match (&self.action, &self.resource) {
+            (Action::Read, Resource::Any) => Some("read:*"),
+            (Action::Write, Resource::Any) => Some("write:*"),
+            (Action::Any, Resource::Any) => Some("*:*"),
+            (_, Resource::Named(_)) => None,
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.any_resource_text() {
+            return f.write_str(text);
+        }
         let action = match self.action {
             Action::Read => "read",
             Action::Write => "write",
@@ -175,7 +191,10 @@ impl fmt::Display for Role {
 
 impl Serialize for Role {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.any_resource_text() {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -307,11 +326,16 @@ mod tests {
 
     #[test]
     fn roles_round_trip_through_serde() {
-        let roles: Roles = serde_json::from_str(r#"["read:*","write:cards","default"]"#).unwrap();
+        let roles: Roles =
+            serde_json::from_str(r#"["read:*","write:*","write:cards","*:cards","default"]"#)
+                .unwrap();
         assert_eq!(
             serde_json::to_string(&roles).unwrap(),
-            r#"["read:*","write:cards","*:*"]"#
+            r#"["read:*","write:*","write:cards","*:cards","*:*"]"#
         );
+        for role in ["read:*", "write:*", "*:*", "read:cards", "*:cards"] {
+            assert_eq!(role.parse::<Role>().unwrap().to_string(), role);
+        }
         assert!(serde_json::from_str::<Roles>(r#"["root"]"#).is_err());
     }
 }

@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{StatusCode, header::WWW_AUTHENTICATE, request::Parts};
-use serde::{Serialize, Serializer};
+use serde::{Serialize, Serializer, ser::SerializeStruct};
 use serde_json::json;
 use tower_impersonation::{Actor, ImpersonatedUser, Roles, User};
 use uuid::Uuid;
@@ -69,9 +69,8 @@ pub struct Description<'a> {
     roles: RolesDescription<'a>,
 }
 
-/// Who acts through an impersonation.
-#[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// Who acts through an impersonation: `{"kind": "token", "token_id", "token_name",
+/// "created_by"}`, `{"kind": "admin", "user_id"}` or `{"kind": "unattributed"}`.
 enum ActorDescription<'a> {
     Token {
         token_id: Uuid,
@@ -82,6 +81,38 @@ enum ActorDescription<'a> {
         user_id: &'a str,
     },
     Unattributed,
+}
+
+// Written out rather than derived with `#[serde(tag = "kind")]`, which buffers each variant
+// through a map: the answer of every impersonated `whoami`.
+impl Serialize for ActorDescription<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ActorDescription::Token {
+                token_id,
+                token_name,
+                created_by,
+            } => {
+                let mut actor = serializer.serialize_struct("Actor", 4)?;
+                actor.serialize_field("kind", "token")?;
+                actor.serialize_field("token_id", token_id)?;
+                actor.serialize_field("token_name", token_name)?;
+                actor.serialize_field("created_by", created_by)?;
+                actor.end()
+            }
+            ActorDescription::Admin { user_id } => {
+                let mut actor = serializer.serialize_struct("Actor", 2)?;
+                actor.serialize_field("kind", "admin")?;
+                actor.serialize_field("user_id", user_id)?;
+                actor.end()
+            }
+            ActorDescription::Unattributed => {
+                let mut actor = serializer.serialize_struct("Actor", 1)?;
+                actor.serialize_field("kind", "unattributed")?;
+                actor.end()
+            }
+        }
+    }
 }
 
 impl<'a> ActorDescription<'a> {
