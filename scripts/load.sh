@@ -1,21 +1,34 @@
 #!/usr/bin/env bash
 # Load on the example gateway: GET /api/v1/whoami with a plain key, an impersonation token and a
 # JWT, measured with wrk on loopback, in two configurations run alternately: the default one (the
-# audit log on, written to a file with --audit-log) and --quiet (no log at all). Within a round the
-# plain key runs before and after each impersonated credential (plain, token, plain, JWT, plain;
-# JWT first in even rounds), and each ratio is to the mean of the two plain runs beside it, so a
-# machine whose load drifts during a round skews the ratios less. Reports each run's requests/s and 99th percentile
-# latency, the ratios to the plain key's, and the median ratios over the rounds.
+# audit log on, written to a file with --audit-log; tokens in SQLite behind the memory cache) and
+# --quiet (no log at all). Within a round the plain key runs before and after each impersonated
+# credential (plain, token, plain, JWT, plain; JWT first in even rounds), and each ratio is to the
+# mean of the two plain runs beside it, so a machine whose load drifts during a round skews the
+# ratios less. Reports each run's requests/s and 99th percentile latency, the ratios to the plain
+# key's, and the median ratios over the rounds. The gateway runs in a temporary folder, its
+# database and key with it.
 #
-#   scripts/load.sh                       # 3 rounds, 10 s per credential
-#   ROUNDS=5 DURATION=20s scripts/load.sh
+# With PIN=1 the gateway runs on CPU 0 and wrk on CPU 1: the ratios are then the gateway's alone,
+# undiluted by wrk's own work per request, and steadier on a machine whose other tenants come and
+# go; without it both share every core, as the issue's first figures were taken.
+#
+#   scripts/load.sh                       # 6 rounds, 5 s per credential
+#   ROUNDS=10 DURATION=10s scripts/load.sh
+#   PIN=1 scripts/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port="${PORT:-3917}"
-duration="${DURATION:-10s}"
+duration="${DURATION:-5s}"
 connections="${CONNECTIONS:-32}"
-rounds="${ROUNDS:-3}"
+rounds="${ROUNDS:-6}"
+pin_gateway=()
+pin_wrk=()
+if [[ "${PIN:-}" == 1 ]]; then
+    pin_gateway=(taskset -c 0)
+    pin_wrk=(taskset -c 1)
+fi
 base="http://127.0.0.1:$port"
 admin_key="demo-admin-key"
 organization="4ab7e40b-6b30-4a50-9fc8-873c3dca9d37"
@@ -29,6 +42,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 cargo build --release --example gateway
+binary="$PWD/target/release/examples/gateway"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
 gateway=""
@@ -45,8 +59,8 @@ json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 
 # Starts the gateway with the given flags and fetches a token and a JWT from it.
 start_gateway() {
-    ./target/release/examples/gateway --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
-        >"$work/stdout" 2>"$work/stderr" &
+    (cd "$work" && exec "${pin_gateway[@]}" "$binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
+        >"$work/stdout" 2>"$work/stderr") &
     gateway=$!
     for _ in $(seq 100); do
         curl -fs "$base/healthz" >/dev/null 2>&1 && break
@@ -65,7 +79,7 @@ start_gateway() {
 # land in the next run, a plain key's perhaps.
 measure() {
     sync
-    wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$base/api/v1/whoami" | awk '
+    "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$base/api/v1/whoami" | awk '
         function ms(v) {
             if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
             if (v ~ /ms$/) return substr(v, 1, length(v) - 2)
@@ -117,7 +131,11 @@ done
 
 echo
 echo "GET /api/v1/whoami, wrk -t1 -c$connections -d$duration, gateway in release mode with --rate-limit 0,"
-echo "$(nproc) cores shared with wrk; load average before: $load_before"
+if [[ "${PIN:-}" == 1 ]]; then
+    echo "the gateway on CPU 0, wrk on CPU 1; load average before: $load_before"
+else
+    echo "$(nproc) cores shared with wrk; load average before: $load_before"
+fi
 python3 - "$results" <<'EOF'
 import statistics, sys
 

@@ -202,6 +202,12 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     let exit = gateway.child.wait().unwrap();
     assert!(exit.success(), "the gateway exited with {exit}");
 
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&audit_log).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the audit log is its owner's alone");
+    }
     let log = std::fs::read_to_string(&audit_log).unwrap();
     let _ = std::fs::remove_file(&audit_log);
     let event = log

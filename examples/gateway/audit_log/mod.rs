@@ -59,7 +59,7 @@ impl AuditLog {
     /// (appended to) or standard output.
     pub fn install(format: LogFormat, file: Option<&Path>) -> io::Result<Self> {
         let sink: Box<dyn Write + Send> = match file {
-            Some(path) => Box::new(OpenOptions::new().create(true).append(true).open(path)?),
+            Some(path) => Box::new(open_for_appending(path)?),
             None => Box::new(io::stdout()),
         };
         let log = Self::writing_to(sink, LINES_PER_THREAD)?;
@@ -106,6 +106,16 @@ impl AuditLog {
         }
         total
     }
+}
+
+/// The log file, appended to; one it creates is readable by its owner only, as the token
+/// database is: who impersonated whom, from where, is nobody else's business.
+fn open_for_appending(path: &Path) -> io::Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn report(dropped: usize, total: usize) {
