@@ -174,18 +174,15 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(text) = self.any_resource_text() {
-            return f.write_str(text);
-        }
+        let Resource::Named(name) = &self.resource else {
+            return f.write_str(self.any_resource_text().unwrap_or_default());
+        };
         let action = match self.action {
             Action::Read => "read",
             Action::Write => "write",
             Action::Any => "*",
         };
-        match &self.resource {
-            Resource::Any => write!(f, "{action}:*"),
-            Resource::Named(name) => write!(f, "{action}:{name}"),
-        }
+        write!(f, "{action}:{name}")
     }
 }
 
