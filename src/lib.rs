@@ -41,6 +41,7 @@
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod audit;
 mod body;
 mod credential;
 mod error;
@@ -61,6 +62,7 @@ pub mod policy;
 pub mod services;
 pub mod store;
 
+pub use audit::{Audit, AuditEvent, AuditOutcome, TracingAudit};
 pub use body::ResponseBody;
 pub use credential::MAX_USER_LEN;
 pub use directory::{StaticDirectory, User, UserDirectory};

@@ -8,23 +8,32 @@ mod http_cases;
 #[allow(dead_code, reason = "each layer test uses a part")]
 mod layer_fixture;
 
-use axum::{Json, Router, extract::Request, routing::any};
+use std::sync::{Arc, Mutex};
+
+use axum::{Extension, Json, Router, extract::Request, routing::any};
 use http::StatusCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tower_impersonation::ImpersonationLayer;
+use tower_impersonation::{
+    AuditEvent, AuditOutcome, ImpersonationLayer, StaticDirectory, UserDirectory,
+    directory::{DirectoryError, Member, UserWithMemberships},
+};
 
 use captured_logs::Captured;
 use http_cases::{HttpClient, what_the_app_saw};
 use layer_fixture::{BOB, directory, tokens};
 
 async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
-    async fn echo(request: Request) -> Json<Value> {
-        Json(what_the_app_saw(&request))
-    }
+    serve(Router::new().fallback(any(echo)).layer(layer)).await
+}
+
+async fn echo(request: Request) -> Json<Value> {
+    Json(what_the_app_saw(&request))
+}
+
+async fn serve(router: Router) -> HttpClient {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = Router::new().fallback(any(echo)).layer(layer);
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     HttpClient::new(base)
 }
@@ -75,5 +84,104 @@ async fn accepted_and_refused_impersonations_are_audited_with_who_did_what() {
     assert!(
         !logs.contains(&tokens.full),
         "the token never reaches the log"
+    );
+}
+
+/// What an outer layer put in the request's extensions, for the audit to read.
+#[derive(Clone)]
+struct RequestTag(&'static str);
+
+/// The test directory, made to answer only by waiting: the layer's decisions then take the path
+/// of backends that cannot answer at once.
+struct WaitingDirectory(StaticDirectory);
+
+impl UserDirectory for WaitingDirectory {
+    async fn resolve(
+        &self,
+        organization: &str,
+        who: &str,
+    ) -> Result<Option<Member>, DirectoryError> {
+        self.0.resolve(organization, who).await
+    }
+
+    async fn user_by_id(&self, id: &str) -> Result<Option<UserWithMemberships>, DirectoryError> {
+        self.0.user_by_id(id).await
+    }
+}
+
+/// One line per decision: outcome, method, path, the outer layer's tag, and the user or error.
+fn describe(event: &AuditEvent<'_>) -> String {
+    let tag = event
+        .extensions
+        .get::<RequestTag>()
+        .map_or("untagged", |tag| tag.0);
+    let about = match event.outcome {
+        AuditOutcome::Accepted(user) => user.user().id.clone(),
+        AuditOutcome::Refused(rejection) => rejection.error_code().to_owned(),
+    };
+    let (outcome, method, path) = (event.outcome.as_str(), event.method, event.uri.path());
+    format!("{outcome} {method} {path} {tag} {about}")
+}
+
+#[tokio::test]
+async fn an_audit_of_ones_own_hears_every_decision_with_the_requests_extensions_instead_of_tracing()
+{
+    let (captured, _guard) = Captured::start();
+    let tokens = tokens().await;
+    let credential = format!("Bearer {}:{BOB}", tokens.full).into_bytes();
+    let read_only = format!("Bearer {}:{BOB}", tokens.read_only).into_bytes();
+    for waiting in [false, true] {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let audit = {
+            let heard = Arc::clone(&heard);
+            move |event: &AuditEvent<'_>| heard.lock().unwrap().push(describe(event))
+        };
+        let store = tokens.store.clone();
+        let layer = if waiting {
+            ImpersonationLayer::builder(store, WaitingDirectory(directory()))
+                .audit(audit)
+                .build()
+        } else {
+            ImpersonationLayer::builder(store, directory())
+                .audit(audit)
+                .build()
+        };
+        let router = Router::new()
+            .fallback(any(echo))
+            .layer(layer)
+            .layer(Extension(RequestTag("outer")));
+        let client = serve(router).await;
+
+        let accepted = client
+            .send(
+                http::Method::DELETE,
+                "/api/v1/cards/7",
+                &[("authorization", &credential)],
+            )
+            .await;
+        assert_eq!(accepted.status, StatusCode::OK);
+        let refused = client
+            .send(
+                http::Method::POST,
+                "/api/v1/cards",
+                &[("authorization", &read_only)],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        client.get("/api/v1/cards", &[]).await;
+
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                "accepted DELETE /api/v1/cards/7 outer b-1",
+                "refused POST /api/v1/cards outer insufficient_scope",
+            ],
+            "waiting directory: {waiting}"
+        );
+    }
+    let logs = captured.text();
+    assert!(
+        !logs.contains("tower_impersonation::audit"),
+        "the default tracing audit is replaced, not doubled:\n{logs}"
     );
 }

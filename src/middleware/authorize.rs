@@ -10,6 +10,7 @@ use http::{HeaderMap, HeaderName, header::AUTHORIZATION, request::Parts};
 use uuid::Uuid;
 
 use crate::{
+    audit::{AuditEvent, AuditOutcome, AuditSink},
     credential::{Credential, OwnedCredential},
     directory::{DirectoryError, Member, UserDirectory, UserWithMemberships},
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
@@ -43,6 +44,9 @@ pub(crate) trait Authorize: Send + Sync + 'static {
 
     /// Removes what must not reach the inner service of an accepted request.
     fn clean(&self, headers: &mut HeaderMap);
+
+    /// Tells the configured [`Audit`](crate::Audit) of a decision.
+    fn audit(&self, event: &AuditEvent<'_>);
 }
 
 pub(crate) const INVALID_TOKEN: Rejection = Rejection::new(
@@ -71,6 +75,7 @@ pub(crate) struct Checks<St, D, A, P> {
     pub(crate) jwt: Option<JwtKeys>,
     pub(crate) user_header: HeaderName,
     pub(crate) strip_authorization: bool,
+    pub(crate) audit: AuditSink,
 }
 
 impl<St, D, A, P> Authorize for Checks<St, D, A, P>
@@ -128,12 +133,13 @@ where
     ) -> AuthorizeFuture {
         Box::pin(async move {
             let verdict = self.check(credential, &parts).await;
-            match &verdict {
-                Ok(user) => {
-                    audit_accepted(user, &parts.method, &parts.uri);
-                    self.clean(&mut parts.headers);
-                }
-                Err(rejection) => audit_refused(rejection, &parts.method, &parts.uri),
+            let outcome = match &verdict {
+                Ok(user) => AuditOutcome::Accepted(user),
+                Err(rejection) => AuditOutcome::Refused(rejection),
+            };
+            self.audit(&AuditEvent::of(outcome, &parts));
+            if verdict.is_ok() {
+                self.clean(&mut parts.headers);
             }
             (parts, verdict)
         })
@@ -144,6 +150,10 @@ where
         if self.strip_authorization {
             headers.remove(AUTHORIZATION);
         }
+    }
+
+    fn audit(&self, event: &AuditEvent<'_>) {
+        self.audit.record(event);
     }
 }
 
@@ -310,40 +320,4 @@ where
 fn unavailable(what: &str, error: &dyn std::error::Error) -> Rejection {
     tracing::error!(target: "tower_impersonation", %error, "{what} failed; refusing impersonation");
     UNAVAILABLE
-}
-
-/// The audit event of an accepted impersonation.
-///
-/// Every value is a string slice or a number, so a subscriber records each as it is: no value is
-/// formatted through `Display` or `Debug` on the request's thread (the token's id is written into
-/// a buffer on the stack).
-pub(crate) fn audit_accepted(user: &ImpersonatedUser, method: &http::Method, uri: &http::Uri) {
-    let mut token_id = Uuid::encode_buffer();
-    let token_id = user
-        .actor()
-        .token_id()
-        .map(|id| &*id.hyphenated().encode_lower(&mut token_id));
-    tracing::info!(
-        target: "tower_impersonation::audit",
-        outcome = "accepted",
-        actor = user.actor().user_id(),
-        user = user.user().id.as_str(),
-        organization = user.organization(),
-        token_id,
-        source = user.source().as_str(),
-        method = method.as_str(),
-        path = uri.path(),
-    );
-}
-
-/// The audit event of a refused impersonation credential; it never holds the credential.
-pub(crate) fn audit_refused(rejection: &Rejection, method: &http::Method, uri: &http::Uri) {
-    tracing::warn!(
-        target: "tower_impersonation::audit",
-        outcome = "refused",
-        reason = rejection.error_code(),
-        status = rejection.status().as_u16(),
-        method = method.as_str(),
-        path = uri.path(),
-    );
 }

@@ -6,6 +6,7 @@ use http::HeaderName;
 
 use super::{authorize::Checks, layer::ImpersonationLayer};
 use crate::{
+    audit::{Audit, AuditSink},
     credential::CredentialFormat,
     directory::UserDirectory,
     error::ConfigError,
@@ -14,6 +15,9 @@ use crate::{
     store::TokenStore,
     token::TokenPrefix,
 };
+
+#[cfg(doc)]
+use crate::audit::TracingAudit;
 
 /// The user header unless configured otherwise.
 pub const DEFAULT_USER_HEADER: &str = "x-guru-userid";
@@ -31,6 +35,7 @@ pub struct ImpersonationBuilder<St, D, A = PathPolicy, P = AnyMember> {
     require: bool,
     strip_authorization: bool,
     jwt: Option<JwtKeys>,
+    audit: AuditSink,
 }
 
 impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
@@ -45,6 +50,7 @@ impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
             require: false,
             strip_authorization: false,
             jwt: None,
+            audit: AuditSink::default(),
         }
     }
 }
@@ -90,6 +96,13 @@ where
         self
     }
 
+    /// Where each accepted or refused credential is reported (default [`TracingAudit`]: a
+    /// `tracing` event of target `tower_impersonation::audit`).
+    pub fn audit(mut self, audit: impl Audit) -> Self {
+        self.audit = AuditSink::new(audit);
+        self
+    }
+
     /// Which scope a request needs (default [`PathPolicy`] under `/api/v1`).
     pub fn access_policy<A2: AccessPolicy>(self, access: A2) -> ImpersonationBuilder<St, D, A2, P> {
         ImpersonationBuilder {
@@ -102,6 +115,7 @@ where
             require: self.require,
             strip_authorization: self.strip_authorization,
             jwt: self.jwt,
+            audit: self.audit,
         }
     }
 
@@ -120,6 +134,7 @@ where
             require: self.require,
             strip_authorization: self.strip_authorization,
             jwt: self.jwt,
+            audit: self.audit,
         }
     }
 
@@ -138,6 +153,7 @@ where
             jwt: self.jwt,
             user_header: self.user_header,
             strip_authorization: self.strip_authorization,
+            audit: self.audit,
         };
         ImpersonationLayer::from_parts(format, self.require, Arc::new(checks))
     }

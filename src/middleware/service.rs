@@ -9,12 +9,9 @@ use std::{
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{
-    authorize::{audit_accepted, audit_refused},
-    future::ResponseFuture,
-    layer::Shared,
-};
+use super::{future::ResponseFuture, layer::Shared};
 use crate::{
+    audit::{AuditEvent, AuditOutcome},
     body::ResponseBody,
     credential::Credential,
     policy::RequestHead,
@@ -87,6 +84,18 @@ impl<S> Impersonation<S> {
     }
 }
 
+impl<S> Impersonation<S> {
+    fn audit<B>(&self, outcome: AuditOutcome<'_>, request: &Request<B>) {
+        let event = AuditEvent::new(
+            outcome,
+            request.method(),
+            request.uri(),
+            request.extensions(),
+        );
+        self.shared.checks.audit(&event);
+    }
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for Impersonation<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
@@ -103,13 +112,13 @@ where
         match self.decide(&request) {
             Decision::PassOn => ResponseFuture::inner(self.inner.call(request)),
             Decision::Accept(user) => {
-                audit_accepted(&user, request.method(), request.uri());
+                self.audit(AuditOutcome::Accepted(&user), &request);
                 self.shared.checks.clean(request.headers_mut());
                 request.extensions_mut().insert(user);
                 ResponseFuture::inner(self.inner.call(request))
             }
             Decision::Reject(rejection) => {
-                audit_refused(&rejection, request.method(), request.uri());
+                self.audit(AuditOutcome::Refused(&rejection), &request);
                 ResponseFuture::rejected(rejection, request.headers())
             }
             Decision::Wait(credential) => {

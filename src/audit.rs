@@ -1,0 +1,177 @@
+//! The audit trail of the layer's decisions: every impersonation credential the layer accepts or
+//! refuses is told to an [`Audit`]. The default, [`TracingAudit`], makes each a `tracing` event
+//! of target `tower_impersonation::audit`; an app that writes its audit trail itself implements
+//! [`Audit`] and hands it to [`ImpersonationBuilder::audit`](crate::ImpersonationBuilder::audit).
+
+use std::fmt;
+
+use http::{Extensions, Method, Uri, request::Parts};
+use uuid::Uuid;
+
+use crate::{impersonated::ImpersonatedUser, rejection::Rejection};
+
+/// Where the layer reports each decision it makes on an impersonation credential.
+///
+/// `record` runs on the request's task, before the inner service sees the request, once per
+/// request that carries a credential: it must not block. Queue or buffer what it writes.
+///
+/// Any `Fn(&AuditEvent<'_>)` that is `Send + Sync + 'static` is an `Audit`:
+///
+/// ```
+/// use tower_impersonation::{AuditEvent, ImpersonationLayer, MemoryStore, AuditOutcome, StaticDirectory};
+///
+/// let directory = StaticDirectory::from_json(r#"{"organizations": []}"#).unwrap();
+/// let layer = ImpersonationLayer::builder(MemoryStore::new(), directory)
+///     .audit(|event: &AuditEvent<'_>| {
+///         if let AuditOutcome::Refused(rejection) = event.outcome {
+///             eprintln!("refused {} {}: {}", event.method, event.uri.path(), rejection.error_code());
+///         }
+///     })
+///     .build();
+/// # let _ = layer;
+/// ```
+pub trait Audit: Send + Sync + 'static {
+    /// Records one decision.
+    fn record(&self, event: &AuditEvent<'_>);
+}
+
+impl<F> Audit for F
+where
+    F: Fn(&AuditEvent<'_>) + Send + Sync + 'static,
+{
+    fn record(&self, event: &AuditEvent<'_>) {
+        self(event);
+    }
+}
+
+/// One decision of the layer, with the request it was made on. It never holds the credential.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct AuditEvent<'a> {
+    /// Accepted, and as whom; or refused, and why.
+    pub outcome: AuditOutcome<'a>,
+    /// The request's method.
+    pub method: &'a Method,
+    /// The request's URI.
+    pub uri: &'a Uri,
+    /// The request's extensions, as outer layers left them (a client address, a request id).
+    pub extensions: &'a Extensions,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// The event of `outcome` on a request with this method, URI and extensions; for testing
+    /// an [`Audit`] of one's own.
+    pub fn new(
+        outcome: AuditOutcome<'a>,
+        method: &'a Method,
+        uri: &'a Uri,
+        extensions: &'a Extensions,
+    ) -> Self {
+        Self {
+            outcome,
+            method,
+            uri,
+            extensions,
+        }
+    }
+
+    pub(crate) fn of(outcome: AuditOutcome<'a>, parts: &'a Parts) -> Self {
+        Self::new(outcome, &parts.method, &parts.uri, &parts.extensions)
+    }
+}
+
+/// What the layer decided.
+#[derive(Clone, Copy, Debug)]
+pub enum AuditOutcome<'a> {
+    /// The credential was accepted: the request acts as this user.
+    Accepted(&'a ImpersonatedUser),
+    /// The credential was refused with this answer.
+    Refused(&'a Rejection),
+}
+
+impl AuditOutcome<'_> {
+    /// `"accepted"` or `"refused"`, as audit lines name the outcome.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuditOutcome::Accepted(_) => "accepted",
+            AuditOutcome::Refused(_) => "refused",
+        }
+    }
+}
+
+/// The default [`Audit`]: each decision is a `tracing` event of target
+/// `tower_impersonation::audit`, `INFO` when accepted, `WARN` when refused.
+///
+/// An accepted event has the fields `outcome`, `actor` (the admin's user id, when known), `user`,
+/// `organization` (when known), `token_id` (for an impersonation token), `source`, `method` and
+/// `path`; a refused one `outcome`, `reason` (the error code), `status`, `method` and `path`.
+/// Every value is a string slice or a number, so a subscriber records each as it is: nothing is
+/// formatted through `Display` or `Debug` on the request's thread.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TracingAudit;
+
+impl Audit for TracingAudit {
+    fn record(&self, event: &AuditEvent<'_>) {
+        match event.outcome {
+            AuditOutcome::Accepted(user) => trace_accepted(user, event),
+            AuditOutcome::Refused(rejection) => trace_refused(rejection, event),
+        }
+    }
+}
+
+fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
+    // The token's id is written into a buffer on the stack.
+    let mut token_id = Uuid::encode_buffer();
+    let token_id = user
+        .actor()
+        .token_id()
+        .map(|id| &*id.hyphenated().encode_lower(&mut token_id));
+    tracing::info!(
+        target: "tower_impersonation::audit",
+        outcome = "accepted",
+        actor = user.actor().user_id(),
+        user = user.user().id.as_str(),
+        organization = user.organization(),
+        token_id,
+        source = user.source().as_str(),
+        method = event.method.as_str(),
+        path = event.uri.path(),
+    );
+}
+
+fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
+    tracing::warn!(
+        target: "tower_impersonation::audit",
+        outcome = "refused",
+        reason = rejection.error_code(),
+        status = rejection.status().as_u16(),
+        method = event.method.as_str(),
+        path = event.uri.path(),
+    );
+}
+
+/// The layer's audit, its type erased so the layer's type does not name it.
+#[derive(Clone)]
+pub(crate) struct AuditSink(std::sync::Arc<dyn Audit>);
+
+impl AuditSink {
+    pub(crate) fn new(audit: impl Audit) -> Self {
+        Self(std::sync::Arc::new(audit))
+    }
+
+    pub(crate) fn record(&self, event: &AuditEvent<'_>) {
+        self.0.record(event);
+    }
+}
+
+impl Default for AuditSink {
+    fn default() -> Self {
+        Self::new(TracingAudit)
+    }
+}
+
+impl fmt::Debug for AuditSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditSink")
+    }
+}
