@@ -44,6 +44,13 @@ where
     }
 }
 
+/// A boxed `Audit`, for apps that choose theirs at run time.
+impl Audit for Box<dyn Audit> {
+    fn record(&self, event: &AuditEvent<'_>) {
+        (**self).record(event);
+    }
+}
+
 /// One decision of the layer, with the request it was made on. It never holds the credential.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]

@@ -4,15 +4,26 @@
 #[path = "../examples/gateway/audit_log/mod.rs"]
 #[allow(dead_code, reason = "the gateway uses the rest")]
 mod audit_log;
+#[allow(dead_code, reason = "each layer test uses a part")]
+mod layer_fixture;
 
 use std::{
+    convert::Infallible,
     io::{self, Write},
     sync::{Arc, Condvar, Mutex},
 };
 
 use audit_log::{AuditLog, LogFormat, subscriber};
+use http::{Request, Response};
 use serde_json::{Value, json};
-use tracing::subscriber::with_default;
+use tower::{ServiceExt, service_fn};
+use tower_impersonation::{
+    Actor, Audit, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser, ImpersonationLayer,
+    Roles, TracingAudit, User,
+};
+use tracing::{Instrument, subscriber::with_default};
+
+use layer_fixture::{BOB, Tokens, directory, tokens};
 
 /// Everything written, for the test to read once the writer thread has finished.
 #[derive(Clone, Default)]
@@ -282,4 +293,118 @@ fn lines_the_sink_refuses_are_counted_as_dropped() {
         }
     });
     assert_eq!(log.finish(), 3);
+}
+
+/// The lines the log gets of the layer's decisions, written by the gateway's `DecisionLines` if
+/// `direct`, else by the crate's `TracingAudit` through the subscriber, with the time taken out:
+/// a token accepted, one refused, inside a request span as the gateway makes them, and an
+/// impersonation with no known admin nor organization, whose lines leave those fields out.
+fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<String> {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
+    let audit: Box<dyn Audit> = if direct {
+        Box::new(log.decision_lines(format))
+    } else {
+        Box::new(TracingAudit)
+    };
+    with_default(subscriber(format, log.lines()), || {
+        current_thread().block_on(async {
+            let user = ImpersonatedUser::new(
+                Arc::new(User {
+                    id: "u-9".into(),
+                    email: "eve@acme.test".into(),
+                    name: "Eve".into(),
+                }),
+                None,
+                Actor::Unattributed,
+                Roles::full_access(),
+                CredentialSource::Jwt,
+            );
+            let (method, uri) = (http::Method::GET, http::Uri::from_static("/api/v1/cards"));
+            let extensions = http::Extensions::new();
+            let unattributed =
+                AuditEvent::new(AuditOutcome::Accepted(&user), &method, &uri, &extensions);
+            audit.record(&unattributed);
+            let app = service_fn(|_: Request<String>| async {
+                Ok::<_, Infallible>(Response::new(String::new()))
+            });
+            let service = ImpersonationLayer::builder(tokens.store.clone(), directory())
+                .audit(audit)
+                .build();
+            let service = tower::Layer::layer(&service, app);
+            for (token, method) in [(&tokens.full, "DELETE"), (&tokens.revoked, "GET")] {
+                let request = Request::builder()
+                    .method(method)
+                    .uri("/api/v1/cards/7")
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("x-guru-userid", BOB)
+                    .body(String::new())
+                    .unwrap();
+                let span = tracing::info_span!("request", client = %"127.0.0.1");
+                service
+                    .clone()
+                    .oneshot(request)
+                    .instrument(span)
+                    .await
+                    .unwrap();
+            }
+        });
+    });
+    assert_eq!(log.finish(), 0, "nothing dropped");
+    let without_time = |line: String| match format {
+        LogFormat::Text => line[line.find(' ').unwrap()..].to_owned(),
+        LogFormat::Json => {
+            let mut line: Value = serde_json::from_str(&line).unwrap();
+            line.as_object_mut().unwrap().remove("timestamp").unwrap();
+            line.to_string()
+        }
+    };
+    written.lines().into_iter().map(without_time).collect()
+}
+
+/// A runtime whose tasks all run on the test's thread, under its default subscriber.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
+    let tokens = current_thread().block_on(tokens());
+    let text = decisions_logged(LogFormat::Text, true, &tokens);
+    assert_eq!(text, decisions_logged(LogFormat::Text, false, &tokens));
+    assert_eq!(text.len(), 3, "{text:#?}");
+    assert!(
+        text[0].starts_with("  INFO tower_impersonation::audit: "),
+        "{}",
+        text[0]
+    );
+    assert!(
+        !text[0].contains("actor=") && !text[0].contains("organization="),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].contains(
+            r#"request{client=127.0.0.1}: tower_impersonation::audit: outcome="accepted""#
+        ),
+        "{}",
+        text[1]
+    );
+    assert!(text[1].contains(r#"token_id=""#), "{}", text[1]);
+    assert!(
+        text[2].starts_with("  WARN request{client=127.0.0.1}: "),
+        "{}",
+        text[2]
+    );
+    assert!(
+        text[2].contains(r#"outcome="refused" reason="invalid_token" status=401"#),
+        "{}",
+        text[2]
+    );
+
+    let json = decisions_logged(LogFormat::Json, true, &tokens);
+    assert_eq!(json, decisions_logged(LogFormat::Json, false, &tokens));
+    assert_eq!(json.len(), 3, "{json:#?}");
 }

@@ -25,7 +25,7 @@ use std::{
 use clap::Parser;
 use tokio::net::TcpListener;
 use tower_impersonation::{
-    MemoryStore, TokenStore,
+    Audit, MemoryStore, TokenStore, TracingAudit,
     jwt::{JwtAlgorithm, JwtKeys},
     store::CachingStore,
 };
@@ -108,12 +108,19 @@ impl Options {
     }
 
     /// The gateway's parts around `store`.
-    fn gateway<St>(&self, accounts: Arc<Accounts>, keys: JwtKeys, store: St) -> Gateway<St> {
+    fn gateway<St>(
+        &self,
+        accounts: Arc<Accounts>,
+        keys: JwtKeys,
+        audit: Box<dyn Audit>,
+        store: St,
+    ) -> Gateway<St> {
         Gateway {
             accounts,
             store,
             keys,
             rate_limit: NonZeroU32::new(self.rate_limit),
+            audit,
         }
     }
 
@@ -180,7 +187,13 @@ async fn main() -> ExitCode {
         }
     };
     let reporter = log.as_ref().map(AuditLog::report_drops);
-    let outcome = run(options).await;
+    // With a log, the layer's decisions are written straight into it; quiet, they are tracing
+    // events nobody listens to.
+    let audit: Box<dyn Audit> = match &log {
+        Some(log) => Box::new(log.decision_lines(options.log_format)),
+        None => Box::new(TracingAudit),
+    };
+    let outcome = run(options, audit).await;
     if let Some(reporter) = reporter {
         reporter.abort();
     }
@@ -197,7 +210,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(options: Options) -> Result<(), String> {
+async fn run(options: Options, audit: Box<dyn Audit>) -> Result<(), String> {
     let accounts = Arc::new(options.accounts()?);
     let store = options.store()?;
     let (keys, key_source) = options.keys(&store)?;
@@ -219,7 +232,7 @@ async fn run(options: Options) -> Result<(), String> {
         StoreUrl::Memory => {
             serve(
                 listener,
-                options.gateway(accounts, keys, MemoryStore::new()),
+                options.gateway(accounts, keys, audit, MemoryStore::new()),
             )
             .await
         }
@@ -230,7 +243,7 @@ async fn run(options: Options) -> Result<(), String> {
                 .map_err(store_error)?;
             file.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), file);
-            serve(listener, options.gateway(accounts, keys, store)).await
+            serve(listener, options.gateway(accounts, keys, audit, store)).await
         }
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(url) => {
@@ -240,7 +253,7 @@ async fn run(options: Options) -> Result<(), String> {
             shared.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
-            serve(listener, options.gateway(accounts, keys, store)).await
+            serve(listener, options.gateway(accounts, keys, audit, store)).await
         }
         #[cfg(feature = "redis")]
         StoreUrl::Redis(url) => {
@@ -249,7 +262,7 @@ async fn run(options: Options) -> Result<(), String> {
                 .map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
-            serve(listener, options.gateway(accounts, keys, store)).await
+            serve(listener, options.gateway(accounts, keys, audit, store)).await
         }
         #[allow(
             unreachable_patterns,

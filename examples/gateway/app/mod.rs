@@ -22,7 +22,7 @@ use http::{StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tower_impersonation::{
-    Access, ImpersonationLayer, TokenStore,
+    Access, Audit, ImpersonationLayer, TokenStore,
     jwt::JwtKeys,
     policy::{GrpcPolicy, MixedPolicy, PathPolicy},
     services::{JwksService, OrganizationImpersonationService, TokenService},
@@ -51,6 +51,8 @@ pub struct Gateway<St> {
     pub keys: JwtKeys,
     /// Most requests a second from one client address; `None`: no limit.
     pub rate_limit: Option<NonZeroU32>,
+    /// Where the impersonation layer reports what it accepted and refused.
+    pub audit: Box<dyn Audit>,
 }
 
 /// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the
@@ -63,11 +65,13 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         store,
         keys,
         rate_limit,
+        audit,
     } = gateway;
     let directory = Arc::clone(&accounts.directory);
     let impersonation = ImpersonationLayer::builder(store.clone(), Arc::clone(&directory))
         .jwt(keys.clone())
         .access_policy(access_policy())
+        .audit(audit)
         .build();
     let organizations =
         OrganizationImpersonationService::new(directory, keys.clone(), store.clone());

@@ -63,43 +63,70 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let metadata = event.metadata();
         self.lines.append(|line| {
-            if self.json {
-                json_line(line, event, &ctx);
-            } else {
-                text_line(line, event, &ctx);
-            }
+            write_line(
+                line,
+                self.json,
+                metadata.level(),
+                metadata.target(),
+                ctx.event_span(event),
+                |fields| event.record(fields),
+            );
         });
     }
 }
 
-/// `2026-01-02T03:04:05.000006Z  INFO request{client=127.0.0.1}: target: name="value" ...`
-fn text_line<S>(line: &mut String, event: &Event<'_>, ctx: &Context<'_, S>)
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+/// One line: the time, `level`, the spans from the outermost to `span`, `target`, and the fields
+/// `write_fields` writes; in JSON if `json`.
+pub fn write_line<R>(
+    line: &mut String,
+    json: bool,
+    level: &Level,
+    target: &str,
+    span: Option<SpanRef<'_, R>>,
+    write_fields: impl FnOnce(&mut Visitor<'_>),
+) where
+    R: for<'a> LookupSpan<'a>,
 {
-    let metadata = event.metadata();
+    if json {
+        json_line(line, level, target, span, write_fields);
+    } else {
+        text_line(line, level, target, span, write_fields);
+    }
+}
+
+/// `2026-01-02T03:04:05.000006Z  INFO request{client=127.0.0.1}: target: name="value" ...`
+fn text_line<R>(
+    line: &mut String,
+    level: &Level,
+    target: &str,
+    span: Option<SpanRef<'_, R>>,
+    write_fields: impl FnOnce(&mut Visitor<'_>),
+) where
+    R: for<'a> LookupSpan<'a>,
+{
     write_timestamp(line);
-    line.push_str(match *metadata.level() {
+    line.push_str(match *level {
         Level::ERROR => " ERROR ",
         Level::WARN => "  WARN ",
         Level::INFO => "  INFO ",
         Level::DEBUG => " DEBUG ",
         Level::TRACE => " TRACE ",
     });
-    if let Some(span) = ctx.event_span(event) {
+    if let Some(span) = span {
         text_spans(line, &span);
     }
-    line.push_str(metadata.target());
+    line.push_str(target);
     line.push_str(": ");
-    event.record(&mut Visitor::new(line, false));
+    write_fields(&mut Visitor::new(line, false));
     line.push('\n');
 }
 
 /// `span{fields}: ` for `span` and each span it is in, outermost first.
-fn text_spans<S>(line: &mut String, span: &SpanRef<'_, S>)
+fn text_spans<R>(line: &mut String, span: &SpanRef<'_, R>)
 where
-    S: for<'a> LookupSpan<'a>,
+    R: for<'a> LookupSpan<'a>,
 {
     if let Some(parent) = span.parent() {
         text_spans(line, &parent);
@@ -116,30 +143,34 @@ where
 }
 
 /// `{"timestamp":"...","level":"INFO","target":"...","spans":[{"name":"request",...}],"fields":{...}}`
-fn json_line<S>(line: &mut String, event: &Event<'_>, ctx: &Context<'_, S>)
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+fn json_line<R>(
+    line: &mut String,
+    level: &Level,
+    target: &str,
+    span: Option<SpanRef<'_, R>>,
+    write_fields: impl FnOnce(&mut Visitor<'_>),
+) where
+    R: for<'a> LookupSpan<'a>,
 {
-    let metadata = event.metadata();
     line.push_str("{\"timestamp\":\"");
     write_timestamp(line);
     line.push_str("\",\"level\":\"");
-    line.push_str(metadata.level().as_str());
+    line.push_str(level.as_str());
     line.push_str("\",\"target\":");
-    let _ = write_json_str(line, metadata.target());
+    let _ = write_json_str(line, target);
     line.push_str(",\"spans\":[");
-    if let Some(span) = ctx.event_span(event) {
+    if let Some(span) = span {
         json_spans(line, &span, &mut true);
     }
     line.push_str("],\"fields\":{");
-    event.record(&mut Visitor::new(line, true));
+    write_fields(&mut Visitor::new(line, true));
     line.push_str("}}\n");
 }
 
 /// `{"name":"span",fields}` for `span` and each span it is in, outermost first.
-fn json_spans<S>(line: &mut String, span: &SpanRef<'_, S>, first: &mut bool)
+fn json_spans<R>(line: &mut String, span: &SpanRef<'_, R>, first: &mut bool)
 where
-    S: for<'a> LookupSpan<'a>,
+    R: for<'a> LookupSpan<'a>,
 {
     if let Some(parent) = span.parent() {
         json_spans(line, &parent, first);
@@ -160,7 +191,7 @@ where
 
 /// Writes fields as `name=value` separated by spaces (strings quoted and escaped as `Debug`
 /// does), or as the members of a JSON object.
-struct Visitor<'a> {
+pub struct Visitor<'a> {
     writer: &'a mut String,
     json: bool,
     first: bool,
@@ -175,35 +206,10 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    /// The separator and the field's name, up to where its value goes. In text the message
-    /// goes bare, with no name, as tracing-subscriber writes it.
-    fn name(&mut self, field: &Field) {
-        let first = std::mem::replace(&mut self.first, false);
-        if self.json {
-            self.writer.push_str(if first { "\"" } else { ",\"" });
-            self.writer.push_str(field.name());
-            self.writer.push_str("\":");
-        } else {
-            if !first {
-                self.writer.push(' ');
-            }
-            if !is_message(field) {
-                self.writer.push_str(field.name());
-                self.writer.push('=');
-            }
-        }
-    }
-}
-
-fn is_message(field: &Field) -> bool {
-    field.name() == "message"
-}
-
-impl Visit for Visitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.json && is_plain(value) && !is_message(field) {
+    /// The field `name` with a string value.
+    pub fn str(&mut self, name: &str, value: &str) {
+        if !self.json && is_plain(value) && name != MESSAGE {
             // The common case, an audit event's ids and names, in as few steps as it takes.
-            let name = field.name();
             self.writer.reserve(name.len() + value.len() + 4);
             if !std::mem::replace(&mut self.first, false) {
                 self.writer.push(' ');
@@ -214,10 +220,10 @@ impl Visit for Visitor<'_> {
             self.writer.push('"');
             return;
         }
-        self.name(field);
+        self.name(name);
         if self.json {
             let _ = write_json_str(self.writer, value);
-        } else if is_message(field) {
+        } else if name == MESSAGE {
             let _ = LineEscaped(self.writer).write_str(value);
         } else if is_plain(value) {
             self.writer.push('"');
@@ -228,23 +234,56 @@ impl Visit for Visitor<'_> {
         }
     }
 
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.name(field);
+    /// The field `name` with a number.
+    pub fn u64(&mut self, name: &str, value: u64) {
+        self.name(name);
         let _ = write!(self.writer, "{value}");
     }
 
+    /// The separator and the field's name, up to where its value goes. In text the message
+    /// goes bare, with no name, as tracing-subscriber writes it.
+    fn name(&mut self, name: &str) {
+        let first = std::mem::replace(&mut self.first, false);
+        if self.json {
+            self.writer.push_str(if first { "\"" } else { ",\"" });
+            self.writer.push_str(name);
+            self.writer.push_str("\":");
+        } else {
+            if !first {
+                self.writer.push(' ');
+            }
+            if name != MESSAGE {
+                self.writer.push_str(name);
+                self.writer.push('=');
+            }
+        }
+    }
+}
+
+/// The field tracing names an event's message.
+const MESSAGE: &str = "message";
+
+impl Visit for Visitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.str(field.name(), value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.u64(field.name(), value);
+    }
+
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.name(field);
+        self.name(field.name());
         let _ = write!(self.writer, "{value}");
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.name(field);
+        self.name(field.name());
         self.writer.push_str(if value { "true" } else { "false" });
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.name(field);
+        self.name(field.name());
         if self.json {
             self.writer.push('"');
             let _ = write!(JsonEscaped(self.writer), "{value:?}");

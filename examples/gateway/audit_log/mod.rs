@@ -5,6 +5,7 @@
 //! [`LINES_PER_THREAD`] lines of one thread, that thread's new lines are dropped, counted, and the
 //! count is reported in the log itself and on standard error.
 
+mod decision_lines;
 mod line_format;
 mod thread_buffers;
 
@@ -19,6 +20,7 @@ use clap::ValueEnum;
 use tracing::Subscriber;
 use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt};
 
+pub use decision_lines::DecisionLines;
 use line_format::LineFormat;
 pub use thread_buffers::Lines;
 use thread_buffers::Writer;
@@ -73,6 +75,12 @@ impl AuditLog {
         Ok(Self {
             writer: Writer::spawn(sink, limit)?,
         })
+    }
+
+    /// The impersonation layer's audit, writing its decisions in `format` straight into the log,
+    /// as the subscriber would write the crate's `TracingAudit` events, only cheaper.
+    pub fn decision_lines(&self, format: LogFormat) -> DecisionLines {
+        DecisionLines::new(format == LogFormat::Json, self.lines())
     }
 
     /// What the subscriber appends lines to.
