@@ -22,6 +22,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 cargo build --release --example gateway
+gateway_binary="$PWD/target/release/examples/gateway"
 work="$(mktemp -d)"
 gateway=""
 trap '[[ -n "$gateway" ]] && kill "$gateway" 2>/dev/null; rm -rf "$work"' EXIT
@@ -31,9 +32,11 @@ trap '[[ -n "$gateway" ]] && kill "$gateway" 2>/dev/null; rm -rf "$work"' EXIT
 count() {
     local config="$1" credential="$2"
     shift 2
-    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
-        ./target/release/examples/gateway --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
-        >"$work/stdout" 2>"$work/stderr" &
+    # In the temporary folder: the default store's impersonation.db and key go there, not into
+    # the checkout.
+    (cd "$work" && exec valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
+        "$gateway_binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
+        >"$work/stdout" 2>"$work/stderr") &
     gateway=$!
     for _ in $(seq 300); do
         curl -fs "$base/healthz" >/dev/null 2>&1 && break
