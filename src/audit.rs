@@ -158,12 +158,11 @@ fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
 }
 
 /// The layer's audit, its type erased so the layer's type does not name it.
-#[derive(Clone)]
-pub(crate) struct AuditSink(std::sync::Arc<dyn Audit>);
+pub(crate) struct AuditSink(Box<dyn Audit>);
 
 impl AuditSink {
     pub(crate) fn new(audit: impl Audit) -> Self {
-        Self(std::sync::Arc::new(audit))
+        Self(Box::new(audit))
     }
 
     pub(crate) fn record(&self, event: &AuditEvent<'_>) {

@@ -16,9 +16,6 @@ use crate::{
     token::TokenPrefix,
 };
 
-#[cfg(doc)]
-use crate::audit::TracingAudit;
-
 /// The user header unless configured otherwise.
 pub const DEFAULT_USER_HEADER: &str = "x-guru-userid";
 
@@ -96,7 +93,7 @@ where
         self
     }
 
-    /// Where each accepted or refused credential is reported (default [`TracingAudit`]: a
+    /// Where each accepted or refused credential is reported (default [`TracingAudit`](crate::TracingAudit): a
     /// `tracing` event of target `tower_impersonation::audit`).
     pub fn audit(mut self, audit: impl Audit) -> Self {
         self.audit = AuditSink::new(audit);

@@ -82,9 +82,8 @@ impl<S> Impersonation<S> {
             },
         }
     }
-}
 
-impl<S> Impersonation<S> {
+    /// Tells the layer's audit of the decision on `request`.
     fn audit<B>(&self, outcome: AuditOutcome<'_>, request: &Request<B>) {
         let event = AuditEvent::new(
             outcome,
