@@ -207,6 +207,46 @@ async fn a_token_acts_as_bob_in_both_forms_and_whoami_names_the_token() {
 }
 
 #[tokio::test]
+async fn whoami_answers_names_that_need_escaping_as_json_that_reads_back() {
+    // Quotes, a backslash, control characters, non-ASCII: whoami's writer copies plain strings
+    // whole and must escape these.
+    let name = "Zoë \"Z\" O'Neil \\ tab\there\nline\u{1}";
+    let users = json!({"organizations": [{"id": "org-1", "name": "One", "members": [
+        {"id": "admin\"1", "email": "root@one.test", "name": "Root", "admin": true,
+         "api_key": "one-admin-key"},
+        {"id": "user\\2", "email": "zoe@one.test", "name": name, "api_key": "zoe-key"}
+    ]}]});
+    let gateway = start_with(&users.to_string(), None).await;
+    let (status, me) = gateway.whoami("Bearer zoe-key").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"id": "user\\2", "email": "zoe@one.test", "name": name,
+            "impersonated": false, "actor": null, "roles": ["*:*"]})
+    );
+
+    let token_name = "ticket \"42\" \\ é";
+    let body = json!({"name": token_name, "roles": ["read:*"]}).to_string();
+    let headers = [("authorization", "Bearer one-admin-key")];
+    let (status, created) = gateway
+        .send(Method::POST, TOKENS_PATH, &headers, &body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let token = created["token"].as_str().unwrap();
+    let (status, me) = gateway
+        .whoami(&format!("Bearer {token}:zoe@one.test"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"id": "user\\2", "email": "zoe@one.test", "name": name, "impersonated": true,
+            "actor": {"kind": "token", "token_id": created["id"], "token_name": token_name,
+                "created_by": "admin\"1"},
+            "roles": ["read:*"]})
+    );
+}
+
+#[tokio::test]
 async fn read_only_token_reads_cards_but_cannot_write_them() {
     let gateway = start().await;
     let full = format!("Bearer {}:{BOB}", gateway.token(json!(["*:*"])).await);

@@ -10,10 +10,12 @@ mod layer_fixture;
 use std::{
     convert::Infallible,
     io::{self, Write},
+    net::SocketAddr,
     sync::{Arc, Condvar, Mutex},
 };
 
 use audit_log::{AuditLog, LogFormat, subscriber};
+use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use serde_json::{Value, json};
 use tower::{ServiceExt, service_fn};
@@ -297,8 +299,9 @@ fn lines_the_sink_refuses_are_counted_as_dropped() {
 
 /// The lines the log gets of the layer's decisions, written by the gateway's `DecisionLines` if
 /// `direct`, else by the crate's `TracingAudit` through the subscriber, with the time taken out:
-/// a token accepted, one refused, inside a request span as the gateway makes them, and an
-/// impersonation with no known admin nor organization, whose lines leave those fields out.
+/// a token accepted, one refused, inside a request span and with the client's address as the
+/// gateway gives them, and an impersonation with no known admin nor organization and no request
+/// span, whose lines leave those out.
 fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<String> {
     let written = Written::default();
     let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
@@ -333,14 +336,17 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
                 .build();
             let service = tower::Layer::layer(&service, app);
             for (token, method) in [(&tokens.full, "DELETE"), (&tokens.revoked, "GET")] {
+                // The client's address as the gateway's server and its request span give it.
+                let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
                 let request = Request::builder()
                     .method(method)
                     .uri("/api/v1/cards/7")
                     .header("authorization", format!("Bearer {token}"))
                     .header("x-guru-userid", BOB)
+                    .extension(ConnectInfo(client))
                     .body(String::new())
                     .unwrap();
-                let span = tracing::info_span!("request", client = %"127.0.0.1");
+                let span = tracing::info_span!("request", client = %client.ip());
                 service
                     .clone()
                     .oneshot(request)

@@ -217,6 +217,10 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
         })
         .unwrap_or_else(|| panic!("the in-flight request's audit event is not in the log:\n{log}"));
     assert!(event.contains(r#"method="POST""#), "{event}");
+    assert!(
+        event.contains("  INFO request{client=127.0.0.1}: tower_impersonation::audit: "),
+        "the line names the client's address: {event}"
+    );
     assert!(!log.contains(&token), "the token never reaches the log");
 }
 

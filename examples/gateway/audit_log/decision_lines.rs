@@ -1,21 +1,34 @@
 //! The impersonation layer's decisions written as log lines straight from the layer's
-//! [`Audit`]: the same lines the crate's `TracingAudit` events make through the subscriber, at a
-//! third of the cost, as every impersonated request pays it. No `tracing` event is built, sent
-//! through the subscriber's layers and taken apart again field by field; only the request's span
-//! is looked up, for the client's address.
+//! [`Audit`]: the same lines the crate's `TracingAudit` events make through the subscriber, at
+//! half the cost, as every impersonated request pays it. No `tracing` event is built, sent
+//! through the subscriber's layers and taken apart again field by field, and the request's span
+//! is written from the client's address in the request, not looked up in the registry.
 
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::ConnectInfo;
 use tower_impersonation::{Audit, AuditEvent, AuditOutcome, ImpersonatedUser};
-use tracing::{Level, dispatcher};
-use tracing_subscriber::{Registry, registry::LookupSpan};
+use tracing::Level;
 use uuid::Uuid;
 
 use super::{
-    line_format::{Visitor, write_line},
+    line_format::{FieldName, LineSpans, Visitor, field_name, write_line},
     thread_buffers::Lines,
 };
 
 /// The target of the layer's audit events, as `TracingAudit` names it.
 const TARGET: &str = "tower_impersonation::audit";
+
+/// The fields of `TracingAudit`'s events.
+const OUTCOME: FieldName = field_name!("outcome");
+const REASON: FieldName = field_name!("reason");
+const ACTOR: FieldName = field_name!("actor");
+const USER: FieldName = field_name!("user");
+const ORGANIZATION: FieldName = field_name!("organization");
+const TOKEN_ID: FieldName = field_name!("token_id");
+const SOURCE: FieldName = field_name!("source");
+const METHOD: FieldName = field_name!("method");
+const PATH: FieldName = field_name!("path");
 
 /// An [`Audit`] that appends each decision to the log's lines, text or JSON.
 pub struct DecisionLines {
@@ -36,49 +49,121 @@ impl Audit for DecisionLines {
             AuditOutcome::Accepted(_) => Level::INFO,
             AuditOutcome::Refused(_) => Level::WARN,
         };
+        let client = event
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         self.lines.append(|line| {
-            dispatcher::get_default(|dispatch| {
-                // The span the request runs in, if the log's subscriber is the one in use.
-                let registry = dispatch.downcast_ref::<Registry>();
-                let current = dispatch.current_span();
-                let span = registry
-                    .zip(current.id())
-                    .and_then(|(registry, id)| registry.span(id));
-                write_line(line, self.json, &level, TARGET, span, |fields| {
+            write_line(
+                line,
+                self.json,
+                &level,
+                TARGET,
+                &RequestSpan(client),
+                |fields| {
                     write_fields(fields, event);
-                });
-            });
+                },
+            );
         });
     }
 }
 
-/// The fields of `TracingAudit`'s events, in their order.
+/// The span the gateway runs each request in (`app::rate_limit::client_span`), `request` with
+/// the client's address, as the log writes it; none without an address.
+struct RequestSpan(Option<IpAddr>);
+
+impl LineSpans for RequestSpan {
+    fn write_text(&self, line: &mut String) {
+        if let Some(client) = self.0 {
+            line.push_str("request{client=");
+            push_address(line, client);
+            line.push_str("}: ");
+        }
+    }
+
+    fn write_json(&self, line: &mut String) {
+        if let Some(client) = self.0 {
+            line.push_str(r#"{"name":"request","client":""#);
+            push_address(line, client);
+            line.push_str(r#""}"#);
+        }
+    }
+}
+
+/// `address` as `Display` writes it; an IPv4 address's digits placed by hand, for a tenth of
+/// the cost of formatting.
+fn push_address(line: &mut String, address: IpAddr) {
+    let IpAddr::V4(v4) = address else {
+        line.push_str(&address.to_string());
+        return;
+    };
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            line.push('.');
+        }
+        if octet >= 100 {
+            line.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            line.push(char::from(b'0' + octet / 10 % 10));
+        }
+        line.push(char::from(b'0' + octet % 10));
+    }
+}
+
+/// The fields of `TracingAudit`'s events, in their order. The crate's names for outcomes,
+/// reasons and sources are plain, snake_case words.
 fn write_fields(fields: &mut Visitor<'_>, event: &AuditEvent<'_>) {
-    fields.str("outcome", event.outcome.as_str());
+    fields.plain_field(&OUTCOME, event.outcome.as_str());
     match event.outcome {
         AuditOutcome::Accepted(user) => write_accepted(fields, user),
         AuditOutcome::Refused(rejection) => {
-            fields.str("reason", rejection.error_code());
+            fields.plain_field(&REASON, rejection.error_code());
             fields.u64("status", rejection.status().as_u16().into());
         }
     }
-    fields.str("method", event.method.as_str());
-    fields.str("path", event.uri.path());
+    // A method is letters, digits and `!#$%&'*+-.^_`|~` only.
+    fields.plain_field(&METHOD, event.method.as_str());
+    fields.field(&PATH, event.uri.path());
 }
 
 fn write_accepted(fields: &mut Visitor<'_>, user: &ImpersonatedUser) {
     if let Some(actor) = user.actor().user_id() {
-        fields.str("actor", actor);
+        fields.field(&ACTOR, actor);
     }
-    fields.str("user", &user.user().id);
+    fields.field(&USER, &user.user().id);
     if let Some(organization) = user.organization() {
-        fields.str("organization", organization);
+        fields.field(&ORGANIZATION, organization);
     }
     if let Some(id) = user.actor().token_id() {
-        fields.str(
-            "token_id",
+        fields.plain_field(
+            &TOKEN_ID,
             id.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
         );
     }
-    fields.str("source", user.source().as_str());
+    fields.plain_field(&SOURCE, user.source().as_str());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for address in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.0.100.9",
+            "192.168.1.20",
+            "255.255.255.255",
+            "::1",
+            "::ffff:127.0.0.1",
+            "2001:db8::8a2e:370:7334",
+        ] {
+            let address: IpAddr = address.parse().unwrap();
+            let mut line = String::new();
+            push_address(&mut line, address);
+            assert_eq!(line, address.to_string());
+        }
+    }
 }

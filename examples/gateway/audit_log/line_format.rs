@@ -71,42 +71,65 @@ where
                 self.json,
                 metadata.level(),
                 metadata.target(),
-                ctx.event_span(event),
+                &ctx.event_span(event),
                 |fields| event.record(fields),
             );
         });
     }
 }
 
-/// One line: the time, `level`, the spans from the outermost to `span`, `target`, and the fields
-/// `write_fields` writes; in JSON if `json`.
-pub fn write_line<R>(
+/// The spans a line names, outermost first: an event's, from the subscriber's registry, or
+/// one a line's writer knows without asking it.
+pub trait LineSpans {
+    /// `span{fields}: ` for each span, in a text line.
+    fn write_text(&self, line: &mut String);
+    /// `{"name":"span",fields}` for each span, separated by commas, in a JSON line.
+    fn write_json(&self, line: &mut String);
+}
+
+/// The span an event is in, and each span that one is in; none for `None`.
+impl<R> LineSpans for Option<SpanRef<'_, R>>
+where
+    R: for<'a> LookupSpan<'a>,
+{
+    fn write_text(&self, line: &mut String) {
+        if let Some(span) = self {
+            text_spans(line, span);
+        }
+    }
+
+    fn write_json(&self, line: &mut String) {
+        if let Some(span) = self {
+            json_spans(line, span, &mut true);
+        }
+    }
+}
+
+/// One line: the time, `level`, the `spans`, `target`, and the fields `write_fields` writes; in
+/// JSON if `json`.
+pub fn write_line(
     line: &mut String,
     json: bool,
     level: &Level,
     target: &str,
-    span: Option<SpanRef<'_, R>>,
+    spans: &impl LineSpans,
     write_fields: impl FnOnce(&mut Visitor<'_>),
-) where
-    R: for<'a> LookupSpan<'a>,
-{
+) {
     if json {
-        json_line(line, level, target, span, write_fields);
+        json_line(line, level, target, spans, write_fields);
     } else {
-        text_line(line, level, target, span, write_fields);
+        text_line(line, level, target, spans, write_fields);
     }
 }
 
 /// `2026-01-02T03:04:05.000006Z  INFO request{client=127.0.0.1}: target: name="value" ...`
-fn text_line<R>(
+fn text_line(
     line: &mut String,
     level: &Level,
     target: &str,
-    span: Option<SpanRef<'_, R>>,
+    spans: &impl LineSpans,
     write_fields: impl FnOnce(&mut Visitor<'_>),
-) where
-    R: for<'a> LookupSpan<'a>,
-{
+) {
     write_timestamp(line);
     line.push_str(match *level {
         Level::ERROR => " ERROR ",
@@ -115,9 +138,7 @@ fn text_line<R>(
         Level::DEBUG => " DEBUG ",
         Level::TRACE => " TRACE ",
     });
-    if let Some(span) = span {
-        text_spans(line, &span);
-    }
+    spans.write_text(line);
     line.push_str(target);
     line.push_str(": ");
     write_fields(&mut Visitor::new(line, false));
@@ -144,15 +165,13 @@ where
 }
 
 /// `{"timestamp":"...","level":"INFO","target":"...","spans":[{"name":"request",...}],"fields":{...}}`
-fn json_line<R>(
+fn json_line(
     line: &mut String,
     level: &Level,
     target: &str,
-    span: Option<SpanRef<'_, R>>,
+    spans: &impl LineSpans,
     write_fields: impl FnOnce(&mut Visitor<'_>),
-) where
-    R: for<'a> LookupSpan<'a>,
-{
+) {
     line.push_str("{\"timestamp\":\"");
     write_timestamp(line);
     line.push_str("\",\"level\":\"");
@@ -160,9 +179,7 @@ fn json_line<R>(
     line.push_str("\",\"target\":");
     let _ = write_json_str(line, target);
     line.push_str(",\"spans\":[");
-    if let Some(span) = span {
-        json_spans(line, &span, &mut true);
-    }
+    spans.write_json(line);
     line.push_str("],\"fields\":{");
     write_fields(&mut Visitor::new(line, true));
     line.push_str("}}\n");
@@ -209,26 +226,41 @@ impl<'a> Visitor<'a> {
 
     /// The field `name` with a string value.
     pub fn str(&mut self, name: &str, value: &str) {
-        if !self.json && name != MESSAGE && is_plain(value) {
-            // The common case, an audit event's ids and names, in as few steps as it takes.
-            self.writer.reserve(name.len() + value.len() + 4);
-            if !std::mem::replace(&mut self.first, false) {
-                self.writer.push(' ');
-            }
-            self.writer.push_str(name);
-            self.writer.push_str("=\"");
-            self.writer.push_str(value);
-            self.writer.push('"');
-            return;
-        }
         self.name(name);
         if self.json {
             let _ = write_json_str(self.writer, value);
         } else if name == MESSAGE {
             let _ = LineEscaped(self.writer).write_str(value);
+        } else if is_plain(value) {
+            self.writer.push('"');
+            self.writer.push_str(value);
+            self.writer.push('"');
         } else {
             let _ = write!(self.writer, "{value:?}");
         }
+    }
+
+    /// The field `field` with a string value, as [`Visitor::str`] writes it.
+    pub fn field(&mut self, field: &FieldName, value: &str) {
+        if is_plain(value) {
+            self.plain_field(field, value);
+        } else {
+            self.str(field.name, value);
+        }
+    }
+
+    /// The field `field` with a value plain by construction (a name the crate gives, an HTTP
+    /// method, a UUID): not scanned, and in three appends, the field's separator, name and
+    /// opening quote in one, the value, the closing quote.
+    pub fn plain_field(&mut self, field: &FieldName, value: &str) {
+        debug_assert!(is_plain(value), "{value:?} is not plain");
+        let before = if self.json { field.json } else { field.text };
+        // The first field goes without the separator.
+        let before = &before[usize::from(std::mem::replace(&mut self.first, false))..];
+        self.writer.reserve(before.len() + value.len() + 1);
+        self.writer.push_str(before);
+        self.writer.push_str(value);
+        self.writer.push('"');
     }
 
     /// The field `name` with a number.
@@ -254,6 +286,34 @@ impl<'a> Visitor<'a> {
                 self.writer.push('=');
             }
         }
+    }
+}
+
+/// A field's name, with what goes before a plain string value of it made once: ` name="` in
+/// text, `,"name":"` in JSON. Made by [`field_name!`]; never `message`, which text writes bare.
+pub struct FieldName {
+    name: &'static str,
+    text: &'static str,
+    json: &'static str,
+}
+
+/// The [`FieldName`] of a literal name: `field_name!("outcome")`.
+macro_rules! field_name {
+    ($name:literal) => {
+        $crate::audit_log::line_format::FieldName::new(
+            $name,
+            concat!(" ", $name, "=\""),
+            concat!(",\"", $name, "\":\""),
+        )
+    };
+}
+pub(crate) use field_name;
+
+impl FieldName {
+    /// Use [`field_name!`], which writes `text` and `json` from `name`.
+    #[doc(hidden)]
+    pub const fn new(name: &'static str, text: &'static str, json: &'static str) -> Self {
+        Self { name, text, json }
     }
 }
 
