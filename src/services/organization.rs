@@ -336,7 +336,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         organization: &str,
         member: &Member,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
-        let cutoff = Timestamp::now();
+        let cutoff = revocation_cutoff(Timestamp::now());
         let revocation = UserRevocation {
             organization: organization.into(),
             user_id: member.user.id.as_str().into(),
@@ -533,5 +533,48 @@ fn check_content_type<B>(request: &Request<B>) -> Result<(), ApiError> {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "send the document as Content-Type: application/vnd.api+json",
         )),
+    }
+}
+
+/// The cutoff of a user's revocation made at `now`: the start of the next second. A JWT's
+/// issue time is in whole seconds, so one issued in the same second as the revocation, before
+/// or after it, cannot be told apart and is ended too; a cutoff of `now` itself missed those of
+/// a revocation made in a second's first millisecond, or after the clock stepped back.
+fn revocation_cutoff(now: Timestamp) -> Timestamp {
+    Timestamp::from_secs(now.as_secs() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::{JwtIdentity, JwtRevocations};
+
+    /// Whether a JWT of Bob's issued at `issued_at` (whole seconds) is ended by a revocation of
+    /// his JWTs made at `now`.
+    fn ends(now: Timestamp, issued_at: u64) -> bool {
+        let cutoff = revocation_cutoff(now);
+        let mut revocations = JwtRevocations::new();
+        revocations.revoke_user(UserRevocation {
+            organization: "org".into(),
+            user_id: "bob".into(),
+            cutoff,
+            forget_at: cutoff.plus(std::time::Duration::from_secs(3600)),
+        });
+        revocations.is_revoked(&JwtIdentity {
+            jti: None,
+            organization: Some("org"),
+            user_id: "bob",
+            issued_at: Timestamp::from_secs(issued_at),
+        })
+    }
+
+    #[test]
+    fn a_users_revocation_ends_the_jwts_of_its_second_and_spares_the_next() {
+        for now in [13_000, 13_001, 13_999] {
+            let now = Timestamp::from_millis(now);
+            assert!(ends(now, 12), "{now:?}");
+            assert!(ends(now, 13), "the same second, at {now:?}");
+            assert!(!ends(now, 14), "the next second, at {now:?}");
+        }
     }
 }
