@@ -1,19 +1,23 @@
-//! The audit trail of the layer's decisions: every impersonation credential the layer accepts or
-//! refuses is told to an [`Audit`]. The default, [`TracingAudit`], makes each a `tracing` event
-//! of target `tower_impersonation::audit`; an app that writes its audit trail itself implements
-//! [`Audit`] and hands it to [`ImpersonationBuilder::audit`](crate::ImpersonationBuilder::audit).
+//! The audit trail: every impersonation credential the layer accepts or refuses, and every
+//! impersonation token or JWT an admin creates or ends through the crate's services, is told to an
+//! [`Audit`]. The default, [`TracingAudit`], makes each a `tracing` event of target
+//! `tower_impersonation::audit`; an app that writes its audit trail itself implements [`Audit`]
+//! and hands it to [`ImpersonationBuilder::audit`](crate::ImpersonationBuilder::audit) and to each
+//! service's `audit`.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use http::{Extensions, Method, Uri, request::Parts};
 use uuid::Uuid;
 
 use crate::{impersonated::ImpersonatedUser, rejection::Rejection};
 
-/// Where the layer reports each decision it makes on an impersonation credential.
+/// Where the layer reports each decision it makes on an impersonation credential, and the
+/// services each token or JWT an admin creates or ends.
 ///
-/// `record` runs on the request's task, before the inner service sees the request, once per
-/// request that carries a credential: it must not block. Queue or buffer what it writes.
+/// `record` runs on the request's task: for the layer before the inner service sees the
+/// request, once per request that carries a credential; for a service once the change is
+/// stored, before it answers. It must not block. Queue or buffer what it writes.
 ///
 /// Any `Fn(&AuditEvent<'_>)` that is `Send + Sync + 'static` is an `Audit`:
 ///
@@ -51,11 +55,19 @@ impl Audit for Box<dyn Audit> {
     }
 }
 
-/// One decision of the layer, with the request it was made on. It never holds the credential.
+/// A shared `Audit`, for an app that gives one to the layer and to the services.
+impl Audit for Arc<dyn Audit> {
+    fn record(&self, event: &AuditEvent<'_>) {
+        (**self).record(event);
+    }
+}
+
+/// One decision of the layer, or one change an admin made through a service, with the request
+/// it was made on. It never holds a credential.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct AuditEvent<'a> {
-    /// Accepted, and as whom; or refused, and why.
+    /// Accepted, and as whom; refused, and why; or what an admin created or ended.
     pub outcome: AuditOutcome<'a>,
     /// The request's method.
     pub method: &'a Method,
@@ -87,33 +99,93 @@ impl<'a> AuditEvent<'a> {
     }
 }
 
-/// What the layer decided.
+/// What the layer decided, or what an admin did through a service.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum AuditOutcome<'a> {
     /// The credential was accepted: the request acts as this user.
     Accepted(&'a ImpersonatedUser),
     /// The credential was refused with this answer.
     Refused(&'a Rejection),
+    /// An admin created an impersonation token
+    /// ([`TokenService`](crate::services::TokenService)).
+    TokenCreated {
+        /// The admin's user id.
+        admin: &'a str,
+        /// The organization the token acts in.
+        organization: &'a str,
+        /// The token's id (never its secret).
+        token_id: Uuid,
+    },
+    /// An admin revoked an impersonation token.
+    TokenRevoked {
+        /// The admin's user id.
+        admin: &'a str,
+        /// The organization the token acted in.
+        organization: &'a str,
+        /// The token's id.
+        token_id: Uuid,
+    },
+    /// An admin was issued an impersonation JWT for a user
+    /// ([`OrganizationImpersonationService`](crate::services::OrganizationImpersonationService)).
+    JwtIssued {
+        /// The admin's user id.
+        admin: &'a str,
+        /// The organization the JWT acts in.
+        organization: &'a str,
+        /// The impersonated user's id.
+        user: &'a str,
+        /// The JWT's `jti` (never the JWT).
+        jti: Uuid,
+        /// The reason the admin gave, if any.
+        reason: Option<&'a str>,
+    },
+    /// An admin ended one impersonation JWT.
+    JwtRevoked {
+        /// The admin's user id.
+        admin: &'a str,
+        /// The organization the JWT acted in.
+        organization: &'a str,
+        /// The JWT's `jti`.
+        jti: Uuid,
+    },
+    /// An admin ended every impersonation JWT of a user in the organization issued until then.
+    UserJwtsRevoked {
+        /// The admin's user id.
+        admin: &'a str,
+        /// The organization the JWTs acted in.
+        organization: &'a str,
+        /// The impersonated user's id.
+        user: &'a str,
+    },
 }
 
 impl AuditOutcome<'_> {
-    /// `"accepted"` or `"refused"`, as audit lines name the outcome.
+    /// How audit lines name the outcome: `"accepted"`, `"refused"`, `"token_created"`,
+    /// `"token_revoked"`, `"jwt_issued"`, `"jwt_revoked"` or `"user_jwts_revoked"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             AuditOutcome::Accepted(_) => "accepted",
             AuditOutcome::Refused(_) => "refused",
+            AuditOutcome::TokenCreated { .. } => "token_created",
+            AuditOutcome::TokenRevoked { .. } => "token_revoked",
+            AuditOutcome::JwtIssued { .. } => "jwt_issued",
+            AuditOutcome::JwtRevoked { .. } => "jwt_revoked",
+            AuditOutcome::UserJwtsRevoked { .. } => "user_jwts_revoked",
         }
     }
 }
 
-/// The default [`Audit`]: each decision is a `tracing` event of target
-/// `tower_impersonation::audit`, `INFO` when accepted, `WARN` when refused.
+/// The default [`Audit`]: each decision and each admin change is a `tracing` event of target
+/// `tower_impersonation::audit`, `WARN` for a refusal, `INFO` for the rest.
 ///
 /// An accepted event has the fields `outcome`, `actor` (the admin's user id, when known), `user`,
 /// `organization` (when known), `token_id` (for an impersonation token), `source`, `method` and
 /// `path`; a refused one `outcome`, `reason` (the error code), `status`, `method` and `path`.
-/// Every value is a string slice or a number, so a subscriber records each as it is: nothing is
-/// formatted through `Display` or `Debug` on the request's thread.
+/// Every value of these is a string slice or a number, so a subscriber records each as it is:
+/// nothing is formatted through `Display` or `Debug` on the request's thread. An admin's change
+/// has `outcome` (as [`AuditOutcome::as_str`] names it), `admin` and `organization`, and
+/// `token_id`, `jti`, `user` and `reason` where the outcome has them.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingAudit;
 
@@ -122,6 +194,7 @@ impl Audit for TracingAudit {
         match event.outcome {
             AuditOutcome::Accepted(user) => trace_accepted(user, event),
             AuditOutcome::Refused(rejection) => trace_refused(rejection, event),
+            admin_change => trace_admin_change(&admin_change),
         }
     }
 }
@@ -155,6 +228,48 @@ fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
         method = event.method.as_str(),
         path = event.uri.path(),
     );
+}
+
+/// The events the services made before they had an [`Audit`], field for field.
+fn trace_admin_change(outcome: &AuditOutcome<'_>) {
+    const TARGET: &str = "tower_impersonation::audit";
+    let name = outcome.as_str();
+    match *outcome {
+        AuditOutcome::TokenCreated {
+            admin,
+            organization,
+            token_id,
+        }
+        | AuditOutcome::TokenRevoked {
+            admin,
+            organization,
+            token_id,
+        } => tracing::info!(
+            target: TARGET,
+            outcome = name, token_id = %token_id, organization, admin,
+        ),
+        AuditOutcome::JwtIssued {
+            admin,
+            organization,
+            user,
+            jti,
+            reason,
+        } => tracing::info!(
+            target: TARGET,
+            outcome = name, admin, user = %user, organization, reason, jti = %jti,
+        ),
+        AuditOutcome::JwtRevoked {
+            admin,
+            organization,
+            jti,
+        } => tracing::info!(target: TARGET, outcome = name, admin, organization, jti = %jti),
+        AuditOutcome::UserJwtsRevoked {
+            admin,
+            organization,
+            user,
+        } => tracing::info!(target: TARGET, outcome = name, admin, user, organization),
+        AuditOutcome::Accepted(_) | AuditOutcome::Refused(_) => {}
+    }
 }
 
 /// The layer's audit, its type erased so the layer's type does not name it.

@@ -38,9 +38,11 @@
 //! Rejections are short JSON bodies (`{"error": ..., "error_description": ...}`) with the statuses
 //! of RFC 6750, or gRPC status codes for gRPC requests.
 //!
-//! Every credential the layer accepts or refuses is told to an [`Audit`]: by default
-//! [`TracingAudit`], a `tracing` event of target `tower_impersonation::audit` that never holds the
-//! credential; [`ImpersonationBuilder::audit`] sets one of the app's own.
+//! Every credential the layer accepts or refuses, and every token or JWT an admin creates or ends
+//! through the services, is told to an [`Audit`]: by default [`TracingAudit`], a `tracing` event
+//! of target `tower_impersonation::audit` that never holds a credential;
+//! [`ImpersonationBuilder::audit`] and each service's `audit` set one of the app's own (an
+//! `Arc<dyn Audit>` shares one between them).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -15,13 +15,16 @@ use http::StatusCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tower_impersonation::{
-    AuditEvent, AuditOutcome, ImpersonationLayer, StaticDirectory, UserDirectory,
+    Audit, AuditEvent, AuditOutcome, ImpersonationLayer, MemoryStore, StaticDirectory,
+    UserDirectory,
     directory::{DirectoryError, Member, UserWithMemberships},
+    jwt::JwtKeys,
+    services::{Caller, OrganizationImpersonationService, TokenService},
 };
 
 use captured_logs::Captured;
 use http_cases::{HttpClient, what_the_app_saw};
-use layer_fixture::{BOB, directory, tokens};
+use layer_fixture::{ACME, BOB, directory, tokens};
 
 async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
     serve(Router::new().fallback(any(echo)).layer(layer)).await
@@ -118,9 +121,138 @@ fn describe(event: &AuditEvent<'_>) -> String {
     let about = match event.outcome {
         AuditOutcome::Accepted(user) => user.user().id.clone(),
         AuditOutcome::Refused(rejection) => rejection.error_code().to_owned(),
+        other => describe_admin_change(&other),
     };
     let (outcome, method, path) = (event.outcome.as_str(), event.method, event.uri.path());
     format!("{outcome} {method} {path} {tag} {about}")
+}
+
+/// An admin's change: who, where, and the token, JWT or user it concerns.
+fn describe_admin_change(outcome: &AuditOutcome<'_>) -> String {
+    match *outcome {
+        AuditOutcome::TokenCreated {
+            admin,
+            organization,
+            token_id,
+        }
+        | AuditOutcome::TokenRevoked {
+            admin,
+            organization,
+            token_id,
+        } => format!("{admin}@{organization} token {token_id}"),
+        AuditOutcome::JwtIssued {
+            admin,
+            organization,
+            user,
+            jti,
+            reason,
+        } => format!("{admin}@{organization} jwt {jti} for {user} ({reason:?})"),
+        AuditOutcome::JwtRevoked {
+            admin,
+            organization,
+            jti,
+        } => format!("{admin}@{organization} jwt {jti}"),
+        AuditOutcome::UserJwtsRevoked {
+            admin,
+            organization,
+            user,
+        } => format!("{admin}@{organization} jwts of {user}"),
+        _ => "unknown".to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn an_audit_of_ones_own_hears_what_admins_create_and_end_through_the_services() {
+    let (captured, _guard) = Captured::start();
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let audit: Arc<dyn Audit> = {
+        let heard = Arc::clone(&heard);
+        Arc::new(move |event: &AuditEvent<'_>| heard.lock().unwrap().push(describe(event)))
+    };
+    let store = MemoryStore::new();
+    let keys = JwtKeys::hs256(b"the audit test's secret, 32 bytes").unwrap();
+    let tokens = TokenService::new(store.clone()).audit(Arc::clone(&audit));
+    let organizations =
+        OrganizationImpersonationService::new(directory(), keys, store).audit(audit);
+    let router = Router::new()
+        .route_service("/api/v1/api-tokens/impersonation", tokens.clone())
+        .route_service("/api/v1/api-tokens/impersonation/{id}", tokens)
+        .route_service(
+            "/api/v2/organizations/{org}/impersonation",
+            organizations.clone(),
+        )
+        .route_service(
+            "/api/v2/organizations/{org}/impersonation/{jti}",
+            organizations,
+        )
+        .layer(Extension(Caller::new("a-1", ACME, true)))
+        .layer(Extension(RequestTag("outer")));
+    let client = serve(router).await;
+    let json_api: &[(&str, &[u8])] = &[("content-type", b"application/vnd.api+json")];
+
+    let tokens_path = "/api/v1/api-tokens/impersonation";
+    let created = client
+        .send_body(http::Method::POST, tokens_path, &[], "{}")
+        .await;
+    assert_eq!(created.status, StatusCode::OK);
+    let token_id = created.body["id"].as_str().unwrap().to_owned();
+    let revoke_token = format!("{tokens_path}/{token_id}");
+    assert_eq!(
+        client
+            .send(http::Method::DELETE, &revoke_token, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let not_found = client.send(http::Method::DELETE, &revoke_token, &[]).await;
+    assert_eq!(not_found.status, StatusCode::NOT_FOUND, "nothing to audit");
+
+    let jwts_path = format!("/api/v2/organizations/{ACME}/impersonation");
+    let ask = r#"{"data": {"type": "impersonation", "attributes": {"reason": "ticket 7", "user": "bob@acme.test"}}}"#;
+    let minted = client
+        .send_body(http::Method::POST, &jwts_path, json_api, ask)
+        .await;
+    assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
+    let (status, live) = {
+        let reply = client.get(&jwts_path, &[]).await;
+        (reply.status, reply.body)
+    };
+    assert_eq!(status, StatusCode::OK);
+    let jti = live["data"][0]["id"].as_str().unwrap().to_owned();
+    let revoke_jwt = format!("{jwts_path}/{jti}");
+    assert_eq!(
+        client
+            .send(http::Method::DELETE, &revoke_jwt, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let revoke_users = format!("{jwts_path}?user=bob%40acme.test");
+    assert_eq!(
+        client
+            .send(http::Method::DELETE, &revoke_users, &[])
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_eq!(
+        *heard.lock().unwrap(),
+        [
+            format!("token_created POST {tokens_path} outer a-1@acme token {token_id}"),
+            format!("token_revoked DELETE {revoke_token} outer a-1@acme token {token_id}"),
+            format!(
+                "jwt_issued POST {jwts_path} outer a-1@acme jwt {jti} for b-1 (Some(\"ticket 7\"))"
+            ),
+            format!("jwt_revoked DELETE {revoke_jwt} outer a-1@acme jwt {jti}"),
+            format!("user_jwts_revoked DELETE {jwts_path} outer a-1@acme jwts of b-1"),
+        ]
+    );
+    let logs = captured.text();
+    assert!(
+        !logs.contains("tower_impersonation::audit"),
+        "the default tracing audit is replaced, not doubled:\n{logs}"
+    );
 }
 
 #[tokio::test]

@@ -36,7 +36,7 @@ async fn start_with(users: &str, rate_limit: Option<NonZeroU32>) -> Running {
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit,
-        audit: Box::new(tower_impersonation::TracingAudit),
+        audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await
 }

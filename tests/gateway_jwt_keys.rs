@@ -61,7 +61,7 @@ async fn start(keys: JwtKeys) -> Running {
         store: MemoryStore::new(),
         keys,
         rate_limit: None,
-        audit: Box::new(tower_impersonation::TracingAudit),
+        audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await
 }

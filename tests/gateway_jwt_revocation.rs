@@ -32,7 +32,7 @@ async fn start() -> Running {
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit: None,
-        audit: Box::new(tower_impersonation::TracingAudit),
+        audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await
 }

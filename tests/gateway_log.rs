@@ -328,6 +328,7 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
             let unattributed =
                 AuditEvent::new(AuditOutcome::Accepted(&user), &method, &uri, &extensions);
             audit.record(&unattributed);
+            record_admin_changes(&*audit);
             let app = service_fn(|_: Request<String>| async {
                 Ok::<_, Infallible>(Response::new(String::new()))
             });
@@ -368,6 +369,59 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
     written.lines().into_iter().map(without_time).collect()
 }
 
+/// Each kind of admin change, in a request span and with the client's address as the gateway
+/// gives them; a user id that needs escaping, and a JWT issued with no reason.
+fn record_admin_changes(audit: &dyn Audit) {
+    let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
+    let mut extensions = http::Extensions::new();
+    extensions.insert(ConnectInfo(client));
+    let (method, uri) = (http::Method::POST, http::Uri::from_static("/admin"));
+    let span = tracing::info_span!("request", client = %client.ip());
+    let _entered = span.enter();
+    let (admin, organization) = ("a-1", "acme");
+    let id = uuid::Uuid::from_u128(7);
+    let awkward = "u\"9\n";
+    let changes = [
+        AuditOutcome::TokenCreated {
+            admin,
+            organization,
+            token_id: id,
+        },
+        AuditOutcome::TokenRevoked {
+            admin,
+            organization,
+            token_id: id,
+        },
+        AuditOutcome::JwtIssued {
+            admin,
+            organization,
+            user: awkward,
+            jti: id,
+            reason: Some("ticket \"7\""),
+        },
+        AuditOutcome::JwtIssued {
+            admin,
+            organization,
+            user: "b-1",
+            jti: id,
+            reason: None,
+        },
+        AuditOutcome::JwtRevoked {
+            admin,
+            organization,
+            jti: id,
+        },
+        AuditOutcome::UserJwtsRevoked {
+            admin,
+            organization,
+            user: awkward,
+        },
+    ];
+    for change in changes {
+        audit.record(&AuditEvent::new(change, &method, &uri, &extensions));
+    }
+}
+
 /// A runtime whose tasks all run on the test's thread, under its default subscriber.
 fn current_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -380,7 +434,19 @@ fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
     let tokens = current_thread().block_on(tokens());
     let text = decisions_logged(LogFormat::Text, true, &tokens);
     assert_eq!(text, decisions_logged(LogFormat::Text, false, &tokens));
-    assert_eq!(text.len(), 3, "{text:#?}");
+    assert_eq!(text.len(), 9, "{text:#?}");
+    assert_eq!(
+        text[1],
+        r#"  INFO request{client=127.0.0.1}: tower_impersonation::audit: outcome="token_created" token_id=00000000-0000-0000-0000-000000000007 organization="acme" admin="a-1""#
+    );
+    assert!(
+        text[3].ends_with(r#"outcome="jwt_issued" admin="a-1" user=u"9\n organization="acme" reason="ticket \"7\"" jti=00000000-0000-0000-0000-000000000007"#),
+        "{}",
+        text[3]
+    );
+    assert!(!text[4].contains("reason="), "{}", text[4]);
+    // The layer's decisions: the unattributed one, then the requests'.
+    let text = [&text[0], &text[7], &text[8]];
     assert!(
         text[0].starts_with("  INFO tower_impersonation::audit: "),
         "{}",
@@ -412,5 +478,11 @@ fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
 
     let json = decisions_logged(LogFormat::Json, true, &tokens);
     assert_eq!(json, decisions_logged(LogFormat::Json, false, &tokens));
-    assert_eq!(json.len(), 3, "{json:#?}");
+    assert_eq!(json.len(), 9, "{json:#?}");
+    let issued: Value = serde_json::from_str(&json[3]).unwrap();
+    assert_eq!(
+        issued["fields"],
+        json!({"outcome": "jwt_issued", "admin": "a-1", "user": "u\"9\n", "organization": "acme",
+            "reason": "ticket \"7\"", "jti": "00000000-0000-0000-0000-000000000007"})
+    );
 }

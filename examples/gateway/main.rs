@@ -112,7 +112,7 @@ impl Options {
         &self,
         accounts: Arc<Accounts>,
         keys: JwtKeys,
-        audit: Box<dyn Audit>,
+        audit: Arc<dyn Audit>,
         store: St,
     ) -> Gateway<St> {
         Gateway {
@@ -187,11 +187,11 @@ async fn main() -> ExitCode {
         }
     };
     let reporter = log.as_ref().map(AuditLog::report_drops);
-    // With a log, the layer's decisions are written straight into it; quiet, they are tracing
-    // events nobody listens to.
-    let audit: Box<dyn Audit> = match &log {
-        Some(log) => Box::new(log.decision_lines(options.log_format)),
-        None => Box::new(TracingAudit),
+    // With a log, the layer's decisions and the admins' changes are written straight into it;
+    // quiet, they are tracing events nobody listens to.
+    let audit: Arc<dyn Audit> = match &log {
+        Some(log) => Arc::new(log.decision_lines(options.log_format)),
+        None => Arc::new(TracingAudit),
     };
     let outcome = run(options, audit).await;
     if let Some(reporter) = reporter {
@@ -210,7 +210,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(options: Options, audit: Box<dyn Audit>) -> Result<(), String> {
+async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
     let accounts = Arc::new(options.accounts()?);
     let store = options.store()?;
     let (keys, key_source) = options.keys(&store)?;

@@ -8,7 +8,9 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header::CONTENT_TYPE};
+use http::{
+    HeaderMap, Method, Request, Response, StatusCode, header::CONTENT_TYPE, request::Parts,
+};
 use http_body::Body;
 use http_body_util::Full;
 use serde_json::{Value, json};
@@ -23,6 +25,7 @@ use super::{
     },
 };
 use crate::{
+    audit::{Audit, AuditEvent, AuditOutcome, TracingAudit},
     directory::{Member, UserDirectory},
     error::ConfigError,
     jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation},
@@ -54,13 +57,15 @@ const MAX_REASON_CHARS: usize = 1000;
 ///   minted afterwards work.
 ///
 /// Only an admin of `{org}`, never an impersonated caller, may call. `base` is
-/// `/api/v2/organizations` unless configured otherwise. Every error is a JSON:API error
+/// `/api/v2/organizations` unless configured otherwise. Each JWT issued or ended is told to the
+/// service's [`Audit`] (by default [`TracingAudit`]). Every error is a JSON:API error
 /// document; a store that cannot answer is 503 with `Retry-After`.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,
     keys: JwtKeys,
     config: Arc<Config>,
+    audit: Arc<dyn Audit>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,6 +82,7 @@ impl<D, St: Clone> Clone for OrganizationImpersonationService<D, St> {
             store: self.store.clone(),
             keys: self.keys.clone(),
             config: Arc::clone(&self.config),
+            audit: Arc::clone(&self.audit),
         }
     }
 }
@@ -104,7 +110,16 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
                 body_limit: DEFAULT_BODY_LIMIT,
                 require_reason: false,
             }),
+            audit: Arc::new(TracingAudit),
         }
+    }
+
+    /// Where each JWT issued or ended is told (default [`TracingAudit`]); give the layer's
+    /// [`Audit`] here too, shared as an `Arc<dyn Audit>`, for one audit trail.
+    #[must_use]
+    pub fn audit(mut self, audit: impl Audit) -> Self {
+        self.audit = Arc::new(audit);
+        self
     }
 
     /// Where the organizations live (default `/api/v2/organizations`).
@@ -237,21 +252,29 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         if !caller.administers(&organization) {
             return Err(NOT_ADMIN.into());
         }
+        let (parts, body) = request.into_parts();
         match (method, jti) {
             (Method::POST, _) => {
-                check_content_type(&request)?;
-                let body = read_body(request.into_body(), self.config.body_limit).await?;
+                check_content_type(&parts.headers)?;
+                let body = read_body(body, self.config.body_limit).await?;
                 let ask = self.parse(&body)?;
                 let member = self.find(&organization, &ask.user).await?;
-                self.mint(&caller, &organization, &member, ask.reason.as_deref())
-                    .await
+                self.mint(
+                    &caller,
+                    &organization,
+                    &member,
+                    ask.reason.as_deref(),
+                    &parts,
+                )
+                .await
             }
             (Method::GET, _) => self.list(&organization).await,
-            (_, Some(jti)) => self.revoke(&caller, &organization, &jti).await,
+            (_, Some(jti)) => self.revoke(&caller, &organization, &jti, &parts).await,
             (_, None) => {
-                let user = user_in_query(request.uri().query())?;
+                let user = user_in_query(parts.uri.query())?;
                 let member = self.find(&organization, &user).await?;
-                self.revoke_user(&caller, &organization, &member).await
+                self.revoke_user(&caller, &organization, &member, &parts)
+                    .await
             }
         }
     }
@@ -308,6 +331,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         caller: &Caller,
         organization: &str,
         jti: &str,
+        parts: &Parts,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let jti = Uuid::try_parse(jti)
             .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the JWT id must be a UUID"))?;
@@ -322,11 +346,12 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
                 "no live impersonation JWT with that id in this organization",
             ));
         }
-        tracing::info!(
-            target: "tower_impersonation::audit",
-            outcome = "jwt_revoked", admin = &*caller.user_id, organization,
-            jti = %jti,
-        );
+        let outcome = AuditOutcome::JwtRevoked {
+            admin: &caller.user_id,
+            organization,
+            jti,
+        };
+        self.audit.record(&AuditEvent::of(outcome, parts));
         Ok(empty(StatusCode::NO_CONTENT))
     }
 
@@ -335,6 +360,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         caller: &Caller,
         organization: &str,
         member: &Member,
+        parts: &Parts,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let cutoff = revocation_cutoff(Timestamp::now());
         let revocation = UserRevocation {
@@ -348,11 +374,12 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             .revoke_user_jwts(revocation)
             .await
             .map_err(store_failure)?;
-        tracing::info!(
-            target: "tower_impersonation::audit",
-            outcome = "user_jwts_revoked", admin = &*caller.user_id,
-            user = member.user.id.as_str(), organization,
-        );
+        let outcome = AuditOutcome::UserJwtsRevoked {
+            admin: &caller.user_id,
+            organization,
+            user: &member.user.id,
+        };
+        self.audit.record(&AuditEvent::of(outcome, parts));
         Ok(empty(StatusCode::NO_CONTENT))
     }
 
@@ -437,6 +464,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         organization: &str,
         member: &Member,
         reason: Option<&str>,
+        parts: &Parts,
     ) -> Result<Response<Full<Bytes>>, ApiError> {
         let created_at = Timestamp::from_secs(Timestamp::now().as_secs());
         let expires_at = created_at.plus(self.keys.lifetime());
@@ -470,11 +498,14 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             expires_at,
         };
         self.store.record_jwt(minted).await.map_err(store_failure)?;
-        tracing::info!(
-            target: "tower_impersonation::audit",
-            outcome = "jwt_issued", admin = &*caller.user_id, user = %member.user.id,
-            organization, reason, jti = %jti,
-        );
+        let outcome = AuditOutcome::JwtIssued {
+            admin: &caller.user_id,
+            organization,
+            user: &member.user.id,
+            jti,
+            reason,
+        };
+        self.audit.record(&AuditEvent::of(outcome, parts));
         let document = json!({
             "data": {
                 "id": member.user.id,
@@ -521,9 +552,8 @@ fn unprocessable(detail: &str) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
 }
 
-fn check_content_type<B>(request: &Request<B>) -> Result<(), ApiError> {
-    let essence = request
-        .headers()
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .map(|value| value.split(';').next().unwrap_or_default().trim());

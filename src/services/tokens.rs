@@ -7,7 +7,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, request::Parts};
 use http_body::Body;
 use http_body_util::Full;
 use serde::Serialize;
@@ -24,6 +24,7 @@ use super::{
     },
 };
 use crate::{
+    audit::{Audit, AuditEvent, AuditOutcome, TracingAudit},
     error::ConfigError,
     record::TokenRecord,
     role::Roles,
@@ -46,11 +47,21 @@ const MAX_ROLES: usize = 64;
 /// - `GET {base}`: the caller's organization's tokens, masked;
 /// - `DELETE {base}/{id}`: 204, and the token stops working at once.
 ///
-/// `base` is `/api/v1/api-tokens/impersonation` unless configured otherwise.
-#[derive(Debug)]
+/// `base` is `/api/v1/api-tokens/impersonation` unless configured otherwise. Each token created
+/// or revoked is told to the service's [`Audit`] (by default [`TracingAudit`]).
 pub struct TokenService<St> {
     store: Arc<St>,
     config: Arc<Config>,
+    audit: Arc<dyn Audit>,
+}
+
+impl<St: std::fmt::Debug> std::fmt::Debug for TokenService<St> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +77,7 @@ impl<St> Clone for TokenService<St> {
         Self {
             store: Arc::clone(&self.store),
             config: Arc::clone(&self.config),
+            audit: Arc::clone(&self.audit),
         }
     }
 }
@@ -81,7 +93,16 @@ impl<St: TokenStore> TokenService<St> {
                 body_limit: DEFAULT_BODY_LIMIT,
                 max_tokens: DEFAULT_MAX_TOKENS_PER_ORGANIZATION,
             }),
+            audit: Arc::new(TracingAudit),
         }
+    }
+
+    /// Where each token created or revoked is told (default [`TracingAudit`]); give the layer's
+    /// [`Audit`] here too, shared as an `Arc<dyn Audit>`, for one audit trail.
+    #[must_use]
+    pub fn audit(mut self, audit: impl Audit) -> Self {
+        self.audit = Arc::new(audit);
+        self
     }
 
     /// The prefix of new tokens (default `GINT:IMP:`); keep it equal to the layer's.
@@ -174,19 +195,20 @@ impl<St: TokenStore> TokenService<St> {
             Ok(_) => return error_json(NOT_ADMIN),
             Err(refusal) => return error_json(refusal),
         };
+        let (parts, body) = request.into_parts();
         match route {
-            Route::Create => match read_body(request.into_body(), self.config.body_limit).await {
-                Ok(body) => self.create(&caller, &body).await,
+            Route::Create => match read_body(body, self.config.body_limit).await {
+                Ok(body) => self.create(&caller, &body, &parts).await,
                 Err(refusal) => error_json(refusal),
             },
             Route::List => self.list(&caller).await,
-            Route::Delete(id) => self.delete(&caller, &id).await,
+            Route::Delete(id) => self.delete(&caller, &id, &parts).await,
             Route::WrongMethod(allow) => method_not_allowed(allow),
             Route::NotFound => error_json(Refusal::new(StatusCode::NOT_FOUND, "no such endpoint")),
         }
     }
 
-    async fn create(&self, caller: &Caller, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn create(&self, caller: &Caller, body: &[u8], parts: &Parts) -> Response<Full<Bytes>> {
         let request = match CreateRequest::parse(body) {
             Ok(request) => request,
             Err(message) => return error_with_message(StatusCode::BAD_REQUEST, &message),
@@ -215,11 +237,12 @@ impl<St: TokenStore> TokenService<St> {
             }
             Err(error) => return store_failure(&error),
         }
-        tracing::info!(
-            target: "tower_impersonation::audit",
-            outcome = "token_created", token_id = %id, organization = &*organization,
-            admin = &*caller.user_id,
-        );
+        let outcome = AuditOutcome::TokenCreated {
+            admin: &caller.user_id,
+            organization: &organization,
+            token_id: id,
+        };
+        self.audit.record(&AuditEvent::of(outcome, parts));
         json(StatusCode::OK, &created)
     }
 
@@ -237,17 +260,18 @@ impl<St: TokenStore> TokenService<St> {
         json(StatusCode::OK, &listed)
     }
 
-    async fn delete(&self, caller: &Caller, id: &str) -> Response<Full<Bytes>> {
+    async fn delete(&self, caller: &Caller, id: &str, parts: &Parts) -> Response<Full<Bytes>> {
         let Ok(id) = Uuid::try_parse(id) else {
             return error_with_message(StatusCode::BAD_REQUEST, "the token id must be a UUID");
         };
         match self.store.revoke(&caller.organization, id).await {
             Ok(true) => {
-                tracing::info!(
-                    target: "tower_impersonation::audit",
-                    outcome = "token_revoked", token_id = %id,
-                    organization = &*caller.organization, admin = &*caller.user_id,
-                );
+                let outcome = AuditOutcome::TokenRevoked {
+                    admin: &caller.user_id,
+                    organization: &caller.organization,
+                    token_id: id,
+                };
+                self.audit.record(&AuditEvent::of(outcome, parts));
                 empty(StatusCode::NO_CONTENT)
             }
             Ok(false) => error_with_message(StatusCode::NOT_FOUND, "no such token"),

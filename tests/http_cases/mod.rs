@@ -64,10 +64,21 @@ impl HttpClient {
 
     /// Sends a request with these headers (raw bytes, repeated names allowed) and no body.
     pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &[u8])]) -> Reply {
+        self.send_body(method, path, headers, "").await
+    }
+
+    /// Sends a request with these headers and this body.
+    pub async fn send_body(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &[u8])],
+        body: &str,
+    ) -> Reply {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
-            .body(Full::new(Bytes::new()))
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
             .unwrap();
         for (name, value) in headers {
             request.headers_mut().append(

@@ -51,8 +51,9 @@ pub struct Gateway<St> {
     pub keys: JwtKeys,
     /// Most requests a second from one client address; `None`: no limit.
     pub rate_limit: Option<NonZeroU32>,
-    /// Where the impersonation layer reports what it accepted and refused.
-    pub audit: Box<dyn Audit>,
+    /// Where the impersonation layer reports what it accepted and refused, and the services
+    /// the tokens and JWTs admins created and ended.
+    pub audit: Arc<dyn Audit>,
 }
 
 /// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the
@@ -71,11 +72,12 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     let impersonation = ImpersonationLayer::builder(store.clone(), Arc::clone(&directory))
         .jwt(keys.clone())
         .access_policy(access_policy())
-        .audit(audit)
+        .audit(Arc::clone(&audit))
         .build();
     let organizations =
-        OrganizationImpersonationService::new(directory, keys.clone(), store.clone());
-    let tokens = TokenService::new(store);
+        OrganizationImpersonationService::new(directory, keys.clone(), store.clone())
+            .audit(Arc::clone(&audit));
+    let tokens = TokenService::new(store).audit(audit);
     let jwks = JwksService::new(&keys);
     let openapi = openapi_json();
     let app = Router::new()

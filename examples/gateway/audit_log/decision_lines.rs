@@ -1,8 +1,9 @@
-//! The impersonation layer's decisions written as log lines straight from the layer's
-//! [`Audit`]: the same lines the crate's `TracingAudit` events make through the subscriber, at
-//! half the cost, as every impersonated request pays it. No `tracing` event is built, sent
-//! through the subscriber's layers and taken apart again field by field, and the request's span
-//! is written from the client's address in the request, not looked up in the registry.
+//! The audit trail written as log lines straight from an [`Audit`]: the impersonation layer's
+//! decisions and the admins' changes through the services, the same lines the crate's
+//! `TracingAudit` events make through the subscriber, at half the cost for the decisions every
+//! impersonated request pays for. No `tracing` event is built, sent through the subscriber's
+//! layers and taken apart again field by field, and the request's span is written from the
+//! client's address in the request, not looked up in the registry.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -19,10 +20,11 @@ use super::{
 /// The target of the layer's audit events, as `TracingAudit` names it.
 const TARGET: &str = "tower_impersonation::audit";
 
-/// The fields of `TracingAudit`'s events.
+/// The fields of `TracingAudit`'s events written as strings.
 const OUTCOME: FieldName = field_name!("outcome");
 const REASON: FieldName = field_name!("reason");
 const ACTOR: FieldName = field_name!("actor");
+const ADMIN: FieldName = field_name!("admin");
 const USER: FieldName = field_name!("user");
 const ORGANIZATION: FieldName = field_name!("organization");
 const TOKEN_ID: FieldName = field_name!("token_id");
@@ -30,7 +32,7 @@ const SOURCE: FieldName = field_name!("source");
 const METHOD: FieldName = field_name!("method");
 const PATH: FieldName = field_name!("path");
 
-/// An [`Audit`] that appends each decision to the log's lines, text or JSON.
+/// An [`Audit`] that appends each entry to the log's lines, text or JSON.
 pub struct DecisionLines {
     json: bool,
     lines: Lines,
@@ -46,8 +48,8 @@ impl DecisionLines {
 impl Audit for DecisionLines {
     fn record(&self, event: &AuditEvent<'_>) {
         let level = match event.outcome {
-            AuditOutcome::Accepted(_) => Level::INFO,
             AuditOutcome::Refused(_) => Level::WARN,
+            _ => Level::INFO,
         };
         let client = event
             .extensions
@@ -116,15 +118,80 @@ fn push_address(line: &mut String, address: IpAddr) {
 fn write_fields(fields: &mut Visitor<'_>, event: &AuditEvent<'_>) {
     fields.plain_field(&OUTCOME, event.outcome.as_str());
     match event.outcome {
-        AuditOutcome::Accepted(user) => write_accepted(fields, user),
+        AuditOutcome::Accepted(user) => {
+            write_accepted(fields, user);
+            write_request(fields, event);
+        }
         AuditOutcome::Refused(rejection) => {
             fields.plain_field(&REASON, rejection.error_code());
             fields.u64("status", rejection.status().as_u16().into());
+            write_request(fields, event);
         }
+        admin_change => write_admin_change(fields, &admin_change),
     }
+}
+
+/// The method and path of a request the layer decided on.
+fn write_request(fields: &mut Visitor<'_>, event: &AuditEvent<'_>) {
     // A method is letters, digits and `!#$%&'*+-.^_`|~` only.
     fields.plain_field(&METHOD, event.method.as_str());
     fields.field(&PATH, event.uri.path());
+}
+
+/// An admin's change, as `TracingAudit` records it: ids it takes through `Display` are written
+/// bare in text, and no method or path.
+fn write_admin_change(fields: &mut Visitor<'_>, outcome: &AuditOutcome<'_>) {
+    match *outcome {
+        AuditOutcome::TokenCreated {
+            admin,
+            organization,
+            token_id,
+        }
+        | AuditOutcome::TokenRevoked {
+            admin,
+            organization,
+            token_id,
+        } => {
+            fields.debug("token_id", &format_args!("{token_id}"));
+            fields.field(&ORGANIZATION, organization);
+            fields.field(&ADMIN, admin);
+        }
+        AuditOutcome::JwtIssued {
+            admin,
+            organization,
+            user,
+            jti,
+            reason,
+        } => {
+            fields.field(&ADMIN, admin);
+            fields.debug("user", &format_args!("{user}"));
+            fields.field(&ORGANIZATION, organization);
+            if let Some(reason) = reason {
+                fields.field(&REASON, reason);
+            }
+            fields.debug("jti", &format_args!("{jti}"));
+        }
+        AuditOutcome::JwtRevoked {
+            admin,
+            organization,
+            jti,
+        } => {
+            fields.field(&ADMIN, admin);
+            fields.field(&ORGANIZATION, organization);
+            fields.debug("jti", &format_args!("{jti}"));
+        }
+        AuditOutcome::UserJwtsRevoked {
+            admin,
+            organization,
+            user,
+        } => {
+            fields.field(&ADMIN, admin);
+            fields.field(&USER, user);
+            fields.field(&ORGANIZATION, organization);
+        }
+        // Decisions are written by `write_fields`; outcomes the crate adds later, by name only.
+        _ => {}
+    }
 }
 
 fn write_accepted(fields: &mut Visitor<'_>, user: &ImpersonatedUser) {

@@ -263,6 +263,20 @@ impl<'a> Visitor<'a> {
         self.writer.push('"');
     }
 
+    /// The field `name` with a value written through `Debug` (`tracing`'s `?value`, and its
+    /// `%value` through `Display`): bare in text, with its control characters escaped; a string
+    /// in JSON.
+    pub fn debug(&mut self, name: &str, value: &dyn fmt::Debug) {
+        self.name(name);
+        if self.json {
+            self.writer.push('"');
+            let _ = write!(JsonEscaped(self.writer), "{value:?}");
+            self.writer.push('"');
+        } else {
+            let _ = write!(LineEscaped(self.writer), "{value:?}");
+        }
+    }
+
     /// The field `name` with a number.
     pub fn u64(&mut self, name: &str, value: u64) {
         self.name(name);
@@ -340,14 +354,7 @@ impl Visit for Visitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.name(field.name());
-        if self.json {
-            self.writer.push('"');
-            let _ = write!(JsonEscaped(self.writer), "{value:?}");
-            self.writer.push('"');
-        } else {
-            let _ = write!(LineEscaped(self.writer), "{value:?}");
-        }
+        self.debug(field.name(), value);
     }
 }
 
