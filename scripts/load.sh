@@ -6,23 +6,27 @@
 # credential (plain, token, plain, JWT, plain; JWT first in even rounds), and each ratio is to the
 # mean of the two plain runs beside it, so a machine whose load drifts during a round skews the
 # ratios less. Reports each run's requests/s and 99th percentile latency, the ratios to the plain
-# key's, and the median ratios over the rounds. The gateway runs in a temporary folder, its
-# database and key with it.
+# key's, and over the rounds the median ratios and the mean requests/s ratios with their 95 %
+# confidence intervals. The gateway runs in a temporary folder, its database and key with it.
+#
+# Many short rounds rather than a few long ones: on a shared machine a round's ratios spread as
+# widely over 5 s runs as over 1 s runs (the host's speed changes within seconds), so the same
+# measuring time split into 30 rounds narrows the interval of the mean by more than half.
 #
 # With PIN=1 the gateway runs on CPU 0 and wrk on CPU 1: the ratios are then the gateway's alone,
 # undiluted by wrk's own work per request, and steadier on a machine whose other tenants come and
 # go; without it both share every core, as the issue's first figures were taken.
 #
-#   scripts/load.sh                       # 6 rounds, 5 s per credential
-#   ROUNDS=10 DURATION=10s scripts/load.sh
+#   scripts/load.sh                       # 30 rounds, 1 s per credential
+#   ROUNDS=6 DURATION=5s scripts/load.sh
 #   PIN=1 scripts/load.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 port="${PORT:-3917}"
-duration="${DURATION:-5s}"
+duration="${DURATION:-1s}"
 connections="${CONNECTIONS:-32}"
-rounds="${ROUNDS:-6}"
+rounds="${ROUNDS:-30}"
 pin_gateway=()
 pin_wrk=()
 if [[ "${PIN:-}" == 1 ]]; then
@@ -157,8 +161,24 @@ for round_, config, *figures, lines, dropped in rows:
     print(f"{round_:>5} {config:<6} {plains:>23} {plain_p99:>16} {token:>8.0f} {token_ratio:>6.2f} {token_99:>7.2f} "
           f"{jwt:>8.0f} {jwt_ratio:>6.2f} {jwt_99:>7.2f} {lines:>10} {dropped:>8}")
 print()
+
+
+def interval(values):
+    """The mean and the half-width of its 95 % confidence interval (Student's t)."""
+    t95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23,
+           15: 2.13, 20: 2.09, 25: 2.06, 30: 2.04, 40: 2.02, 60: 2.00}
+    n = len(values)
+    if n < 2:
+        return values[0], float("nan")
+    t = t95[max(k for k in t95 if k <= n - 1)]
+    return statistics.mean(values), t * statistics.stdev(values) / n ** 0.5
+
+
 for config, r in ratios.items():
     median = {key: statistics.median(values) for key, values in r.items()}
+    (token_mean, token_half), (jwt_mean, jwt_half) = interval(r["token"]), interval(r["jwt"])
     print(f"{config}: median requests/s ratio token {median['token']:.2f}, JWT {median['jwt']:.2f}; "
           f"median p99 ratio token {median['token_p99']:.2f}, JWT {median['jwt_p99']:.2f}")
+    print(f"{' ' * len(config)}  mean requests/s ratio token {token_mean:.3f} ± {token_half:.3f}, "
+          f"JWT {jwt_mean:.3f} ± {jwt_half:.3f} (95 % confidence, {len(r['token'])} rounds)")
 EOF
