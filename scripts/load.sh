@@ -11,7 +11,7 @@
 #
 # Many short rounds rather than a few long ones: on a shared machine a round's ratios spread as
 # widely over 5 s runs as over 1 s runs (the host's speed changes within seconds), so the same
-# measuring time split into 30 rounds narrows the interval of the mean by more than half.
+# measuring time split into 30 rounds about halves the interval of the mean.
 #
 # With PIN=1 the gateway runs on CPU 0 and wrk on CPU 1: the ratios are then the gateway's alone,
 # undiluted by wrk's own work per request, and steadier on a machine whose other tenants come and
