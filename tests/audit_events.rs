@@ -213,12 +213,9 @@ async fn an_audit_of_ones_own_hears_what_admins_create_and_end_through_the_servi
         .send_body(http::Method::POST, &jwts_path, json_api, ask)
         .await;
     assert_eq!(minted.status, StatusCode::OK, "{}", minted.body);
-    let (status, live) = {
-        let reply = client.get(&jwts_path, &[]).await;
-        (reply.status, reply.body)
-    };
-    assert_eq!(status, StatusCode::OK);
-    let jti = live["data"][0]["id"].as_str().unwrap().to_owned();
+    let live = client.get(&jwts_path, &[]).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let jti = live.body["data"][0]["id"].as_str().unwrap().to_owned();
     let revoke_jwt = format!("{jwts_path}/{jti}");
     assert_eq!(
         client
