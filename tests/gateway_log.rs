@@ -10,12 +10,11 @@ mod layer_fixture;
 use std::{
     convert::Infallible,
     io::{self, Write},
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr},
     sync::{Arc, Condvar, Mutex},
 };
 
-use audit_log::{AuditLog, LogFormat, subscriber};
-use axum::extract::ConnectInfo;
+use audit_log::{AuditLog, LogFormat, request_client::within, subscriber};
 use http::{Request, Response};
 use serde_json::{Value, json};
 use tower::{ServiceExt, service_fn};
@@ -23,7 +22,7 @@ use tower_impersonation::{
     Actor, Audit, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser, ImpersonationLayer,
     Roles, TracingAudit, User,
 };
-use tracing::{Instrument, subscriber::with_default};
+use tracing::subscriber::with_default;
 
 use layer_fixture::{BOB, Tokens, directory, tokens};
 
@@ -131,6 +130,56 @@ fn text_lines_escape_strings_so_no_value_forges_a_line() {
         "{line}"
     );
     assert!(line.ends_with(r#"shown=display\nvalue"#), "{line}");
+}
+
+#[test]
+fn any_line_logged_while_a_request_is_served_names_its_client_before_its_spans() {
+    for format in [LogFormat::Text, LogFormat::Json] {
+        let written = Written::default();
+        let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
+        with_default(subscriber(format, log.lines()), || {
+            current_thread().block_on(within(CLIENT, async {
+                tracing::error!(target: "tower_impersonation", "token store failed");
+                let span = tracing::info_span!("lookup", store = "sqlite");
+                let _entered = span.enter();
+                tracing::warn!(target: "tower_impersonation", "slow");
+            }));
+            tracing::info!(target: "gateway", "outside any request");
+        });
+        log.finish();
+        let lines = written.lines();
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        match format {
+            LogFormat::Text => {
+                assert!(
+                    lines[0].contains(" ERROR request{client=127.0.0.1}: tower_impersonation: "),
+                    "{}",
+                    lines[0]
+                );
+                assert!(
+                    lines[1].contains(
+                        "  WARN request{client=127.0.0.1}: lookup{store=\"sqlite\"}: tower_impersonation: "
+                    ),
+                    "{}",
+                    lines[1]
+                );
+                assert!(lines[2].contains("  INFO gateway: "), "{}", lines[2]);
+            }
+            LogFormat::Json => {
+                let spans =
+                    |line: &str| serde_json::from_str::<Value>(line).unwrap()["spans"].clone();
+                assert_eq!(
+                    spans(&lines[0]),
+                    json!([{"name": "request", "client": "127.0.0.1"}])
+                );
+                assert_eq!(
+                    spans(&lines[1]),
+                    json!([{"name": "request", "client": "127.0.0.1"}, {"name": "lookup", "store": "sqlite"}])
+                );
+                assert_eq!(spans(&lines[2]), json!([]));
+            }
+        }
+    }
 }
 
 /// A sink that takes nothing until it is let go, as a stalled disk would.
@@ -299,9 +348,9 @@ fn lines_the_sink_refuses_are_counted_as_dropped() {
 
 /// The lines the log gets of the layer's decisions, written by the gateway's `DecisionLines` if
 /// `direct`, else by the crate's `TracingAudit` through the subscriber, with the time taken out:
-/// a token accepted, one refused, inside a request span and with the client's address as the
-/// gateway gives them, and an impersonation with no known admin nor organization and no request
-/// span, whose lines leave those out.
+/// each kind of admin change, a token accepted and one refused, each in a request with the
+/// client's address known to the log as the gateway gives it, and an impersonation with no known
+/// admin nor organization and no request, whose lines leave those out.
 fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<String> {
     let written = Written::default();
     let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
@@ -328,7 +377,7 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
             let unattributed =
                 AuditEvent::new(AuditOutcome::Accepted(&user), &method, &uri, &extensions);
             audit.record(&unattributed);
-            record_admin_changes(&*audit);
+            within(CLIENT, async { record_admin_changes(&*audit) }).await;
             let app = service_fn(|_: Request<String>| async {
                 Ok::<_, Infallible>(Response::new(String::new()))
             });
@@ -337,21 +386,14 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
                 .build();
             let service = tower::Layer::layer(&service, app);
             for (token, method) in [(&tokens.full, "DELETE"), (&tokens.revoked, "GET")] {
-                // The client's address as the gateway's server and its request span give it.
-                let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
                 let request = Request::builder()
                     .method(method)
                     .uri("/api/v1/cards/7")
                     .header("authorization", format!("Bearer {token}"))
                     .header("x-guru-userid", BOB)
-                    .extension(ConnectInfo(client))
                     .body(String::new())
                     .unwrap();
-                let span = tracing::info_span!("request", client = %client.ip());
-                service
-                    .clone()
-                    .oneshot(request)
-                    .instrument(span)
+                within(CLIENT, service.clone().oneshot(request))
                     .await
                     .unwrap();
             }
@@ -369,15 +411,13 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
     written.lines().into_iter().map(without_time).collect()
 }
 
-/// Each kind of admin change, in a request span and with the client's address as the gateway
-/// gives them; a user id that needs escaping, and a JWT issued with no reason.
+/// The address of the decisions' client.
+const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Each kind of admin change; a user id that needs escaping, and a JWT issued with no reason.
 fn record_admin_changes(audit: &dyn Audit) {
-    let client = SocketAddr::from(([127, 0, 0, 1], 40_000));
-    let mut extensions = http::Extensions::new();
-    extensions.insert(ConnectInfo(client));
+    let extensions = http::Extensions::new();
     let (method, uri) = (http::Method::POST, http::Uri::from_static("/admin"));
-    let span = tracing::info_span!("request", client = %client.ip());
-    let _entered = span.enter();
     let (admin, organization) = ("a-1", "acme");
     let id = uuid::Uuid::from_u128(7);
     let awkward = "u\"9\n";

@@ -22,6 +22,7 @@ use std::{
     sync::Arc,
 };
 
+use axum::middleware::from_fn;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tower_impersonation::{
@@ -279,7 +280,8 @@ async fn serve<St: TokenStore + Clone>(
     gateway: Gateway<St>,
 ) -> Result<(), String> {
     let store = gateway.store.clone();
-    let router = app::router(gateway);
+    // Outermost, so every line logged while a request is served names its client.
+    let router = app::router(gateway).layer(from_fn(audit_log::request_client::with_client));
     app::serve(listener, router, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;

@@ -11,12 +11,7 @@ pub mod store_url;
 
 use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
 
-use axum::{
-    Json, Router,
-    middleware::{from_fn, from_fn_with_state},
-    response::IntoResponse,
-    routing::get,
-};
+use axum::{Json, Router, middleware::from_fn_with_state, response::IntoResponse, routing::get};
 use bytes::Bytes;
 use http::{StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -102,8 +97,7 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .route(
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi) }),
-        )
-        .layer(from_fn(rate_limit::client_span));
+        );
     match rate_limit {
         Some(per_second) => rate_limit::limit(app, per_second),
         None => app,

@@ -1,21 +1,20 @@
 //! Per-client rate limiting in front of everything, with `tower_governor`: a client guessing
 //! tokens gets `429` (gRPC clients `RESOURCE_EXHAUSTED`) long before a guess could matter, and
-//! every refused guess is also an audit event of `tower_impersonation::audit` tagged with the
-//! client's address.
+//! every refused guess is also an audit event of `tower_impersonation::audit`, which the
+//! gateway's log tags with the client's address.
 
 use std::{num::NonZeroU32, sync::Arc, time::Duration};
 
 use axum::{
     Router,
     body::Body,
-    extract::{ConnectInfo, Request},
+    extract::Request,
     middleware::{Next, from_fn},
     response::Response,
 };
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 use tower_governor::{GovernorError, GovernorLayer, governor::GovernorConfigBuilder};
-use tracing::Instrument;
 
 /// How often addresses that have gone quiet are forgotten, so the limiter's memory stays bounded.
 const FORGET_QUIET_CLIENTS_EVERY: Duration = Duration::from_secs(60);
@@ -92,15 +91,4 @@ async fn grpc_status_for_grpc_clients(request: Request, next: Next) -> Response 
         headers.insert(header::RETRY_AFTER, wait);
     }
     response
-}
-
-/// Runs each request in a span naming the client's address, so audit events (accepted and
-/// refused impersonations alike) say where an attempt came from.
-pub async fn client_span(
-    ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let span = tracing::info_span!("request", client = %client.ip());
-    next.run(request).instrument(span).await
 }

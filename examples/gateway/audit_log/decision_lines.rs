@@ -3,17 +3,15 @@
 //! `TracingAudit` events make through the subscriber, at half the cost for the decisions every
 //! impersonated request pays for. No `tracing` event is built, sent through the subscriber's
 //! layers and taken apart again field by field, and the request's span is written from the
-//! client's address in the request, not looked up in the registry.
+//! client's address the request runs with ([`RequestSpan`]), not looked up in a registry.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::ConnectInfo;
 use tower_impersonation::{Audit, AuditEvent, AuditOutcome, ImpersonatedUser};
 use tracing::Level;
 use uuid::Uuid;
 
 use super::{
-    line_format::{FieldName, LineSpans, Visitor, field_name, write_line},
+    line_format::{FieldName, Visitor, field_name, write_line},
+    request_client::RequestSpan,
     thread_buffers::Lines,
 };
 
@@ -51,65 +49,12 @@ impl Audit for DecisionLines {
             AuditOutcome::Refused(_) => Level::WARN,
             _ => Level::INFO,
         };
-        let client = event
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
+        let span = RequestSpan::current();
         self.lines.append(|line| {
-            write_line(
-                line,
-                self.json,
-                &level,
-                TARGET,
-                &RequestSpan(client),
-                |fields| {
-                    write_fields(fields, event);
-                },
-            );
+            write_line(line, self.json, &level, TARGET, &span, |fields| {
+                write_fields(fields, event);
+            });
         });
-    }
-}
-
-/// The span the gateway runs each request in (`app::rate_limit::client_span`), `request` with
-/// the client's address, as the log writes it; none without an address.
-struct RequestSpan(Option<IpAddr>);
-
-impl LineSpans for RequestSpan {
-    fn write_text(&self, line: &mut String) {
-        if let Some(client) = self.0 {
-            line.push_str("request{client=");
-            push_address(line, client);
-            line.push_str("}: ");
-        }
-    }
-
-    fn write_json(&self, line: &mut String) {
-        if let Some(client) = self.0 {
-            line.push_str(r#"{"name":"request","client":""#);
-            push_address(line, client);
-            line.push_str(r#""}"#);
-        }
-    }
-}
-
-/// `address` as `Display` writes it; an IPv4 address's digits placed by hand, for a tenth of
-/// the cost of formatting.
-fn push_address(line: &mut String, address: IpAddr) {
-    let IpAddr::V4(v4) = address else {
-        line.push_str(&address.to_string());
-        return;
-    };
-    for (i, octet) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            line.push('.');
-        }
-        if octet >= 100 {
-            line.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            line.push(char::from(b'0' + octet / 10 % 10));
-        }
-        line.push(char::from(b'0' + octet % 10));
     }
 }
 
@@ -209,28 +154,4 @@ fn write_accepted(fields: &mut Visitor<'_>, user: &ImpersonatedUser) {
         );
     }
     fields.plain_field(&SOURCE, user.source().as_str());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn addresses_are_written_as_display_writes_them() {
-        for address in [
-            "0.0.0.0",
-            "127.0.0.1",
-            "10.0.100.9",
-            "192.168.1.20",
-            "255.255.255.255",
-            "::1",
-            "::ffff:127.0.0.1",
-            "2001:db8::8a2e:370:7334",
-        ] {
-            let address: IpAddr = address.parse().unwrap();
-            let mut line = String::new();
-            push_address(&mut line, address);
-            assert_eq!(line, address.to_string());
-        }
-    }
 }

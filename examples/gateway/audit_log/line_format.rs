@@ -21,7 +21,7 @@ use tracing_subscriber::{
     registry::{LookupSpan, SpanRef},
 };
 
-use super::thread_buffers::Lines;
+use super::{request_client::RequestSpan, thread_buffers::Lines};
 
 /// The layer that formats events into lines and appends them to [`Lines`].
 pub struct LineFormat {
@@ -71,7 +71,8 @@ where
                 self.json,
                 metadata.level(),
                 metadata.target(),
-                &ctx.event_span(event),
+                // The request's client, then the spans the event is in.
+                &(RequestSpan::current(), ctx.event_span(event)),
                 |fields| event.record(fields),
             );
         });
@@ -83,8 +84,22 @@ where
 pub trait LineSpans {
     /// `span{fields}: ` for each span, in a text line.
     fn write_text(&self, line: &mut String);
-    /// `{"name":"span",fields}` for each span, separated by commas, in a JSON line.
-    fn write_json(&self, line: &mut String);
+    /// `{"name":"span",fields}` for each span, in a JSON line, each after a comma unless it is
+    /// the `first`, which writing one clears.
+    fn write_json(&self, line: &mut String, first: &mut bool);
+}
+
+/// The spans of `A`, outermost, then those of `B`.
+impl<A: LineSpans, B: LineSpans> LineSpans for (A, B) {
+    fn write_text(&self, line: &mut String) {
+        self.0.write_text(line);
+        self.1.write_text(line);
+    }
+
+    fn write_json(&self, line: &mut String, first: &mut bool) {
+        self.0.write_json(line, first);
+        self.1.write_json(line, first);
+    }
 }
 
 /// The span an event is in, and each span that one is in; none for `None`.
@@ -98,9 +113,9 @@ where
         }
     }
 
-    fn write_json(&self, line: &mut String) {
+    fn write_json(&self, line: &mut String, first: &mut bool) {
         if let Some(span) = self {
-            json_spans(line, span, &mut true);
+            json_spans(line, span, first);
         }
     }
 }
@@ -179,7 +194,7 @@ fn json_line(
     line.push_str("\",\"target\":");
     let _ = write_json_str(line, target);
     line.push_str(",\"spans\":[");
-    spans.write_json(line);
+    spans.write_json(line, &mut true);
     line.push_str("],\"fields\":{");
     write_fields(&mut Visitor::new(line, true));
     line.push_str("}}\n");

@@ -7,6 +7,7 @@
 
 mod decision_lines;
 mod line_format;
+pub mod request_client;
 mod thread_buffers;
 
 use std::{
