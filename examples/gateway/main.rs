@@ -229,11 +229,13 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
         println!("{}", app::banner::text(&base));
     }
     let store_error = |e: tower_impersonation::StoreError| format!("--store: {e}");
+    let logged = !options.quiet;
     match store {
         StoreUrl::Memory => {
             serve(
                 listener,
                 options.gateway(accounts, keys, audit, MemoryStore::new()),
+                logged,
             )
             .await
         }
@@ -244,7 +246,12 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
                 .map_err(store_error)?;
             file.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), file);
-            serve(listener, options.gateway(accounts, keys, audit, store)).await
+            serve(
+                listener,
+                options.gateway(accounts, keys, audit, store),
+                logged,
+            )
+            .await
         }
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(url) => {
@@ -254,7 +261,12 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
             shared.migrate().await.map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
-            serve(listener, options.gateway(accounts, keys, audit, store)).await
+            serve(
+                listener,
+                options.gateway(accounts, keys, audit, store),
+                logged,
+            )
+            .await
         }
         #[cfg(feature = "redis")]
         StoreUrl::Redis(url) => {
@@ -263,7 +275,12 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
                 .map_err(store_error)?;
             let store = CachingStore::new(MemoryStore::new(), shared);
             let _revocations = store.listen_for_revocations();
-            serve(listener, options.gateway(accounts, keys, audit, store)).await
+            serve(
+                listener,
+                options.gateway(accounts, keys, audit, store),
+                logged,
+            )
+            .await
         }
         #[allow(
             unreachable_patterns,
@@ -274,14 +291,18 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
 }
 
 /// Serves until SIGTERM or Ctrl-C, lets the requests in flight finish, then writes back the last
-/// uses the store holds only in memory.
+/// uses the store holds only in memory. With a log, each request's client is known to it.
 async fn serve<St: TokenStore + Clone>(
     listener: TcpListener,
     gateway: Gateway<St>,
+    logged: bool,
 ) -> Result<(), String> {
     let store = gateway.store.clone();
-    // Outermost, so every line logged while a request is served names its client.
-    let router = app::router(gateway).layer(from_fn(audit_log::request_client::with_client));
+    let mut router = app::router(gateway);
+    if logged {
+        // Outermost, so every line logged while a request is served names its client.
+        router = router.layer(from_fn(audit_log::request_client::with_client));
+    }
     app::serve(listener, router, shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
