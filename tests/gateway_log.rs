@@ -138,7 +138,7 @@ fn any_line_logged_while_a_request_is_served_names_its_client_before_its_spans()
         let written = Written::default();
         let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
         with_default(subscriber(format, log.lines()), || {
-            current_thread().block_on(within(CLIENT, async {
+            current_thread().block_on(within(Some(CLIENT), async {
                 tracing::error!(target: "tower_impersonation", "token store failed");
                 let span = tracing::info_span!("lookup", store = "sqlite");
                 let _entered = span.enter();
@@ -377,7 +377,7 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
             let unattributed =
                 AuditEvent::new(AuditOutcome::Accepted(&user), &method, &uri, &extensions);
             audit.record(&unattributed);
-            within(CLIENT, async { record_admin_changes(&*audit) }).await;
+            within(Some(CLIENT), async { record_admin_changes(&*audit) }).await;
             let app = service_fn(|_: Request<String>| async {
                 Ok::<_, Infallible>(Response::new(String::new()))
             });
@@ -393,7 +393,7 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
                     .header("x-guru-userid", BOB)
                     .body(String::new())
                     .unwrap();
-                within(CLIENT, service.clone().oneshot(request))
+                within(Some(CLIENT), service.clone().oneshot(request))
                     .await
                     .unwrap();
             }

@@ -22,7 +22,6 @@ use std::{
     sync::Arc,
 };
 
-use axum::middleware::from_fn;
 use clap::Parser;
 use tokio::net::TcpListener;
 use tower_impersonation::{
@@ -301,7 +300,7 @@ async fn serve<St: TokenStore + Clone>(
     let mut router = app::router(gateway);
     if logged {
         // Outermost, so every line logged while a request is served names its client.
-        router = router.layer(from_fn(audit_log::request_client::with_client));
+        router = router.layer(audit_log::request_client::WithClientLayer);
     }
     app::serve(listener, router, shutdown_signal())
         .await

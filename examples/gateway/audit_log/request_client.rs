@@ -1,41 +1,71 @@
 //! The client a request comes from, as the log names it. Every line logged while a request is
 //! served, audit lines and others, starts with `request{client=ADDRESS}: ` (in JSON, a span of
 //! that name), as a `tracing` span would make it, without one: the request runs with its
-//! client's address in a task-local ([`with_client`]), and the line writers read it
+//! client's address in a task-local ([`WithClientLayer`]), and the line writers read it
 //! ([`RequestSpan`]). A span cost every request 3,600 instructions, whether it logged a line or
-//! not; the task-local costs a few dozen.
+//! not, and axum's `from_fn` middleware around it 4,500 more; the layer and the task-local cost
+//! a few hundred.
 
 use std::{
     future::Future,
     net::{IpAddr, SocketAddr},
+    task::{Context, Poll},
 };
 
-use axum::{
-    extract::{ConnectInfo, Request},
-    middleware::Next,
-    response::Response,
-};
+use axum::extract::ConnectInfo;
+use http::Request;
+use tokio::task::futures::TaskLocalFuture;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use super::line_format::LineSpans;
 
 tokio::task_local! {
-    /// The address of the client whose request the task serves.
-    static CLIENT: IpAddr;
+    /// The address of the client whose request the task serves, if the server gave it.
+    static CLIENT: Option<IpAddr>;
 }
 
-/// Serves each request with its client's address known to the log: an axum middleware, to put
-/// outermost, on an app served with its connections' addresses.
-pub async fn with_client(
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    request: Request,
-    next: Next,
-) -> Response {
-    within(client.ip(), next.run(request)).await
+/// Serves each request with its client's address known to the log, taken from the
+/// `ConnectInfo<SocketAddr>` of an app served with its connections' addresses. Put it outermost.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WithClientLayer;
+
+impl<S> Layer<S> for WithClientLayer {
+    type Service = WithClient<S>;
+
+    fn layer(&self, inner: S) -> WithClient<S> {
+        WithClient(inner)
+    }
 }
 
-/// Runs `future` as the request of `client`.
-pub async fn within<F: Future>(client: IpAddr, future: F) -> F::Output {
-    CLIENT.scope(client, future).await
+/// The service [`WithClientLayer`] makes: `S`, each call run with its request's client known.
+#[derive(Clone, Debug)]
+pub struct WithClient<S>(S);
+
+impl<S, B> Service<Request<B>> for WithClient<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TaskLocalFuture<Option<IpAddr>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let client = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        within(client, self.0.call(request))
+    }
+}
+
+/// `future`, run as a request of `client`.
+pub fn within<F: Future>(client: Option<IpAddr>, future: F) -> TaskLocalFuture<Option<IpAddr>, F> {
+    CLIENT.scope(client, future)
 }
 
 /// The span a line is written in when its request's client is known: `request{client=…}`, as
@@ -43,9 +73,9 @@ pub async fn within<F: Future>(client: IpAddr, future: F) -> F::Output {
 pub struct RequestSpan(Option<IpAddr>);
 
 impl RequestSpan {
-    /// The span of the request this task serves, if [`within`] runs it.
+    /// The span of the request this task serves, if its client is known.
     pub fn current() -> Self {
-        Self(CLIENT.try_with(|client| *client).ok())
+        Self(CLIENT.try_with(|client| *client).ok().flatten())
     }
 }
 
