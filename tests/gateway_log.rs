@@ -10,11 +10,16 @@ mod layer_fixture;
 use std::{
     convert::Infallible,
     io::{self, Write},
-    net::{IpAddr, Ipv4Addr},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{Arc, Condvar, Mutex},
 };
 
-use audit_log::{AuditLog, LogFormat, request_client::within, subscriber};
+use audit_log::{
+    AuditLog, LogFormat,
+    request_client::{WithClientLayer, within},
+    subscriber,
+};
+use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use serde_json::{Value, json};
 use tower::{ServiceExt, service_fn};
@@ -179,6 +184,38 @@ fn any_line_logged_while_a_request_is_served_names_its_client_before_its_spans()
                 assert_eq!(spans(&lines[2]), json!([]));
             }
         }
+    }
+}
+
+#[test]
+fn with_client_layer_names_the_connections_client_while_a_service_calls_and_answers() {
+    let written = Written::default();
+    let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
+    with_default(subscriber(LogFormat::Text, log.lines()), || {
+        // A service that logs in `call` itself, and again in its future.
+        let service = service_fn(|_: Request<String>| {
+            tracing::info!(target: "gateway", "deciding");
+            async {
+                tracing::info!(target: "gateway", "answering");
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }
+        });
+        let service = tower::Layer::layer(&WithClientLayer, service);
+        let client = SocketAddr::from(([192, 0, 2, 7], 50_000));
+        let request = Request::builder()
+            .extension(ConnectInfo(client))
+            .body(String::new())
+            .unwrap();
+        current_thread().block_on(service.oneshot(request)).unwrap();
+    });
+    log.finish();
+    let lines = written.lines();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    for line in &lines {
+        assert!(
+            line.contains("  INFO request{client=192.0.2.7}: gateway: "),
+            "{line}"
+        );
     }
 }
 

@@ -59,7 +59,10 @@ where
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
-        within(client, self.0.call(request))
+        // The inner service may log in `call` itself (the impersonation layer decides there when
+        // it can), not only while its future is polled.
+        let future = CLIENT.sync_scope(client, || self.0.call(request));
+        within(client, future)
     }
 }
 
