@@ -199,6 +199,9 @@ impl Audit for TracingAudit {
     }
 }
 
+/// The target of every event `TracingAudit` makes.
+const TARGET: &str = "tower_impersonation::audit";
+
 fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
     // The token's id is written into a buffer on the stack.
     let mut token_id = Uuid::encode_buffer();
@@ -207,7 +210,7 @@ fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
         .token_id()
         .map(|id| &*id.hyphenated().encode_lower(&mut token_id));
     tracing::info!(
-        target: "tower_impersonation::audit",
+        target: TARGET,
         outcome = "accepted",
         actor = user.actor().user_id(),
         user = user.user().id.as_str(),
@@ -221,7 +224,7 @@ fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
 
 fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
     tracing::warn!(
-        target: "tower_impersonation::audit",
+        target: TARGET,
         outcome = "refused",
         reason = rejection.error_code(),
         status = rejection.status().as_u16(),
@@ -232,7 +235,6 @@ fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
 
 /// The events the services made before they had an [`Audit`], field for field.
 fn trace_admin_change(outcome: &AuditOutcome<'_>) {
-    const TARGET: &str = "tower_impersonation::audit";
     let name = outcome.as_str();
     match *outcome {
         AuditOutcome::TokenCreated {
@@ -272,12 +274,14 @@ fn trace_admin_change(outcome: &AuditOutcome<'_>) {
     }
 }
 
-/// The layer's audit, its type erased so the layer's type does not name it.
-pub(crate) struct AuditSink(Box<dyn Audit>);
+/// The audit of the layer or of a service, its type erased so theirs does not name it; shared by
+/// a service's clones.
+#[derive(Clone)]
+pub(crate) struct AuditSink(Arc<dyn Audit>);
 
 impl AuditSink {
     pub(crate) fn new(audit: impl Audit) -> Self {
-        Self(Box::new(audit))
+        Self(Arc::new(audit))
     }
 
     pub(crate) fn record(&self, event: &AuditEvent<'_>) {

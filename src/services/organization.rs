@@ -25,7 +25,7 @@ use super::{
     },
 };
 use crate::{
-    audit::{Audit, AuditEvent, AuditOutcome, TracingAudit},
+    audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
     directory::{Member, UserDirectory},
     error::ConfigError,
     jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation},
@@ -58,14 +58,14 @@ const MAX_REASON_CHARS: usize = 1000;
 ///
 /// Only an admin of `{org}`, never an impersonated caller, may call. `base` is
 /// `/api/v2/organizations` unless configured otherwise. Each JWT issued or ended is told to the
-/// service's [`Audit`] (by default [`TracingAudit`]). Every error is a JSON:API error
-/// document; a store that cannot answer is 503 with `Retry-After`.
+/// service's [`Audit`] (by default [`TracingAudit`](crate::TracingAudit)). Every error is a
+/// JSON:API error document; a store that cannot answer is 503 with `Retry-After`.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,
     keys: JwtKeys,
     config: Arc<Config>,
-    audit: Arc<dyn Audit>,
+    audit: AuditSink,
 }
 
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ impl<D, St: Clone> Clone for OrganizationImpersonationService<D, St> {
             store: self.store.clone(),
             keys: self.keys.clone(),
             config: Arc::clone(&self.config),
-            audit: Arc::clone(&self.audit),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -110,15 +110,15 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
                 body_limit: DEFAULT_BODY_LIMIT,
                 require_reason: false,
             }),
-            audit: Arc::new(TracingAudit),
+            audit: AuditSink::default(),
         }
     }
 
-    /// Where each JWT issued or ended is told (default [`TracingAudit`]); give the layer's
-    /// [`Audit`] here too, shared as an `Arc<dyn Audit>`, for one audit trail.
+    /// Where each JWT issued or ended is told (default [`TracingAudit`](crate::TracingAudit));
+    /// give the layer's [`Audit`] here too, shared as an `Arc<dyn Audit>`, for one audit trail.
     #[must_use]
     pub fn audit(mut self, audit: impl Audit) -> Self {
-        self.audit = Arc::new(audit);
+        self.audit = AuditSink::new(audit);
         self
     }
 

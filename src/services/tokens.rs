@@ -24,7 +24,7 @@ use super::{
     },
 };
 use crate::{
-    audit::{Audit, AuditEvent, AuditOutcome, TracingAudit},
+    audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
     error::ConfigError,
     record::TokenRecord,
     role::Roles,
@@ -48,20 +48,13 @@ const MAX_ROLES: usize = 64;
 /// - `DELETE {base}/{id}`: 204, and the token stops working at once.
 ///
 /// `base` is `/api/v1/api-tokens/impersonation` unless configured otherwise. Each token created
-/// or revoked is told to the service's [`Audit`] (by default [`TracingAudit`]).
+/// or revoked is told to the service's [`Audit`] (by default
+/// [`TracingAudit`](crate::TracingAudit)).
+#[derive(Debug)]
 pub struct TokenService<St> {
     store: Arc<St>,
     config: Arc<Config>,
-    audit: Arc<dyn Audit>,
-}
-
-impl<St: std::fmt::Debug> std::fmt::Debug for TokenService<St> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
-            .field("store", &self.store)
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+    audit: AuditSink,
 }
 
 #[derive(Clone, Debug)]
@@ -77,7 +70,7 @@ impl<St> Clone for TokenService<St> {
         Self {
             store: Arc::clone(&self.store),
             config: Arc::clone(&self.config),
-            audit: Arc::clone(&self.audit),
+            audit: self.audit.clone(),
         }
     }
 }
@@ -93,15 +86,16 @@ impl<St: TokenStore> TokenService<St> {
                 body_limit: DEFAULT_BODY_LIMIT,
                 max_tokens: DEFAULT_MAX_TOKENS_PER_ORGANIZATION,
             }),
-            audit: Arc::new(TracingAudit),
+            audit: AuditSink::default(),
         }
     }
 
-    /// Where each token created or revoked is told (default [`TracingAudit`]); give the layer's
-    /// [`Audit`] here too, shared as an `Arc<dyn Audit>`, for one audit trail.
+    /// Where each token created or revoked is told (default
+    /// [`TracingAudit`](crate::TracingAudit)); give the layer's [`Audit`] here too, shared as an
+    /// `Arc<dyn Audit>`, for one audit trail.
     #[must_use]
     pub fn audit(mut self, audit: impl Audit) -> Self {
-        self.audit = Arc::new(audit);
+        self.audit = AuditSink::new(audit);
         self
     }
 

@@ -1,8 +1,8 @@
 //! The log's lines: a `tracing` layer that writes each event as one line, text or JSON, straight
 //! into the emitting thread's buffer, through the line and field writers (`write_line`,
-//! [`Visitor`]) that `decision_lines` shares. Written for speed, as every audited request pays it: no
-//! colours, no `Debug` round trip for plain strings, no copy of the line, and the date and time
-//! to the second made once a second per thread.
+//! [`Visitor`]) that `decision_lines` shares. Written for speed, as every audited request pays
+//! it: no colours, no `Debug` round trip for plain strings, no copy of the line, and the date and
+//! time to the second made once a second per thread.
 
 use std::{
     cell::RefCell,

@@ -78,8 +78,9 @@ impl AuditLog {
         })
     }
 
-    /// The impersonation layer's audit, writing its decisions in `format` straight into the log,
-    /// as the subscriber would write the crate's `TracingAudit` events, only cheaper.
+    /// The audit of the impersonation layer and the services, writing their entries in `format`
+    /// straight into the log, as the subscriber would write the crate's `TracingAudit` events,
+    /// only cheaper.
     pub fn decision_lines(&self, format: LogFormat) -> DecisionLines {
         DecisionLines::new(format == LogFormat::Json, self.lines())
     }
