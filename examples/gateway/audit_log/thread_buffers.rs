@@ -12,7 +12,7 @@ use std::{
     mem,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{self, AtomicBool, AtomicUsize, Ordering},
     },
     thread::{self, JoinHandle},
     time::Duration,
@@ -157,15 +157,23 @@ fn write_until_closed(shared: &Shared, mut sink: impl Write) {
 
 impl Shared {
     /// Swaps every thread's buffer for one of `taken`'s emptied ones, and forgets the buffers
-    /// of threads that have ended once their lines are taken.
+    /// of threads that had ended before their lines were taken.
     fn take_all(&self, taken: &mut Vec<Buffer>) {
         let mut buffers = lock(&self.buffers);
         taken.resize_with(buffers.len(), Buffer::default);
-        for (buffer, batch) in buffers.iter().zip(taken.iter_mut()) {
-            mem::swap(&mut *lock(buffer), batch);
-        }
-        // Ended threads have dropped their handle: only this list holds theirs.
-        buffers.retain(|buffer| Arc::strong_count(buffer) > 1);
+        let mut batches = taken.iter_mut();
+        buffers.retain(|buffer| {
+            // An ended thread has dropped its handle: only this list holds its buffer. Read before
+            // the swap, so nothing is appended after it; a thread that ends after the swap may
+            // still append, and its buffer is kept for the next pass. (The fence pairs with the
+            // handle's release on drop: the thread's last line is seen.)
+            let ended = Arc::strong_count(buffer) == 1;
+            atomic::fence(Ordering::Acquire);
+            if let Some(batch) = batches.next() {
+                mem::swap(&mut *lock(buffer), batch);
+            }
+            !ended
+        });
     }
 }
 
