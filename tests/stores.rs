@@ -4,16 +4,18 @@
 //! Redis tests read `REDIS_URL`; without it they print "REDIS_URL not set: skipping Redis tests"
 //! and pass, except under `CI`, where they fail. Each test works under a key prefix of its own.
 
+mod gated_store;
 mod store_conformance;
 
 use std::time::Duration;
 
 use tower_impersonation::{
-    MemoryStore, TokenStore,
-    store::{CachingStore, DEFAULT_CACHE_LIFETIME},
+    MemoryStore, Timestamp, TokenStore,
+    store::{CachingStore, DEFAULT_CACHE_LIFETIME, StoreError},
 };
 
-use store_conformance::{issue, organization};
+use gated_store::GatedStore;
+use store_conformance::{issue, minted, organization};
 
 /// Generates one test per conformance case for a backend built by `$make` (an async expression
 /// giving `Option<(store, what must live as long as it)>`; `None` skips).
@@ -254,6 +256,164 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
     store.flush().await.unwrap();
     let in_store = shared.lookup(&record.digest).await.unwrap().unwrap();
     assert_eq!(in_store.last_used.get(), Some(at), "written at flush");
+}
+
+// ---- The caching store's refreshes: one store read per entry, never past the lifetime ---------
+//
+// An entry is read again by one lookup in the last quarter of its lifetime. The lifetimes are long
+// enough that a slow machine still makes each step inside the quarter it is meant for.
+
+/// The lifetime of these tests' caches, and a moment in its last quarter.
+const LIFETIME: Duration = Duration::from_secs(4);
+const IN_LAST_QUARTER: Duration = Duration::from_millis(3_200);
+
+/// Runs `work`, failing the test with `stuck` if it is still waiting after half a minute (it
+/// never ends if it waits at a closed gate).
+async fn unless_stuck(work: impl std::future::Future<Output = ()>, stuck: &str) {
+    tokio::time::timeout(Duration::from_secs(30), work)
+        .await
+        .unwrap_or_else(|_| panic!("{stuck}"));
+}
+
+#[tokio::test]
+async fn in_its_last_quarter_one_lookup_reads_a_token_again_while_the_others_are_answered() {
+    let shared = GatedStore::default();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
+    let (_, record) = issue(&organization());
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    assert_eq!(shared.reads(), 1);
+    tokio::time::sleep(IN_LAST_QUARTER).await;
+
+    let gate = shared.close().await;
+    let refresh = tokio::spawn({
+        let (store, digest) = (store.clone(), record.digest);
+        async move { store.lookup(&digest).await }
+    });
+    shared.until_reads(2).await;
+    // The store is held: a lookup that waited on it would not finish until the gate opens.
+    let answers = async {
+        for _ in 0..32 {
+            let answer = store.lookup(&record.digest).await.unwrap();
+            assert_eq!(answer.as_deref(), Some(&record));
+            assert!(store.lookup_now(&record.digest).is_some());
+        }
+    };
+    unless_stuck(answers, "a lookup waited on the store").await;
+    assert_eq!(shared.reads(), 2, "one read refreshes the entry");
+
+    drop(gate);
+    let refreshed = refresh.await.unwrap().unwrap();
+    assert_eq!(refreshed.as_deref(), Some(&record));
+    assert!(store.lookup_now(&record.digest).is_some(), "young again");
+    assert_eq!(shared.reads(), 2);
+}
+
+#[tokio::test]
+async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
+    let shared = GatedStore::default();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    tokio::time::sleep(IN_LAST_QUARTER).await;
+    let gate = shared.close().await;
+    let refresh = tokio::spawn({
+        let (store, digest) = (store.clone(), record.digest);
+        async move { store.lookup(&digest).await }
+    });
+    shared.until_reads(2).await;
+    // Revoked behind the cache's back, as by another instance whose announcement was lost.
+    assert!(
+        shared
+            .inner()
+            .revoke(&organization, record.id)
+            .await
+            .unwrap()
+    );
+
+    tokio::time::sleep(LIFETIME - IN_LAST_QUARTER).await;
+    assert!(store.lookup_now(&record.digest).is_none(), "expired");
+    let late = tokio::spawn({
+        let (store, digest) = (store.clone(), record.digest);
+        async move { store.lookup(&digest).await }
+    });
+    shared.until_reads(3).await;
+    drop(gate);
+    assert_eq!(late.await.unwrap().unwrap(), None, "the revocation holds");
+    assert_eq!(refresh.await.unwrap().unwrap(), None);
+    assert_eq!(store.cached_len(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_refresh_answers_from_the_cache_until_the_lifetime_ends_then_fails() {
+    let shared = GatedStore::default();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
+    let (_, record) = issue(&organization());
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    tokio::time::sleep(IN_LAST_QUARTER).await;
+
+    shared.fail(true);
+    for read in [2, 3] {
+        let answer = store.lookup(&record.digest).await.unwrap();
+        assert_eq!(answer.as_deref(), Some(&record), "answered from the cache");
+        assert_eq!(
+            shared.reads(),
+            read,
+            "each lookup after a failure tries again"
+        );
+    }
+    tokio::time::sleep(LIFETIME - IN_LAST_QUARTER).await;
+    assert!(matches!(
+        store.lookup(&record.digest).await,
+        Err(StoreError::Backend(_))
+    ));
+    shared.fail(false);
+    assert!(store.lookup(&record.digest).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn in_their_last_quarter_one_check_reads_the_jwt_revocations_again() {
+    let shared = GatedStore::default();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
+    let organization = organization();
+    let jwt = minted(&organization, "bob", Duration::ZERO);
+    store.record_jwt(jwt.clone()).await.unwrap();
+    store.jwt_revocations(Timestamp::now()).await.unwrap();
+    assert_eq!(shared.reads(), 1);
+    tokio::time::sleep(IN_LAST_QUARTER).await;
+
+    // Revoked behind the cache's back: the refresh, and only it, hears of it before the gate
+    // opens.
+    let revoked = shared
+        .inner()
+        .revoke_jwt(&organization, jwt.jti, Timestamp::now());
+    assert!(revoked.await.unwrap());
+    let gate = shared.close().await;
+    let refresh = tokio::spawn({
+        let store = store.clone();
+        async move { store.jwt_revocations(Timestamp::now()).await }
+    });
+    shared.until_reads(2).await;
+    let answers = async {
+        for _ in 0..32 {
+            let answer = store.jwt_revocations(Timestamp::now()).await.unwrap();
+            assert!(
+                !answer.is_revoked(&jwt.identity()),
+                "the copy, not the store"
+            );
+            assert_eq!(store.jwt_revoked_now(&jwt.identity()), Some(false));
+        }
+    };
+    unless_stuck(answers, "a check waited on the store").await;
+    assert_eq!(shared.reads(), 2, "one read refreshes the revocations");
+
+    drop(gate);
+    assert!(refresh.await.unwrap().unwrap().is_revoked(&jwt.identity()));
+    assert_eq!(store.jwt_revoked_now(&jwt.identity()), Some(true));
+    assert_eq!(shared.reads(), 2);
 }
 
 /// The URL of a test server named by environment `variable`, or `None` (skip) when it is unset

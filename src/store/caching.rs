@@ -1,5 +1,7 @@
 //! [`CachingStore`]: a fast local store in front of a shared one.
 
+mod freshness;
+
 use std::{
     fmt,
     future::Future,
@@ -17,6 +19,7 @@ use super::{StoreError, TokenStore};
 use crate::{
     jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
+    store::caching::freshness::{Claim, Freshness},
     time::{Timestamp, monotonic_millis},
     token::{DigestHashBuilder, TokenDigest},
 };
@@ -36,6 +39,10 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 ///   coarse monotonic clock, so up to a tick more); otherwise it goes to the store and, if
 ///   the store knows the token, fills the cache. Unknown tokens are not cached: a token created on
 ///   another instance works at once.
+/// - In an entry's last quarter of its lifetime, one lookup reads the store again while the others
+///   are still answered from the cache, so a token in steady use never has every request wait on
+///   the store at once. If that read fails, the entry answers until its lifetime ends. The JWT
+///   revocations are read again the same way.
 /// - `create`, `list`, `revoke` and `record_use` go to the store; `revoke` also drops the token
 ///   from this cache, and `record_use` is written through to the cache too.
 /// - The cache holds at most [`max_entries`](CachingStore::max_entries) tokens (default 100 000):
@@ -75,28 +82,55 @@ pub(super) struct Shared<Cache, Store> {
 #[derive(Default)]
 struct JwtMirror {
     revocations: JwtRevocations,
-    /// When they were read ([`monotonic_millis`]); `None` when they must be read again.
-    read_at: Option<u64>,
+    /// When they were read; `None` when they must be read again.
+    read: Option<Freshness>,
     /// Bumped by every revocation heard of, so a read that raced one is not kept.
     version: u64,
 }
 
-struct Entry {
-    /// [`monotonic_millis`] before the store was asked.
-    cached_at: u64,
-    record: Arc<TokenRecord>,
-}
+impl JwtMirror {
+    /// What the caller does with the revocations last read.
+    fn claim(&self, lifetime: Duration) -> Claim {
+        self.read.as_ref().map_or(Claim::Expired, |read| {
+            read.claim(monotonic_millis(), lifetime)
+        })
+    }
 
-impl Entry {
-    fn is_fresh(&self, now: u64, lifetime: Duration) -> bool {
-        is_fresh(self.cached_at, now, lifetime)
+    /// The revocations last read, without what concerns only JWTs expired at `now`.
+    fn revocations_at(&self, now: Timestamp) -> JwtRevocations {
+        let mut revocations = self.revocations.clone();
+        revocations.forget_expired(now);
+        revocations
+    }
+
+    /// The revocations last read while they are still young enough to answer, when the store
+    /// failed to refresh them; the store's error once they are not. The next check tries again.
+    fn after_failed_refresh(
+        &self,
+        now: Timestamp,
+        lifetime: Duration,
+        error: StoreError,
+    ) -> Result<JwtRevocations, StoreError> {
+        let Some(read) = &self.read else {
+            return Err(error);
+        };
+        read.release();
+        if !read.is_fresh(monotonic_millis(), lifetime) {
+            return Err(error);
+        }
+        tracing::warn!(
+            target: "tower_impersonation",
+            %error,
+            "token store failed; the cached JWT revocations answer until their cache lifetime ends"
+        );
+        Ok(self.revocations_at(now))
     }
 }
 
-/// Whether something read at `read_at` is younger than `lifetime` at `now` (both
-/// [`monotonic_millis`]).
-fn is_fresh(read_at: u64, now: u64, lifetime: Duration) -> bool {
-    u128::from(now.saturating_sub(read_at)) < lifetime.as_millis()
+struct Entry {
+    /// When the record was read from the store.
+    read: Freshness,
+    record: Arc<TokenRecord>,
 }
 
 impl<Cache, Store> Clone for CachingStore<Cache, Store> {
@@ -172,23 +206,42 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         self.shared.invalidate_all().await;
     }
 
-    /// The cached record, while fresh.
-    fn fresh(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
+    /// The cached record, while it answers without anyone reading the store.
+    fn answer_now(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
         let entry = self.shared.entries.get(digest)?;
-        let fresh = entry.is_fresh(monotonic_millis(), self.lifetime);
-        fresh.then(|| Arc::clone(&entry.record))
+        let answers = entry.read.answers(monotonic_millis(), self.lifetime);
+        answers.then(|| Arc::clone(&entry.record))
+    }
+
+    /// The cached record with what this caller does with it.
+    fn claim(&self, digest: &TokenDigest) -> (Claim, Option<Arc<TokenRecord>>) {
+        match self.shared.entries.get(digest) {
+            Some(entry) => (
+                entry.read.claim(monotonic_millis(), self.lifetime),
+                Some(Arc::clone(&entry.record)),
+            ),
+            None => (Claim::Expired, None),
+        }
     }
 
     async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        if let Some(record) = self.fresh(&digest) {
-            return Ok(Some(record));
+        let (claim, cached) = self.claim(&digest);
+        if claim == Claim::Answer {
+            return Ok(cached);
         }
         let shared = &self.shared;
         // The entry's age counts from before the store was asked, so a token revoked after the
         // store answered is cached for less than the lifetime after its revocation.
         let asked_at = monotonic_millis();
         let generation = shared.generation.load(Ordering::SeqCst);
-        let Some(found) = shared.store.lookup(&digest).await? else {
+        let found = match shared.store.lookup(&digest).await {
+            Ok(found) => found,
+            Err(error) if claim == Claim::Refresh => {
+                return self.after_failed_refresh(&digest, error);
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(found) = found else {
             shared.forget(&digest).await;
             return Ok(None);
         };
@@ -228,7 +281,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             }
         };
         let entry = Entry {
-            cached_at: asked_at,
+            read: Freshness::new(asked_at),
             record: Arc::clone(&record),
         };
         shared.entries.insert(digest, entry);
@@ -238,6 +291,28 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             return None;
         }
         Some(record)
+    }
+
+    /// The cached record while it is still young enough to answer, when the store failed to
+    /// refresh it; the store's error once it is not. The next lookup tries the store again.
+    fn after_failed_refresh(
+        &self,
+        digest: &TokenDigest,
+        error: StoreError,
+    ) -> Result<Option<Arc<TokenRecord>>, StoreError> {
+        let Some(entry) = self.shared.entries.get(digest) else {
+            return Err(error);
+        };
+        entry.read.release();
+        if !entry.read.is_fresh(monotonic_millis(), self.lifetime) {
+            return Err(error);
+        }
+        tracing::warn!(
+            target: "tower_impersonation",
+            %error,
+            "token store failed; a cached token answers until its cache lifetime ends"
+        );
+        Ok(Some(Arc::clone(&entry.record)))
     }
 
     async fn revoke_everywhere(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
@@ -271,18 +346,28 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
     /// The store's JWT revocations, read again when older than the lifetime or stale.
     async fn current_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
         let shared = &self.shared;
-        if let Some(mut fresh) = shared.fresh_jwt_revocations(self.lifetime, JwtRevocations::clone)
-        {
-            fresh.forget_expired(now);
-            return Ok(fresh);
-        }
+        let (claim, version) = {
+            let mirror = shared.jwt_mirror();
+            let claim = mirror.claim(self.lifetime);
+            if claim == Claim::Answer {
+                return Ok(mirror.revocations_at(now));
+            }
+            (claim, mirror.version)
+        };
         let asked_at = monotonic_millis();
-        let version = shared.jwt_mirror().version;
-        let revocations = shared.store.jwt_revocations(now).await?;
+        let revocations = match shared.store.jwt_revocations(now).await {
+            Ok(revocations) => revocations,
+            Err(error) if claim == Claim::Refresh => {
+                return shared
+                    .jwt_mirror()
+                    .after_failed_refresh(now, self.lifetime, error);
+            }
+            Err(error) => return Err(error),
+        };
         let mut mirror = shared.jwt_mirror_mut();
         if mirror.version == version {
             mirror.revocations = revocations.clone();
-            mirror.read_at = Some(asked_at);
+            mirror.read = Some(Freshness::new(asked_at));
         }
         Ok(revocations)
     }
@@ -325,21 +410,23 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
     /// Makes the next JWT check read the store's revocations again.
     pub(super) fn forget_jwt_revocations(&self) {
         let mut mirror = self.jwt_mirror_mut();
-        mirror.read_at = None;
+        mirror.read = None;
         mirror.version += 1;
     }
 
-    /// `answer` from the revocations last read, while younger than `lifetime`.
-    fn fresh_jwt_revocations<T>(
+    /// `answer` from the revocations last read, while they answer without anyone reading the
+    /// store.
+    fn answer_from_jwt_mirror<T>(
         &self,
         lifetime: Duration,
         answer: impl FnOnce(&JwtRevocations) -> T,
     ) -> Option<T> {
         let mirror = self.jwt_mirror();
-        let fresh = mirror
-            .read_at
-            .is_some_and(|at| is_fresh(at, monotonic_millis(), lifetime));
-        fresh.then(|| answer(&mirror.revocations))
+        let answers = mirror
+            .read
+            .as_ref()
+            .is_some_and(|read| read.answers(monotonic_millis(), lifetime));
+        answers.then(|| answer(&mirror.revocations))
     }
 
     fn jwt_mirror(&self) -> RwLockReadGuard<'_, JwtMirror> {
@@ -380,7 +467,7 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
         let (mut victims, mut live) = (Vec::new(), Vec::new());
         let now = monotonic_millis();
         for entry in &self.entries {
-            if !entry.is_fresh(now, lifetime) {
+            if !entry.read.is_fresh(now, lifetime) {
                 victims.push(*entry.key());
             } else {
                 live.push(*entry.key());
@@ -410,12 +497,12 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
         self.find(*digest)
     }
 
-    /// A fresh cache hit; anything else asks `lookup`.
+    /// A cache hit that needs no store read; anything else asks `lookup`.
     fn lookup_now(
         &self,
         digest: &TokenDigest,
     ) -> Option<Result<Option<Arc<TokenRecord>>, StoreError>> {
-        self.fresh(digest).map(|record| Ok(Some(record)))
+        self.answer_now(digest).map(|record| Ok(Some(record)))
     }
 
     fn list(
@@ -484,9 +571,9 @@ impl<Cache: TokenStore, Store: TokenStore> TokenStore for CachingStore<Cache, St
         self.current_jwt_revocations(now)
     }
 
-    /// Answered from the revocations last read, while younger than the lifetime.
+    /// Answered from the revocations last read, while they need no store read.
     fn jwt_revoked_now(&self, jwt: &JwtIdentity<'_>) -> Option<bool> {
         self.shared
-            .fresh_jwt_revocations(self.lifetime, |revocations| revocations.is_revoked(jwt))
+            .answer_from_jwt_mirror(self.lifetime, |revocations| revocations.is_revoked(jwt))
     }
 }
