@@ -36,7 +36,7 @@ fn gateway_binary() -> PathBuf {
 struct Gateway {
     child: Child,
     addr: SocketAddr,
-    _workdir: tempfile::TempDir,
+    workdir: tempfile::TempDir,
 }
 
 impl Gateway {
@@ -76,7 +76,7 @@ impl Gateway {
         Self {
             child,
             addr,
-            _workdir: workdir,
+            workdir,
         }
     }
 
@@ -201,6 +201,16 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
 
     let exit = gateway.child.wait().unwrap();
     assert!(exit.success(), "the gateway exited with {exit}");
+    let mut files: Vec<String> = std::fs::read_dir(gateway.workdir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["impersonation.db", "impersonation.jwt-key"],
+        "a clean exit folds SQLite's write-ahead log into the database file"
+    );
 
     #[cfg(unix)]
     {

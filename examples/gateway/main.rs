@@ -244,13 +244,17 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
                 .await
                 .map_err(store_error)?;
             file.migrate().await.map_err(store_error)?;
-            let store = CachingStore::new(MemoryStore::new(), file);
-            serve(
+            let store = CachingStore::new(MemoryStore::new(), file.clone());
+            let served = serve(
                 listener,
                 options.gateway(accounts, keys, audit, store),
                 logged,
             )
-            .await
+            .await;
+            // The last connection to close folds SQLite's write-ahead log back into the file: a
+            // clean exit leaves the database in one file, not beside an `-wal` and `-shm`.
+            file.pool().close().await;
+            served
         }
         #[cfg(feature = "postgres")]
         StoreUrl::Postgres(url) => {
