@@ -9,6 +9,15 @@
 # key's, and over the rounds the median ratios and the mean requests/s ratios with their 95 %
 # confidence intervals. The gateway runs in a temporary folder, its database and key with it.
 #
+# Then, against the same gateway, the same five runs at a fixed pace (PACE_MS, 3 ms by default,
+# between a connection's answer and its next request: about 9,000 requests/s, a tenth of what the
+# gateway serves flat out) for the latency at the same load. Flat out, both cores are busy and a
+# request's latency is mostly its wait for a core, so the slower credential's percentiles grow
+# with its cost; at a fixed pace the gateway is mostly idle, and a request that waits on anything
+# (the audit writer, the store) shows in the 99th percentile. (Each connection waits for its
+# answer before the next request: like any closed loop, a stall delays later requests instead of
+# counting their wait.)
+#
 # Many short rounds rather than a few long ones: on a shared machine a round's ratios spread as
 # widely over 5 s runs as over 1 s runs (the host's speed changes within seconds), so the same
 # measuring time split into 30 rounds about halves the interval of the mean.
@@ -20,6 +29,7 @@
 #   scripts/load.sh                       # 30 rounds, 1 s per credential
 #   ROUNDS=6 DURATION=5s scripts/load.sh
 #   PIN=1 scripts/load.sh
+#   PACE_MS=1 scripts/load.sh             # a faster fixed pace, about 25,000 requests/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +37,7 @@ port="${PORT:-3917}"
 duration="${DURATION:-1s}"
 connections="${CONNECTIONS:-32}"
 rounds="${ROUNDS:-30}"
+pace_ms="${PACE_MS:-3}"
 pin_gateway=()
 pin_wrk=()
 if [[ "${PIN:-}" == 1 ]]; then
@@ -83,7 +94,8 @@ start_gateway() {
 # land in the next run, a plain key's perhaps.
 measure() {
     sync
-    "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "$@" "$base/api/v1/whoami" | awk '
+    "${pin_wrk[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "${pace[@]}" "$@" \
+        "$base/api/v1/whoami" | awk '
         function ms(v) {
             if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
             if (v ~ /ms$/) return substr(v, 1, length(v) - 2)
@@ -95,7 +107,36 @@ measure() {
         END { printf "%s %s\n", rate, p99 }'
 }
 
+echo "function delay() return $pace_ms end" >"$work/pace.lua"
+
+# One line of results: plain, token, plain, JWT, plain ("requests/s p99" each), in that column
+# order whichever came first.
+measure_round() {
+    # Odd rounds measure the token first, even rounds the JWT; the plain key's run before
+    # the first is "before" for it, the one between them "between", the last "after".
+    before="$(measure -H "Authorization: Bearer $admin_key")"
+    if ((round % 2)); then
+        opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+    else
+        signed="$(measure -H "Authorization: Bearer $jwt")"
+    fi
+    between="$(measure -H "Authorization: Bearer $admin_key")"
+    if ((round % 2)); then
+        signed="$(measure -H "Authorization: Bearer $jwt")"
+    else
+        opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
+    fi
+    after="$(measure -H "Authorization: Bearer $admin_key")"
+    if ((round % 2)); then
+        echo "$before $opaque $between $signed $after"
+    else
+        # Columns stay plain-token-plain-JWT-plain: the token's neighbours come first.
+        echo "$after $opaque $between $signed $before"
+    fi
+}
+
 results="$work/results"
+paced_results="$work/paced"
 for round in $(seq "$rounds"); do
     for config in audit quiet; do
         if [[ "$config" == audit ]]; then
@@ -104,32 +145,16 @@ for round in $(seq "$rounds"); do
         else
             start_gateway --quiet
         fi
-        # Odd rounds measure the token first, even rounds the JWT; the plain key's run before
-        # the first is "before" for it, the one between them "between", the last "after".
-        before="$(measure -H "Authorization: Bearer $admin_key")"
-        if ((round % 2)); then
-            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
-        else
-            signed="$(measure -H "Authorization: Bearer $jwt")"
-        fi
-        between="$(measure -H "Authorization: Bearer $admin_key")"
-        if ((round % 2)); then
-            signed="$(measure -H "Authorization: Bearer $jwt")"
-        else
-            opaque="$(measure -H "Authorization: Bearer $token" -H "X-Guru-UserID: $user")"
-        fi
-        after="$(measure -H "Authorization: Bearer $admin_key")"
-        if ((round % 2)); then
-            plain1="$before" plain2="$between" plain3="$after"
-        else
-            # Columns stay plain-token-plain-JWT-plain: the token's neighbours come first.
-            plain1="$after" plain2="$between" plain3="$before"
-        fi
+        pace=()
+        flat_out="$(measure_round)"
+        pace=(-s "$work/pace.lua")
+        paced="$(measure_round)"
         stop_gateway
         lines=0
         [[ "$config" == audit ]] && lines="$(wc -l <"$work/audit.log")"
         dropped="$(grep -o 'dropped [0-9]* lines in all' "$work/stderr" | grep -o '[0-9]*' || echo 0)"
-        echo "$round $config $plain1 $opaque $plain2 $signed $plain3 $lines $dropped" | tee -a "$results" >&2
+        echo "$round $config $flat_out $lines $dropped" | tee -a "$results" >&2
+        echo "$round $config $paced" | tee -a "$paced_results" >&2
     done
 done
 
@@ -140,27 +165,8 @@ if [[ "${PIN:-}" == 1 ]]; then
 else
     echo "$(nproc) cores shared with wrk; load average before: $load_before"
 fi
-python3 - "$results" <<'EOF'
+python3 - "$results" "$paced_results" "$pace_ms" <<'EOF'
 import statistics, sys
-
-rows = [line.split() for line in open(sys.argv[1])]
-print(f"{'round':>5} {'config':<6} {'plain/s':>23} {'p99 ms':>16} {'token/s':>8} {'ratio':>6} {'p99 ms':>7} "
-      f"{'JWT/s':>8} {'ratio':>6} {'p99 ms':>7} {'log lines':>10} {'dropped':>8}")
-ratios = {}
-for round_, config, *figures, lines, dropped in rows:
-    p1, p1_99, token, token_99, p2, p2_99, jwt, jwt_99, p3, p3_99 = map(float, figures)
-    token_ratio, jwt_ratio = token / ((p1 + p2) / 2), jwt / ((p2 + p3) / 2)
-    token_p99, jwt_p99 = token_99 / ((p1_99 + p2_99) / 2), jwt_99 / ((p2_99 + p3_99) / 2)
-    r = ratios.setdefault(config, {"token": [], "jwt": [], "token_p99": [], "jwt_p99": []})
-    r["token"].append(token_ratio)
-    r["jwt"].append(jwt_ratio)
-    r["token_p99"].append(token_p99)
-    r["jwt_p99"].append(jwt_p99)
-    plains = f"{p1:.0f} {p2:.0f} {p3:.0f}"
-    plain_p99 = f"{p1_99:.2f} {p2_99:.2f} {p3_99:.2f}"
-    print(f"{round_:>5} {config:<6} {plains:>23} {plain_p99:>16} {token:>8.0f} {token_ratio:>6.2f} {token_99:>7.2f} "
-          f"{jwt:>8.0f} {jwt_ratio:>6.2f} {jwt_99:>7.2f} {lines:>10} {dropped:>8}")
-print()
 
 
 def interval(values):
@@ -174,6 +180,29 @@ def interval(values):
     return statistics.mean(values), t * statistics.stdev(values) / n ** 0.5
 
 
+def summary(label, values):
+    mean, half = interval(values)
+    return f"{label} {statistics.median(values):.2f} (mean {mean:.3f} ± {half:.3f})"
+
+
+flat_out = [line.split() for line in open(sys.argv[1])]
+print(f"{'round':>5} {'config':<6} {'plain/s':>23} {'p99 ms':>16} {'token/s':>8} {'ratio':>6} {'p99 ms':>7} "
+      f"{'JWT/s':>8} {'ratio':>6} {'p99 ms':>7} {'log lines':>10} {'dropped':>8}")
+ratios = {}
+for round_, config, *figures, lines, dropped in flat_out:
+    p1, p1_99, token, token_99, p2, p2_99, jwt, jwt_99, p3, p3_99 = map(float, figures)
+    token_ratio, jwt_ratio = token / ((p1 + p2) / 2), jwt / ((p2 + p3) / 2)
+    token_p99, jwt_p99 = token_99 / ((p1_99 + p2_99) / 2), jwt_99 / ((p2_99 + p3_99) / 2)
+    r = ratios.setdefault(config, {"token": [], "jwt": [], "token_p99": [], "jwt_p99": []})
+    r["token"].append(token_ratio)
+    r["jwt"].append(jwt_ratio)
+    r["token_p99"].append(token_p99)
+    r["jwt_p99"].append(jwt_p99)
+    plains = f"{p1:.0f} {p2:.0f} {p3:.0f}"
+    plain_p99 = f"{p1_99:.2f} {p2_99:.2f} {p3_99:.2f}"
+    print(f"{round_:>5} {config:<6} {plains:>23} {plain_p99:>16} {token:>8.0f} {token_ratio:>6.2f} {token_99:>7.2f} "
+          f"{jwt:>8.0f} {jwt_ratio:>6.2f} {jwt_99:>7.2f} {lines:>10} {dropped:>8}")
+print()
 for config, r in ratios.items():
     median = {key: statistics.median(values) for key, values in r.items()}
     (token_mean, token_half), (jwt_mean, jwt_half) = interval(r["token"]), interval(r["jwt"])
@@ -181,4 +210,24 @@ for config, r in ratios.items():
           f"median p99 ratio token {median['token_p99']:.2f}, JWT {median['jwt_p99']:.2f}")
     print(f"{' ' * len(config)}  mean requests/s ratio token {token_mean:.3f} ± {token_half:.3f}, "
           f"JWT {jwt_mean:.3f} ± {jwt_half:.3f} (95 % confidence, {len(r['token'])} rounds)")
+
+paced = [line.split() for line in open(sys.argv[2])]
+print()
+print(f"The same runs at a fixed pace ({sys.argv[3]} ms between a connection's answer and its next "
+      "request), p99 in ms:")
+print(f"{'round':>5} {'config':<6} {'plain/s':>8} {'plain p99':>16} {'token':>6} {'ratio':>6} {'JWT':>6} {'ratio':>6}")
+p99_ratios = {}
+for round_, config, *figures in paced:
+    p1, p1_99, token, token_99, p2, p2_99, jwt, jwt_99, p3, p3_99 = map(float, figures)
+    token_p99, jwt_p99 = token_99 / ((p1_99 + p2_99) / 2), jwt_99 / ((p2_99 + p3_99) / 2)
+    r = p99_ratios.setdefault(config, {"token": [], "jwt": []})
+    r["token"].append(token_p99)
+    r["jwt"].append(jwt_p99)
+    plain_p99 = f"{p1_99:.2f} {p2_99:.2f} {p3_99:.2f}"
+    print(f"{round_:>5} {config:<6} {(p1 + p2 + p3) / 3:>8.0f} {plain_p99:>16} {token_99:>6.2f} {token_p99:>6.2f} "
+          f"{jwt_99:>6.2f} {jwt_p99:>6.2f}")
+print()
+for config, r in p99_ratios.items():
+    print(f"{config}: p99 ratio at a fixed pace, median {summary('token', r['token'])}, "
+          f"{summary('JWT', r['jwt'])}")
 EOF
