@@ -7,10 +7,11 @@
 mod gated_store;
 mod store_conformance;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use tokio::task::JoinHandle;
 use tower_impersonation::{
-    MemoryStore, Timestamp, TokenStore,
+    MemoryStore, Timestamp, TokenRecord, TokenStore,
     store::{CachingStore, DEFAULT_CACHE_LIFETIME, StoreError},
 };
 
@@ -267,6 +268,34 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
 const LIFETIME: Duration = Duration::from_secs(4);
 const IN_LAST_QUARTER: Duration = Duration::from_millis(3_200);
 
+/// A caching store over a gated one, the store, and a token of `organization` it has cached and
+/// that is now in the last quarter of its lifetime.
+async fn cached_in_its_last_quarter(
+    organization: &str,
+) -> (
+    CachingStore<MemoryStore, GatedStore>,
+    GatedStore,
+    TokenRecord,
+) {
+    let shared = GatedStore::default();
+    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
+    let (_, record) = issue(organization);
+    store.create(record.clone(), usize::MAX).await.unwrap();
+    store.lookup(&record.digest).await.unwrap();
+    assert_eq!(shared.reads(), 1);
+    tokio::time::sleep(IN_LAST_QUARTER).await;
+    (store, shared, record)
+}
+
+/// A lookup of `record` through `store` on a task of its own.
+fn spawn_lookup(
+    store: &CachingStore<MemoryStore, GatedStore>,
+    record: &TokenRecord,
+) -> JoinHandle<Result<Option<Arc<TokenRecord>>, StoreError>> {
+    let (store, digest) = (store.clone(), record.digest);
+    tokio::spawn(async move { store.lookup(&digest).await })
+}
+
 /// Runs `work`, failing the test with `stuck` if it is still waiting after half a minute (it
 /// never ends if it waits at a closed gate).
 async fn unless_stuck(work: impl std::future::Future<Output = ()>, stuck: &str) {
@@ -277,19 +306,9 @@ async fn unless_stuck(work: impl std::future::Future<Output = ()>, stuck: &str) 
 
 #[tokio::test]
 async fn in_its_last_quarter_one_lookup_reads_a_token_again_while_the_others_are_answered() {
-    let shared = GatedStore::default();
-    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
-    let (_, record) = issue(&organization());
-    store.create(record.clone(), usize::MAX).await.unwrap();
-    store.lookup(&record.digest).await.unwrap();
-    assert_eq!(shared.reads(), 1);
-    tokio::time::sleep(IN_LAST_QUARTER).await;
-
+    let (store, shared, record) = cached_in_its_last_quarter(&organization()).await;
     let gate = shared.close().await;
-    let refresh = tokio::spawn({
-        let (store, digest) = (store.clone(), record.digest);
-        async move { store.lookup(&digest).await }
-    });
+    let refresh = spawn_lookup(&store, &record);
     shared.until_reads(2).await;
     // The store is held: a lookup that waited on it would not finish until the gate opens.
     let answers = async {
@@ -311,18 +330,10 @@ async fn in_its_last_quarter_one_lookup_reads_a_token_again_while_the_others_are
 
 #[tokio::test]
 async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
-    let shared = GatedStore::default();
-    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
     let organization = organization();
-    let (_, record) = issue(&organization);
-    store.create(record.clone(), usize::MAX).await.unwrap();
-    store.lookup(&record.digest).await.unwrap();
-    tokio::time::sleep(IN_LAST_QUARTER).await;
+    let (store, shared, record) = cached_in_its_last_quarter(&organization).await;
     let gate = shared.close().await;
-    let refresh = tokio::spawn({
-        let (store, digest) = (store.clone(), record.digest);
-        async move { store.lookup(&digest).await }
-    });
+    let refresh = spawn_lookup(&store, &record);
     shared.until_reads(2).await;
     // Revoked behind the cache's back, as by another instance whose announcement was lost.
     assert!(
@@ -335,10 +346,7 @@ async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
 
     tokio::time::sleep(LIFETIME - IN_LAST_QUARTER).await;
     assert!(store.lookup_now(&record.digest).is_none(), "expired");
-    let late = tokio::spawn({
-        let (store, digest) = (store.clone(), record.digest);
-        async move { store.lookup(&digest).await }
-    });
+    let late = spawn_lookup(&store, &record);
     shared.until_reads(3).await;
     drop(gate);
     assert_eq!(late.await.unwrap().unwrap(), None, "the revocation holds");
@@ -348,13 +356,7 @@ async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
 
 #[tokio::test]
 async fn a_failed_refresh_answers_from_the_cache_until_the_lifetime_ends_then_fails() {
-    let shared = GatedStore::default();
-    let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
-    let (_, record) = issue(&organization());
-    store.create(record.clone(), usize::MAX).await.unwrap();
-    store.lookup(&record.digest).await.unwrap();
-    tokio::time::sleep(IN_LAST_QUARTER).await;
-
+    let (store, shared, record) = cached_in_its_last_quarter(&organization()).await;
     shared.fail(true);
     for read in [2, 3] {
         let answer = store.lookup(&record.digest).await.unwrap();
