@@ -15,11 +15,11 @@ use std::{
 use dashmap::DashMap;
 use uuid::Uuid;
 
+use self::freshness::{Claim, Freshness};
 use super::{StoreError, TokenStore};
 use crate::{
     jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
-    store::caching::freshness::{Claim, Freshness},
     time::{Timestamp, monotonic_millis},
     token::{DigestHashBuilder, TokenDigest},
 };
