@@ -264,9 +264,12 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
 // An entry is read again by one lookup in the last quarter of its lifetime. The lifetimes are long
 // enough that a slow machine still makes each step inside the quarter it is meant for.
 
-/// The lifetime of these tests' caches, and a moment in its last quarter.
-const LIFETIME: Duration = Duration::from_secs(4);
-const IN_LAST_QUARTER: Duration = Duration::from_millis(3_200);
+/// The lifetime of these tests' caches; a moment in its last quarter (which starts at 4.5 s),
+/// leaving 1.4 s for a step to finish in it; and how long after that moment the lifetime has
+/// surely ended (the coarse clock ages lag by up to a tick).
+const LIFETIME: Duration = Duration::from_secs(6);
+const IN_LAST_QUARTER: Duration = Duration::from_millis(4_600);
+const UNTIL_PAST_ITS_END: Duration = Duration::from_millis(1_500);
 
 /// A caching store over a gated one, the store, and a token of `organization` it has cached and
 /// that is now in the last quarter of its lifetime.
@@ -344,7 +347,7 @@ async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
             .unwrap()
     );
 
-    tokio::time::sleep(LIFETIME - IN_LAST_QUARTER).await;
+    tokio::time::sleep(UNTIL_PAST_ITS_END).await;
     assert!(store.lookup_now(&record.digest).is_none(), "expired");
     let late = spawn_lookup(&store, &record);
     shared.until_reads(3).await;
@@ -367,7 +370,7 @@ async fn a_failed_refresh_answers_from_the_cache_until_the_lifetime_ends_then_fa
             "each lookup after a failure tries again"
         );
     }
-    tokio::time::sleep(LIFETIME - IN_LAST_QUARTER).await;
+    tokio::time::sleep(UNTIL_PAST_ITS_END).await;
     assert!(matches!(
         store.lookup(&record.digest).await,
         Err(StoreError::Backend(_))
