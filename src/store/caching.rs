@@ -15,7 +15,7 @@ use std::{
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use self::freshness::{Claim, Freshness};
+use self::freshness::{Claim, Freshness, Lifetime};
 use super::{StoreError, TokenStore};
 use crate::{
     jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
@@ -61,7 +61,7 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 /// Clones share the cache and the stores.
 pub struct CachingStore<Cache, Store> {
     pub(super) shared: Arc<Shared<Cache, Store>>,
-    lifetime: Duration,
+    lifetime: Lifetime,
     max_entries: usize,
 }
 
@@ -90,7 +90,7 @@ struct JwtMirror {
 
 impl JwtMirror {
     /// What the caller does with the revocations last read.
-    fn claim(&self, lifetime: Duration) -> Claim {
+    fn claim(&self, lifetime: Lifetime) -> Claim {
         self.read.as_ref().map_or(Claim::Expired, |read| {
             read.claim(monotonic_millis(), lifetime)
         })
@@ -108,7 +108,7 @@ impl JwtMirror {
     fn after_failed_refresh(
         &self,
         now: Timestamp,
-        lifetime: Duration,
+        lifetime: Lifetime,
         error: StoreError,
     ) -> Result<JwtRevocations, StoreError> {
         let Some(read) = &self.read else {
@@ -148,7 +148,7 @@ impl<Cache, Store: fmt::Debug> fmt::Debug for CachingStore<Cache, Store> {
         f.debug_struct("CachingStore")
             .field("store", &self.shared.store)
             .field("cached", &self.shared.entries.len())
-            .field("lifetime", &self.lifetime)
+            .field("lifetime", &self.lifetime.duration())
             .field("max_entries", &self.max_entries)
             .finish_non_exhaustive()
     }
@@ -166,7 +166,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
                 generation: AtomicU64::new(0),
                 jwt_revocations: RwLock::default(),
             }),
-            lifetime: DEFAULT_CACHE_LIFETIME,
+            lifetime: Lifetime::new(DEFAULT_CACHE_LIFETIME),
             max_entries: DEFAULT_MAX_CACHED_TOKENS,
         }
     }
@@ -175,7 +175,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
     /// a revocation elsewhere can go unnoticed here.
     #[must_use]
     pub fn lifetime(mut self, lifetime: Duration) -> Self {
-        self.lifetime = lifetime;
+        self.lifetime = Lifetime::new(lifetime);
         self
     }
 
@@ -418,7 +418,7 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
     /// store.
     fn answer_from_jwt_mirror<T>(
         &self,
-        lifetime: Duration,
+        lifetime: Lifetime,
         answer: impl FnOnce(&JwtRevocations) -> T,
     ) -> Option<T> {
         let mirror = self.jwt_mirror();
@@ -462,7 +462,7 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
     }
 
     /// Makes room: drops expired entries, then arbitrary ones, down to nine tenths of `max`.
-    async fn evict(&self, max: usize, lifetime: Duration) {
+    async fn evict(&self, max: usize, lifetime: Lifetime) {
         let target = max - max.div_ceil(10);
         let (mut victims, mut live) = (Vec::new(), Vec::new());
         let now = monotonic_millis();

@@ -1,8 +1,9 @@
 //! [`Freshness`]: whether a copy read from the store may answer, and which one caller reads the
-//! store again before it expires.
+//! store again before it expires; [`Lifetime`]: how long a copy answers, in the form every
+//! lookup compares ages with.
 
 use std::{
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicU64, Ordering},
     time::Duration,
 };
 
@@ -16,10 +17,39 @@ use std::{
 /// queueing on it: a stampede each lifetime, which showed as the token's 99th percentile latency.
 /// The quarter left gives the one refresh time to land before anyone has to wait.
 pub(super) struct Freshness {
-    /// [`monotonic_millis`](crate::time::monotonic_millis) before the store was asked.
-    read_at: u64,
-    /// Whether a caller has claimed the refresh.
-    refreshing: AtomicBool,
+    /// When the copy was read ([`monotonic_millis`](crate::time::monotonic_millis) before the
+    /// store was asked) shifted left by one, its lowest bit set while a caller has claimed the
+    /// refresh: one word, so a cache entry stays as small as it was, and a lookup reads both with
+    /// one load.
+    state: AtomicU64,
+}
+
+/// The bit of [`Freshness::state`] that says a refresh is claimed.
+const REFRESHING: u64 = 1;
+
+/// How long a copy answers, and the age from which it is due for a refresh, in milliseconds:
+/// worked out once, so a lookup compares an age with each and does no arithmetic on a
+/// [`Duration`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Lifetime {
+    millis: u64,
+    due_at: u64,
+}
+
+impl Lifetime {
+    pub(super) fn new(lifetime: Duration) -> Self {
+        let millis = u64::try_from(lifetime.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            millis,
+            // The last quarter.
+            due_at: millis - millis / 4,
+        }
+    }
+
+    /// The lifetime, to the millisecond.
+    pub(super) fn duration(self) -> Duration {
+        Duration::from_millis(self.millis)
+    }
 }
 
 /// What a caller does with a copy, as [`Freshness::claim`] decides.
@@ -37,31 +67,36 @@ impl Freshness {
     /// A copy read at `read_at` ([`monotonic_millis`](crate::time::monotonic_millis)).
     pub(super) fn new(read_at: u64) -> Self {
         Self {
-            read_at,
-            refreshing: AtomicBool::new(false),
+            state: AtomicU64::new(read_at << 1),
         }
     }
 
     /// Whether the copy is young enough to answer at all at `now`.
-    pub(super) fn is_fresh(&self, now: u64, lifetime: Duration) -> bool {
-        self.age(now) < lifetime.as_millis()
+    #[inline]
+    pub(super) fn is_fresh(&self, now: u64, lifetime: Lifetime) -> bool {
+        age(self.state.load(Ordering::Relaxed), now) < lifetime.millis
     }
 
     /// Whether the copy answers at `now` without anyone reading the store: it is young enough,
     /// and either not yet due for a refresh or another caller is refreshing it.
-    pub(super) fn answers(&self, now: u64, lifetime: Duration) -> bool {
-        self.is_fresh(now, lifetime)
-            && (!self.is_due(now, lifetime) || self.refreshing.load(Ordering::Acquire))
+    #[inline]
+    pub(super) fn answers(&self, now: u64, lifetime: Lifetime) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        let age = age(state, now);
+        age < lifetime.millis && (age < lifetime.due_at || state & REFRESHING != 0)
     }
 
     /// What the caller asking at `now` does: at most one caller is told to
     /// [`Refresh`](Claim::Refresh) a copy, until it [`release`](Freshness::release)s it.
-    pub(super) fn claim(&self, now: u64, lifetime: Duration) -> Claim {
-        if !self.is_fresh(now, lifetime) {
+    #[inline]
+    pub(super) fn claim(&self, now: u64, lifetime: Lifetime) -> Claim {
+        let state = self.state.load(Ordering::Relaxed);
+        let age = age(state, now);
+        if age >= lifetime.millis {
             Claim::Expired
-        } else if !self.is_due(now, lifetime)
-            || self.refreshing.load(Ordering::Acquire)
-            || self.refreshing.swap(true, Ordering::AcqRel)
+        } else if age < lifetime.due_at
+            || state & REFRESHING != 0
+            || self.state.fetch_or(REFRESHING, Ordering::Relaxed) & REFRESHING != 0
         {
             Claim::Answer
         } else {
@@ -71,23 +106,24 @@ impl Freshness {
 
     /// Gives up a claimed refresh that failed, so a later caller tries again.
     pub(super) fn release(&self) {
-        self.refreshing.store(false, Ordering::Release);
+        self.state.fetch_and(!REFRESHING, Ordering::Relaxed);
     }
+}
 
-    fn is_due(&self, now: u64, lifetime: Duration) -> bool {
-        self.age(now) >= lifetime.as_millis() / 4 * 3
-    }
-
-    fn age(&self, now: u64) -> u128 {
-        u128::from(now.saturating_sub(self.read_at))
-    }
+/// The age at `now` of a copy whose [`Freshness::state`] is `state`.
+#[inline]
+fn age(state: u64, now: u64) -> u64 {
+    now.saturating_sub(state >> 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIFETIME: Duration = Duration::from_secs(4);
+    const LIFETIME: Lifetime = Lifetime {
+        millis: 4_000,
+        due_at: 3_000,
+    };
 
     #[test]
     fn a_young_copy_answers_everyone_and_an_old_one_no_one() {
@@ -125,6 +161,21 @@ mod tests {
         copy.release();
         assert!(!copy.answers(4_500, LIFETIME));
         assert_eq!(copy.claim(4_500, LIFETIME), Claim::Refresh);
+    }
+
+    #[test]
+    fn the_refresh_is_due_in_the_last_quarter_and_a_lifetime_is_kept_to_the_millisecond() {
+        assert_eq!(Lifetime::new(Duration::from_secs(4)), LIFETIME);
+        let odd = Lifetime::new(Duration::from_micros(5_001_999));
+        assert_eq!((odd.millis, odd.due_at), (5_001, 3_751));
+        assert_eq!(odd.duration(), Duration::from_millis(5_001));
+        let zero = Lifetime::new(Duration::ZERO);
+        assert_eq!(Freshness::new(1_000).claim(1_000, zero), Claim::Expired);
+        let endless = Lifetime::new(Duration::MAX);
+        assert_eq!(
+            Freshness::new(0).claim(u64::MAX / 2, endless),
+            Claim::Answer
+        );
     }
 
     #[test]
