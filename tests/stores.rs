@@ -261,19 +261,19 @@ async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
 
 // ---- The caching store's refreshes: one store read per entry, never past the lifetime ---------
 //
-// An entry is read again by one lookup in the last quarter of its lifetime. The lifetimes are long
-// enough that a slow machine still makes each step inside the quarter it is meant for.
+// An entry is read again by one lookup in the last tenth of its lifetime. The lifetimes are long
+// enough that a slow machine still makes each step inside the tenth it is meant for.
 
-/// The lifetime of these tests' caches; a moment in its last quarter (which starts at 4.5 s),
+/// The lifetime of these tests' caches; a moment in its last tenth (which starts at 13.5 s),
 /// leaving 1.4 s for a step to finish in it; and how long after that moment the lifetime has
 /// surely ended (the coarse clock ages lag by up to a tick).
-const LIFETIME: Duration = Duration::from_secs(6);
-const IN_LAST_QUARTER: Duration = Duration::from_millis(4_600);
+const LIFETIME: Duration = Duration::from_secs(15);
+const IN_LAST_TENTH: Duration = Duration::from_millis(13_600);
 const UNTIL_PAST_ITS_END: Duration = Duration::from_millis(1_500);
 
 /// A caching store over a gated one, the store, and a token of `organization` it has cached and
-/// that is now in the last quarter of its lifetime.
-async fn cached_in_its_last_quarter(
+/// that is now in the last tenth of its lifetime.
+async fn cached_in_its_last_tenth(
     organization: &str,
 ) -> (
     CachingStore<MemoryStore, GatedStore>,
@@ -286,7 +286,7 @@ async fn cached_in_its_last_quarter(
     store.create(record.clone(), usize::MAX).await.unwrap();
     store.lookup(&record.digest).await.unwrap();
     assert_eq!(shared.reads(), 1);
-    tokio::time::sleep(IN_LAST_QUARTER).await;
+    tokio::time::sleep(IN_LAST_TENTH).await;
     (store, shared, record)
 }
 
@@ -308,8 +308,8 @@ async fn unless_stuck(work: impl std::future::Future<Output = ()>, stuck: &str) 
 }
 
 #[tokio::test]
-async fn in_its_last_quarter_one_lookup_reads_a_token_again_while_the_others_are_answered() {
-    let (store, shared, record) = cached_in_its_last_quarter(&organization()).await;
+async fn in_its_last_tenth_one_lookup_reads_a_token_again_while_the_others_are_answered() {
+    let (store, shared, record) = cached_in_its_last_tenth(&organization()).await;
     let gate = shared.close().await;
     let refresh = spawn_lookup(&store, &record);
     shared.until_reads(2).await;
@@ -334,7 +334,7 @@ async fn in_its_last_quarter_one_lookup_reads_a_token_again_while_the_others_are
 #[tokio::test]
 async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
     let organization = organization();
-    let (store, shared, record) = cached_in_its_last_quarter(&organization).await;
+    let (store, shared, record) = cached_in_its_last_tenth(&organization).await;
     let gate = shared.close().await;
     let refresh = spawn_lookup(&store, &record);
     shared.until_reads(2).await;
@@ -359,7 +359,7 @@ async fn a_refresh_in_flight_never_lets_an_entry_answer_past_its_lifetime() {
 
 #[tokio::test]
 async fn a_failed_refresh_answers_from_the_cache_until_the_lifetime_ends_then_fails() {
-    let (store, shared, record) = cached_in_its_last_quarter(&organization()).await;
+    let (store, shared, record) = cached_in_its_last_tenth(&organization()).await;
     shared.fail(true);
     for read in [2, 3] {
         let answer = store.lookup(&record.digest).await.unwrap();
@@ -380,7 +380,7 @@ async fn a_failed_refresh_answers_from_the_cache_until_the_lifetime_ends_then_fa
 }
 
 #[tokio::test]
-async fn in_their_last_quarter_one_check_reads_the_jwt_revocations_again() {
+async fn in_their_last_tenth_one_check_reads_the_jwt_revocations_again() {
     let shared = GatedStore::default();
     let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
     let organization = organization();
@@ -388,7 +388,7 @@ async fn in_their_last_quarter_one_check_reads_the_jwt_revocations_again() {
     store.record_jwt(jwt.clone()).await.unwrap();
     store.jwt_revocations(Timestamp::now()).await.unwrap();
     assert_eq!(shared.reads(), 1);
-    tokio::time::sleep(IN_LAST_QUARTER).await;
+    tokio::time::sleep(IN_LAST_TENTH).await;
 
     // Revoked behind the cache's back: the refresh, and only it, hears of it before the gate
     // opens.

@@ -39,7 +39,7 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 ///   coarse monotonic clock, so up to a tick more); otherwise it goes to the store and, if
 ///   the store knows the token, fills the cache. Unknown tokens are not cached: a token created on
 ///   another instance works at once.
-/// - In an entry's last quarter of its lifetime, one lookup reads the store again while the others
+/// - In the last tenth of an entry's lifetime, one lookup reads the store again while the others
 ///   are still answered from the cache, so a token in steady use never has every request wait on
 ///   the store at once. If that read fails, the entry answers until its lifetime ends. The JWT
 ///   revocations are read again the same way.
