@@ -14,8 +14,8 @@ use std::{
 /// lifetime have passed, the first caller to [`claim`](Freshness::claim) it reads the store
 /// again while every other caller is still answered from the copy. Without that, every request
 /// for a hot token arriving between its expiry and the first new read would read the store itself,
-/// queueing on it: a stampede each lifetime, which showed as the token's 99th percentile latency.
-/// The tenth left (half a second at the default 5 s) gives the one refresh time to land before
+/// queueing on it: a stampede each lifetime, as many reads at once as requests in flight, enough
+/// to drain a connection pool. The tenth left (half a second at the default 5 s) gives the one refresh time to land before
 /// anyone has to wait, and a token in steady use is read a tenth more often than by expiry alone
 /// (a quarter would have cost a third more reads).
 pub(super) struct Freshness {
