@@ -37,6 +37,16 @@ use crate::{impersonated::ImpersonatedUser, rejection::Rejection};
 pub trait Audit: Send + Sync + 'static {
     /// Records one decision.
     fn record(&self, event: &AuditEvent<'_>);
+
+    /// The audit as the layer and the services keep it, shared. An `Arc<dyn Audit>` is kept as
+    /// it is, so one given to all of them is reached through one pointer, not an `Arc` around
+    /// it; a `Box<dyn Audit>` is moved into an `Arc`. There is rarely a reason to override it.
+    fn into_shared(self) -> Arc<dyn Audit>
+    where
+        Self: Sized,
+    {
+        Arc::new(self)
+    }
 }
 
 impl<F> Audit for F
@@ -53,12 +63,20 @@ impl Audit for Box<dyn Audit> {
     fn record(&self, event: &AuditEvent<'_>) {
         (**self).record(event);
     }
+
+    fn into_shared(self) -> Arc<dyn Audit> {
+        Arc::from(self)
+    }
 }
 
 /// A shared `Audit`, for an app that gives one to the layer and to the services.
 impl Audit for Arc<dyn Audit> {
     fn record(&self, event: &AuditEvent<'_>) {
         (**self).record(event);
+    }
+
+    fn into_shared(self) -> Arc<dyn Audit> {
+        self
     }
 }
 
@@ -281,7 +299,7 @@ pub(crate) struct AuditSink(Arc<dyn Audit>);
 
 impl AuditSink {
     pub(crate) fn new(audit: impl Audit) -> Self {
-        Self(Arc::new(audit))
+        Self(audit.into_shared())
     }
 
     pub(crate) fn record(&self, event: &AuditEvent<'_>) {
@@ -298,5 +316,37 @@ impl Default for AuditSink {
 impl fmt::Debug for AuditSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AuditSink")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_shared_audit_is_kept_as_it_is_not_wrapped_again() {
+        let shared: Arc<dyn Audit> = Arc::new(TracingAudit);
+        let sink = AuditSink::new(Arc::clone(&shared));
+        assert!(Arc::ptr_eq(&sink.0, &shared));
+    }
+
+    #[test]
+    fn a_boxed_audit_is_moved_into_the_sink_and_hears_each_event() {
+        let heard = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&heard);
+        let boxed: Box<dyn Audit> = Box::new(move |_: &AuditEvent<'_>| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        let sink = AuditSink::new(boxed);
+        let (parts, ()) = http::Request::new(()).into_parts();
+        let outcome = AuditOutcome::TokenRevoked {
+            admin: "admin-1",
+            organization: "org",
+            token_id: Uuid::nil(),
+        };
+        sink.record(&AuditEvent::of(outcome, &parts));
+        assert_eq!(heard.load(Ordering::Relaxed), 1);
     }
 }

@@ -213,15 +213,14 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         answers.then(|| Arc::clone(&entry.record))
     }
 
-    /// The cached record with what this caller does with it.
+    /// What this caller does with the cached record, and the record when it is to answer.
     fn claim(&self, digest: &TokenDigest) -> (Claim, Option<Arc<TokenRecord>>) {
-        match self.shared.entries.get(digest) {
-            Some(entry) => (
-                entry.read.claim(monotonic_millis(), self.lifetime),
-                Some(Arc::clone(&entry.record)),
-            ),
-            None => (Claim::Expired, None),
-        }
+        let Some(entry) = self.shared.entries.get(digest) else {
+            return (Claim::Expired, None);
+        };
+        let claim = entry.read.claim(monotonic_millis(), self.lifetime);
+        let answer = (claim == Claim::Answer).then(|| Arc::clone(&entry.record));
+        (claim, answer)
     }
 
     async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {

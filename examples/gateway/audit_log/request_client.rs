@@ -7,6 +7,7 @@
 //! a few hundred.
 
 use std::{
+    fmt::Write,
     future::Future,
     net::{IpAddr, SocketAddr},
     task::{Context, Poll},
@@ -107,7 +108,7 @@ impl LineSpans for RequestSpan {
 /// the cost of formatting.
 fn push_address(line: &mut String, address: IpAddr) {
     let IpAddr::V4(v4) = address else {
-        line.push_str(&address.to_string());
+        let _ = write!(line, "{address}");
         return;
     };
     for (i, octet) in v4.octets().into_iter().enumerate() {
