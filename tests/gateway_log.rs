@@ -387,7 +387,9 @@ fn lines_the_sink_refuses_are_counted_as_dropped() {
 /// `direct`, else by the crate's `TracingAudit` through the subscriber, with the time taken out:
 /// each kind of admin change, a token accepted and one refused, each in a request with the
 /// client's address known to the log as the gateway gives it, and an impersonation with no known
-/// admin nor organization and no request, whose lines leave those out.
+/// admin nor organization and no request, whose lines leave those out. The tokens' requests
+/// repeat and change who acts as whom, as the gateway's lines are written from the identity
+/// last rendered on the thread.
 fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<String> {
     let written = Written::default();
     let log = AuditLog::writing_to(written.clone(), 1000).unwrap();
@@ -422,14 +424,25 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
                 .audit(audit)
                 .build();
             let service = tower::Layer::layer(&service, app);
-            for (token, method) in [(&tokens.full, "DELETE"), (&tokens.revoked, "GET")] {
-                let request = Request::builder()
+            // The same identity twice, then another token, the user in the token rather than
+            // the header, and back: each line names its own.
+            let requests = [
+                (&tokens.full, "DELETE", Some(BOB)),
+                (&tokens.full, "GET", Some(BOB)),
+                (&tokens.read_only, "GET", Some(BOB)),
+                (&format!("{}:{BOB}", tokens.full), "GET", None),
+                (&tokens.full, "GET", Some(BOB)),
+                (&tokens.revoked, "GET", Some(BOB)),
+            ];
+            for (token, method, user) in requests {
+                let mut request = Request::builder()
                     .method(method)
                     .uri("/api/v1/cards/7")
-                    .header("authorization", format!("Bearer {token}"))
-                    .header("x-guru-userid", BOB)
-                    .body(String::new())
-                    .unwrap();
+                    .header("authorization", format!("Bearer {token}"));
+                if let Some(user) = user {
+                    request = request.header("x-guru-userid", user);
+                }
+                let request = request.body(String::new()).unwrap();
                 within(Some(CLIENT), service.clone().oneshot(request))
                     .await
                     .unwrap();
@@ -446,6 +459,30 @@ fn decisions_logged(format: LogFormat, direct: bool, tokens: &Tokens) -> Vec<Str
         }
     };
     written.lines().into_iter().map(without_time).collect()
+}
+
+/// Five acceptances: by one token and user twice, by another token, with the user in the token,
+/// and by the first again; only the first two and the last name the same identity.
+fn assert_distinct_identities(accepted: &[String]) {
+    // The fields between the outcome and the request's method, or in JSON all of its fields
+    // but those.
+    let identity = |line: &String| match serde_json::from_str::<Value>(line) {
+        Ok(mut line) => {
+            let fields = line["fields"].as_object_mut().unwrap();
+            for request in ["outcome", "method", "path"] {
+                fields.remove(request).unwrap();
+            }
+            Value::from(fields.clone()).to_string()
+        }
+        Err(_) => line[line.find("actor=").unwrap()..line.find(" method=").unwrap()].to_owned(),
+    };
+    let identities: Vec<String> = accepted.iter().map(identity).collect();
+    assert_eq!(identities[0], identities[1]);
+    assert_eq!(identities[0], identities[4]);
+    for other in &identities[2..4] {
+        assert_ne!(&identities[0], other);
+    }
+    assert_ne!(identities[2], identities[3]);
 }
 
 /// The address of the decisions' client.
@@ -511,7 +548,7 @@ fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
     let tokens = current_thread().block_on(tokens());
     let text = decisions_logged(LogFormat::Text, true, &tokens);
     assert_eq!(text, decisions_logged(LogFormat::Text, false, &tokens));
-    assert_eq!(text.len(), 9, "{text:#?}");
+    assert_eq!(text.len(), 13, "{text:#?}");
     assert_eq!(
         text[1],
         r#"  INFO request{client=127.0.0.1}: tower_impersonation::audit: outcome="token_created" token_id=00000000-0000-0000-0000-000000000007 organization="acme" admin="a-1""#
@@ -522,8 +559,9 @@ fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
         text[3]
     );
     assert!(!text[4].contains("reason="), "{}", text[4]);
+    assert_distinct_identities(&text[7..12]);
     // The layer's decisions: the unattributed one, then the requests'.
-    let text = [&text[0], &text[7], &text[8]];
+    let text = [&text[0], &text[7], &text[12]];
     assert!(
         text[0].starts_with("  INFO tower_impersonation::audit: "),
         "{}",
@@ -555,7 +593,8 @@ fn the_gateways_decision_lines_are_the_lines_of_the_crates_tracing_audit() {
 
     let json = decisions_logged(LogFormat::Json, true, &tokens);
     assert_eq!(json, decisions_logged(LogFormat::Json, false, &tokens));
-    assert_eq!(json.len(), 9, "{json:#?}");
+    assert_eq!(json.len(), 13, "{json:#?}");
+    assert_distinct_identities(&json[7..12]);
     let issued: Value = serde_json::from_str(&json[3]).unwrap();
     assert_eq!(
         issued["fields"],

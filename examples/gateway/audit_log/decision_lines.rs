@@ -3,9 +3,12 @@
 //! `TracingAudit` events make through the subscriber, at half the cost for the decisions every
 //! impersonated request pays for. No `tracing` event is built, sent through the subscriber's
 //! layers and taken apart again field by field, and the request's span is written from the
-//! client's address the request runs with ([`RequestSpan`]), not looked up in a registry.
+//! client's address the request runs with ([`RequestSpan`]), not looked up in a registry. The
+//! fields naming who acted as whom are rendered once per identity and thread ([`LastIdentity`]).
 
-use tower_impersonation::{Audit, AuditEvent, AuditOutcome, ImpersonatedUser};
+use std::cell::RefCell;
+
+use tower_impersonation::{Audit, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser};
 use tracing::Level;
 use uuid::Uuid;
 
@@ -64,7 +67,7 @@ fn write_fields(fields: &mut Visitor<'_>, event: &AuditEvent<'_>) {
     fields.plain_field(&OUTCOME, event.outcome.as_str());
     match event.outcome {
         AuditOutcome::Accepted(user) => {
-            write_accepted(fields, user);
+            LastIdentity::write(fields, user);
             write_request(fields, event);
         }
         AuditOutcome::Refused(rejection) => {
@@ -136,6 +139,69 @@ fn write_admin_change(fields: &mut Visitor<'_>, outcome: &AuditOutcome<'_>) {
         }
         // Decisions are written by `write_fields`; outcomes the crate adds later, by name only.
         _ => {}
+    }
+}
+
+/// The identity fields of the last request this thread wrote an acceptance of, rendered: a token
+/// or JWT in steady use names the same actor, user and organization on every request, and
+/// comparing them costs a fraction of writing them again (escaping checks, the token id's hex).
+#[derive(Default)]
+struct LastIdentity {
+    json: bool,
+    actor: Option<String>,
+    user: String,
+    organization: Option<String>,
+    token_id: Option<Uuid>,
+    source: Option<CredentialSource>,
+    /// The fields as `write_accepted` writes them after the first field.
+    rendered: String,
+}
+
+thread_local! {
+    static LAST_IDENTITY: RefCell<LastIdentity> = RefCell::default();
+}
+
+impl LastIdentity {
+    /// Writes `user`'s identity fields, rendered again only if they are not the last ones this
+    /// thread wrote.
+    fn write(fields: &mut Visitor<'_>, user: &ImpersonatedUser) {
+        let json = fields.is_json();
+        let written = LAST_IDENTITY.try_with(|last| {
+            // Busy only if a panic left it borrowed; then the fields are written as they are.
+            let Ok(mut last) = last.try_borrow_mut() else {
+                return false;
+            };
+            if !last.names(json, user) {
+                last.remember(json, user);
+            }
+            fields.rendered(&last.rendered);
+            true
+        });
+        if written != Ok(true) {
+            write_accepted(fields, user);
+        }
+    }
+
+    fn names(&self, json: bool, user: &ImpersonatedUser) -> bool {
+        let actor = user.actor();
+        self.source == Some(user.source())
+            && self.json == json
+            && self.user == user.user().id
+            && self.token_id == actor.token_id()
+            && self.actor.as_deref() == actor.user_id()
+            && self.organization.as_deref() == user.organization()
+    }
+
+    fn remember(&mut self, json: bool, user: &ImpersonatedUser) {
+        let actor = user.actor();
+        self.json = json;
+        self.actor = actor.user_id().map(str::to_owned);
+        self.user.clone_from(&user.user().id);
+        self.organization = user.organization().map(str::to_owned);
+        self.token_id = actor.token_id();
+        self.source = Some(user.source());
+        self.rendered.clear();
+        write_accepted(&mut Visitor::after_first(&mut self.rendered, json), user);
     }
 }
 

@@ -239,6 +239,26 @@ impl<'a> Visitor<'a> {
         }
     }
 
+    /// Fields that follow another, each written with its separator.
+    pub fn after_first(writer: &'a mut String, json: bool) -> Self {
+        Self {
+            writer,
+            json,
+            first: false,
+        }
+    }
+
+    /// Whether the fields are JSON members.
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Fields a [`Visitor::after_first`] of the same format wrote, to follow a first field.
+    pub fn rendered(&mut self, fields: &str) {
+        debug_assert!(!self.first, "rendered fields follow a first one");
+        self.writer.push_str(fields);
+    }
+
     /// The field `name` with a string value.
     pub fn str(&mut self, name: &str, value: &str) {
         self.name(name);
