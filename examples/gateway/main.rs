@@ -29,6 +29,7 @@ use tower_impersonation::{
     jwt::{JwtAlgorithm, JwtKeys},
     store::CachingStore,
 };
+use tower_layer::Layer;
 
 use app::{
     Gateway,
@@ -301,14 +302,17 @@ async fn serve<St: TokenStore + Clone>(
     logged: bool,
 ) -> Result<(), String> {
     let store = gateway.store.clone();
-    let mut router = app::router(gateway);
-    if logged {
-        // Outermost, so every line logged while a request is served names its client.
-        router = router.layer(audit_log::request_client::WithClientLayer);
-    }
-    app::serve(listener, router, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let router = app::router(gateway);
+    let served = if logged {
+        // Around the whole app, so every line logged while a request is served names its
+        // client; not through `Router::layer`, which wraps each route and costs every request
+        // a clone of the route's boxed service.
+        let app = audit_log::request_client::WithClientLayer.layer(router);
+        app::serve(listener, app, shutdown_signal()).await
+    } else {
+        app::serve(listener, router, shutdown_signal()).await
+    };
+    served.map_err(|e| e.to_string())?;
     store
         .flush()
         .await

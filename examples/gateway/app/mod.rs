@@ -9,9 +9,12 @@ mod principal;
 mod rate_limit;
 pub mod store_url;
 
-use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
+use std::{convert::Infallible, net::SocketAddr, num::NonZeroU32, sync::Arc};
 
-use axum::{Json, Router, middleware::from_fn_with_state, response::IntoResponse, routing::get};
+use axum::{
+    Json, Router, ServiceExt, extract::Request, middleware::from_fn_with_state,
+    response::IntoResponse, routing::get,
+};
 use bytes::Bytes;
 use http::{StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -22,6 +25,7 @@ use tower_impersonation::{
     policy::{GrpcPolicy, MixedPolicy, PathPolicy},
     services::{JwksService, OrganizationImpersonationService, TokenService},
 };
+use tower_service::Service;
 
 use accounts::{Accounts, authenticate};
 use principal::Principal;
@@ -98,10 +102,13 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
             "/openapi.json",
             get(move || async move { ([(CONTENT_TYPE, "application/json")], openapi) }),
         );
-    match rate_limit {
+    let app = match rate_limit {
         Some(per_second) => rate_limit::limit(app, per_second),
         None => app,
-    }
+    };
+    // Made into routes once, here: a router served as a plain service without this makes its
+    // handlers into routes on every request.
+    app.with_state(())
 }
 
 /// Paths for plain HTTP, `/pkg.Service/Method` for gRPC; a health check only reads.
@@ -120,14 +127,21 @@ fn grpc_health() -> Router {
 /// Serves the app, with each connection's address available to handlers and layers, until
 /// `shutdown` completes; then accepts no more connections and returns once the requests in
 /// flight have been answered.
-pub async fn serve(
+pub async fn serve<App>(
     listener: TcpListener,
-    app: Router,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    App: Service<Request, Response = axum::response::Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    App::Future: Send,
+{
     axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(shutdown)
     .await
