@@ -1,11 +1,15 @@
 //! Reading an impersonation credential from request headers, without trusting any of it yet.
 
+use std::sync::Arc;
+
 use http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
 use uuid::Uuid;
 
 use crate::{
     impersonated::CredentialSource,
+    jwt::{JwtKeys, Verified},
     rejection::{Rejection, RejectionKind},
+    time::Timestamp,
     token::{TokenPrefix, parse_lower_uuid},
 };
 
@@ -13,7 +17,7 @@ use crate::{
 pub const MAX_USER_LEN: usize = 320;
 
 /// What the headers claim, before any lookup; borrowed from the headers.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Credential<'h> {
     /// No impersonation credential: the request is the app's own business.
     Absent,
@@ -23,8 +27,10 @@ pub(crate) enum Credential<'h> {
         user: &'h str,
         source: CredentialSource,
     },
-    /// A bearer JWT.
+    /// A bearer JWT, not verified yet.
     Jwt(&'h str),
+    /// A bearer JWT whose text equals one the keys verified before, still valid: its claims.
+    KnownJwt(Arc<Verified>),
 }
 
 /// A credential that outlives the headers, for checks that have to wait.
@@ -36,6 +42,7 @@ pub(crate) enum OwnedCredential {
         source: CredentialSource,
     },
     Jwt(String),
+    KnownJwt(Arc<Verified>),
 }
 
 impl Credential<'_> {
@@ -53,6 +60,9 @@ impl Credential<'_> {
                 source,
             }),
             Credential::Jwt(token) => Some(OwnedCredential::Jwt(token.to_owned())),
+            Credential::KnownJwt(ref verified) => {
+                Some(OwnedCredential::KnownJwt(Arc::clone(verified)))
+            }
         }
     }
 }
@@ -62,7 +72,8 @@ impl Credential<'_> {
 pub(crate) struct CredentialFormat {
     pub(crate) prefix: TokenPrefix,
     pub(crate) user_header: HeaderName,
-    pub(crate) accept_jwt: bool,
+    /// The keys of impersonation JWTs: JWTs are recognised only when there are some.
+    pub(crate) jwt: Option<JwtKeys>,
 }
 
 const TWO_AUTHORIZATIONS: Rejection = Rejection::new(
@@ -104,20 +115,37 @@ impl CredentialFormat {
         let authorization = single(headers, &AUTHORIZATION).ok_or(TWO_AUTHORIZATIONS)?;
         let user_header = single(headers, &self.user_header).ok_or(TWO_USER_HEADERS)?;
         let bearer = authorization.and_then(|value| bearer_token(value.as_bytes()));
-        match bearer {
+        let credential = match bearer {
             Some(token) if token.starts_with(self.prefix.as_str().as_bytes()) => {
-                self.read_opaque(&token[self.prefix.as_str().len()..], user_header)
+                return self.read_opaque(&token[self.prefix.as_str().len()..], user_header);
             }
-            Some(token) if self.accept_jwt && looks_like_jwt(token) => match user_header {
-                Some(_) => Err(USER_HEADER_WITH_JWT),
-                // looks_like_jwt admitted ASCII only.
-                None => std::str::from_utf8(token)
-                    .map(Credential::Jwt)
-                    .map_err(|_| MALFORMED_TOKEN),
-            },
-            _ if user_header.is_some() => Err(SPOOFED_USER_HEADER),
-            _ => Ok(Credential::Absent),
+            Some(token) => self.read_jwt(token),
+            None => None,
+        };
+        match (credential, user_header) {
+            (Some(_), Some(_)) => Err(USER_HEADER_WITH_JWT),
+            (Some(jwt), None) => Ok(jwt),
+            (None, Some(_)) => Err(SPOOFED_USER_HEADER),
+            (None, None) => Ok(Credential::Absent),
         }
+    }
+
+    /// The bearer token as a JWT, if JWTs are accepted and it is one. A token whose text the
+    /// keys verified before is known by that text alone, without its characters scanned again;
+    /// any other must be three non-empty base64url segments.
+    fn read_jwt<'h>(&self, token: &'h [u8]) -> Option<Credential<'h>> {
+        let keys = self.jwt.as_ref()?;
+        if !has_three_segments(token) {
+            return None;
+        }
+        if let Some(verified) = keys.verified_before(token, Timestamp::now_coarse()) {
+            return Some(Credential::KnownJwt(verified));
+        }
+        if !is_base64url_or_dots(token) {
+            return None;
+        }
+        // Base64url and dots are ASCII.
+        std::str::from_utf8(token).ok().map(Credential::Jwt)
     }
 
     fn read_opaque<'h>(
@@ -191,7 +219,13 @@ fn valid_user(bytes: &[u8]) -> Result<&str, Rejection> {
 }
 
 /// Three non-empty base64url segments separated by dots.
+#[cfg(test)]
 fn looks_like_jwt(token: &[u8]) -> bool {
+    has_three_segments(token) && is_base64url_or_dots(token)
+}
+
+/// Three non-empty segments separated by dots.
+fn has_three_segments(token: &[u8]) -> bool {
     // Every bearer request comes here, so the dots are found with memchr's vectorised search: an
     // app's own key, rarely holding a dot, is turned away by one search.
     let Some(first) = memchr::memchr(b'.', token) else {
@@ -200,15 +234,17 @@ fn looks_like_jwt(token: &[u8]) -> bool {
     let Some(last) = memchr::memrchr(b'.', token) else {
         return false;
     };
-    let three_segments = first > 0
+    first > 0
         && last > first + 1
         && last + 1 < token.len()
-        && memchr::memchr(b'.', &token[first + 1..last]).is_none();
+        && memchr::memchr(b'.', &token[first + 1..last]).is_none()
+}
+
+fn is_base64url_or_dots(token: &[u8]) -> bool {
     // Without an early exit the fold compiles to a vectorised loop.
-    three_segments
-        && token
-            .iter()
-            .fold(true, |ok, &b| ok & (is_base64url(b) | (b == b'.')))
+    token
+        .iter()
+        .fold(true, |ok, &b| ok & (is_base64url(b) | (b == b'.')))
 }
 
 fn is_base64url(byte: u8) -> bool {
@@ -221,23 +257,38 @@ mod tests {
 
     const SECRET: &str = "9e0b2b17-5a76-44ef-b726-09d556b04318";
 
-    fn format() -> CredentialFormat {
+    fn keys() -> JwtKeys {
+        JwtKeys::hs256(b"the credential tests' 32-byte key").unwrap()
+    }
+
+    fn format_with(keys: JwtKeys) -> CredentialFormat {
         CredentialFormat {
             prefix: TokenPrefix::default(),
             user_header: HeaderName::from_static("x-guru-userid"),
-            accept_jwt: true,
+            jwt: Some(keys),
         }
     }
 
-    /// The credential read, in owned form so it outlives the headers.
-    fn read(pairs: &[(&str, &[u8])]) -> Result<Option<String>, Rejection> {
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for (name, value) in pairs {
             let name: HeaderName = name.parse().unwrap();
             headers.append(name, HeaderValue::from_bytes(value).unwrap());
         }
-        format()
-            .read(&headers)
+        headers
+    }
+
+    /// The credential read, in owned form so it outlives the headers.
+    fn read(pairs: &[(&str, &[u8])]) -> Result<Option<String>, Rejection> {
+        read_with(&format_with(keys()), pairs)
+    }
+
+    fn read_with(
+        format: &CredentialFormat,
+        pairs: &[(&str, &[u8])],
+    ) -> Result<Option<String>, Rejection> {
+        format
+            .read(&headers(pairs))
             .map(|c| c.to_owned().map(|c| format!("{c:?}")))
     }
 
@@ -381,6 +432,64 @@ mod tests {
             Err(USER_HEADER_WITH_JWT)
         );
         assert_eq!(read(&[("authorization", b"Bearer a.b.c.d")]), Ok(None));
+    }
+
+    #[test]
+    fn a_jwt_the_keys_verified_before_is_known_by_its_text_alone() {
+        let keys = keys();
+        let format = format_with(keys.clone());
+        let claims = crate::jwt::ImpersonationClaims {
+            user_id: "u1".into(),
+            exp: Timestamp::now().as_secs() + 60,
+            iat: None,
+            jti: None,
+            org: None,
+            act: None,
+            roles: None,
+        };
+        let token = keys.sign(&claims).unwrap();
+        let bearer = format!("Bearer {token}");
+        let read = |bearer: &str| read_with(&format, &[("authorization", bearer.as_bytes())]);
+        assert!(read(&bearer).unwrap().unwrap().starts_with("Jwt("));
+        keys.verify_cached(&token, Timestamp::now()).unwrap();
+        let known = read(&bearer).unwrap().unwrap();
+        assert!(known.starts_with("KnownJwt("), "{known}");
+        assert!(known.contains(r#"user_id: "u1""#), "{known}");
+        // A different text is not known, whatever it shares with the verified one.
+        let at = bearer.len() - 10;
+        let swapped = if &bearer[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &bearer[..at], &bearer[at + 1..]);
+        assert!(read(&tampered).unwrap().unwrap().starts_with("Jwt("));
+        // Known or not, it names its own user, and keys that did not verify it do not know it.
+        assert_eq!(
+            read_with(
+                &format,
+                &[
+                    ("authorization", bearer.as_bytes()),
+                    ("x-guru-userid", b"a")
+                ]
+            ),
+            Err(USER_HEADER_WITH_JWT)
+        );
+        let other = read_with(
+            &format_with(self::keys()),
+            &[("authorization", bearer.as_bytes())],
+        );
+        assert!(other.unwrap().unwrap().starts_with("Jwt("));
+    }
+
+    #[test]
+    fn without_keys_a_jwt_is_the_app_s_own_business() {
+        let format = CredentialFormat {
+            jwt: None,
+            ..format_with(keys())
+        };
+        let jwt = b"Bearer eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoiMSJ9.c2ln";
+        assert_eq!(read_with(&format, &[("authorization", jwt)]), Ok(None));
+        assert_eq!(
+            read_with(&format, &[("authorization", jwt), ("x-guru-userid", b"a")]),
+            Err(SPOOFED_USER_HEADER)
+        );
     }
 
     #[test]

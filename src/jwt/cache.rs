@@ -88,12 +88,12 @@ pub(crate) struct VerifiedCache {
 
 impl VerifiedCache {
     /// The verified token, if it is cached and still valid at `now` (seconds since the epoch).
-    pub(crate) fn get(&self, token: &str, now: u64) -> Option<Arc<Verified>> {
+    pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<Verified>> {
         let tail = Tail::of(token)?;
         let hit = self
             .entries
             .get(&tail)
-            .filter(|entry| &*entry.0 == token)
+            .filter(|entry| entry.0.as_bytes() == token)
             .map(|entry| Arc::clone(&entry.1))?;
         if now <= hit.valid_until {
             return Some(hit);
@@ -104,7 +104,9 @@ impl VerifiedCache {
 
     /// Remembers a token that just passed verification.
     pub(crate) fn insert(&self, token: &str, verified: Arc<Verified>) {
-        let Some(tail) = Tail::of(token) else { return };
+        let Some(tail) = Tail::of(token.as_bytes()) else {
+            return;
+        };
         if self.count.load(Relaxed) >= MAX_CACHED_TOKENS {
             self.evict_one();
         }
@@ -143,9 +145,9 @@ impl VerifiedCache {
 struct Tail([u8; 32]);
 
 impl Tail {
-    fn of(token: &str) -> Option<Self> {
+    fn of(token: &[u8]) -> Option<Self> {
         let start = token.len().checked_sub(32)?;
-        token.as_bytes()[start..].try_into().ok().map(Tail)
+        token[start..].try_into().ok().map(Tail)
     }
 }
 
@@ -191,7 +193,7 @@ mod tests {
         }
         assert_eq!(cache.len(), MAX_CACHED_TOKENS);
         let newest = tokens.last().unwrap();
-        assert_eq!(cache.get(newest, 50).unwrap().user_id, *newest);
+        assert_eq!(cache.get(newest.as_bytes(), 50).unwrap().user_id, *newest);
     }
 
     #[test]
@@ -199,8 +201,8 @@ mod tests {
         let cache = VerifiedCache::default();
         let token = format!("token-{:040}", 1);
         cache.insert(&token, verified("u1", 100));
-        assert!(cache.get(&token, 100).is_some());
-        assert!(cache.get(&token, 101).is_none());
+        assert!(cache.get(token.as_bytes(), 100).is_some());
+        assert!(cache.get(token.as_bytes(), 101).is_none());
         assert_eq!((cache.len(), cache.count.load(Relaxed)), (0, 0));
     }
 }

@@ -110,18 +110,8 @@ where
                 record.last_used.record(now);
                 Some(self.admit(&record, member, source))
             }
-            Credential::Jwt(token) => {
-                let claims = match self.verified(token, now, head) {
-                    Ok(claims) => claims,
-                    Err(rejection) => return Some(Err(rejection)),
-                };
-                // Revocations the store cannot tell at once take the waiting path.
-                if self.store.jwt_revoked_now(&claims.identity())? {
-                    return Some(Err(INVALID_TOKEN));
-                }
-                let found = self.directory.user_by_id_now(&claims.user_id)?;
-                Some(self.admit_jwt(claims, found))
-            }
+            Credential::Jwt(token) => self.jwt_now(self.verified(token, now), head),
+            Credential::KnownJwt(ref claims) => self.jwt_now(Ok(Arc::clone(claims)), head),
             Credential::Absent => Some(Err(INVALID_TOKEN)),
         }
     }
@@ -192,10 +182,11 @@ where
             }
             OwnedCredential::Jwt(token) => {
                 let now = Timestamp::now_coarse();
-                let claims = self.verified(&token, now, &head)?;
-                self.not_revoked(&claims, now).await?;
-                let found = self.directory.user_by_id(&claims.user_id).await;
-                self.admit_jwt(claims, found)
+                let claims = self.verified(&token, now)?;
+                self.jwt(claims, now, &head).await
+            }
+            OwnedCredential::KnownJwt(claims) => {
+                self.jwt(claims, Timestamp::now_coarse(), &head).await
             }
         }
     }
@@ -236,18 +227,52 @@ where
         ))
     }
 
-    /// The JWT's claims, if it verifies and its roles allow the request.
-    fn verified(
-        &self,
-        token: &str,
-        now: Timestamp,
-        head: &RequestHead<'_>,
-    ) -> Result<Arc<Verified>, Rejection> {
+    /// The JWT's claims, if it verifies.
+    fn verified(&self, token: &str, now: Timestamp) -> Result<Arc<Verified>, Rejection> {
         // JWTs are only recognised when keys are configured.
         let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
-        let verified = keys.verify_cached(token, now).map_err(|_| INVALID_TOKEN)?;
-        self.check_scope(&verified.roles, head)?;
-        Ok(verified)
+        keys.verify_cached(token, now).map_err(|_| INVALID_TOKEN)
+    }
+
+    /// The verdict on a JWT with these claims, if the store and the directory can tell at once.
+    fn jwt_now(
+        &self,
+        claims: Result<Arc<Verified>, Rejection>,
+        head: &RequestHead<'_>,
+    ) -> Option<Result<ImpersonatedUser, Rejection>> {
+        let claims = match claims.and_then(|claims| self.in_scope(claims, head)) {
+            Ok(claims) => claims,
+            Err(rejection) => return Some(Err(rejection)),
+        };
+        // Revocations the store cannot tell at once take the waiting path.
+        if self.store.jwt_revoked_now(&claims.identity())? {
+            return Some(Err(INVALID_TOKEN));
+        }
+        let found = self.directory.user_by_id_now(&claims.user_id)?;
+        Some(self.admit_jwt(claims, found))
+    }
+
+    /// The verdict on a JWT with these claims, waiting on the store and the directory.
+    async fn jwt(
+        &self,
+        claims: Arc<Verified>,
+        now: Timestamp,
+        head: &RequestHead<'_>,
+    ) -> Result<ImpersonatedUser, Rejection> {
+        let claims = self.in_scope(claims, head)?;
+        self.not_revoked(&claims, now).await?;
+        let found = self.directory.user_by_id(&claims.user_id).await;
+        self.admit_jwt(claims, found)
+    }
+
+    /// The claims, if their roles allow the request.
+    fn in_scope(
+        &self,
+        claims: Arc<Verified>,
+        head: &RequestHead<'_>,
+    ) -> Result<Arc<Verified>, Rejection> {
+        self.check_scope(&claims.roles, head)?;
+        Ok(claims)
     }
 
     /// Refuses a JWT the store has revoked; fails closed when the store cannot tell. Asks for

@@ -140,7 +140,7 @@ where
         let format = CredentialFormat {
             prefix: self.prefix,
             user_header: self.user_header.clone(),
-            accept_jwt: self.jwt.is_some(),
+            jwt: self.jwt.clone(),
         };
         let checks = Checks {
             store: self.store,
