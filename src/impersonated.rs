@@ -121,15 +121,12 @@ impl ImpersonatedUser {
         }
     }
 
-    /// Acting through a token: organization and roles are the token's.
-    pub(crate) fn by_token(
-        user: Arc<User>,
-        record: Arc<TokenRecord>,
-        source: CredentialSource,
-    ) -> Self {
+    /// Acting through a token, `actor` being [`Actor::Token`]: organization and roles are its
+    /// record's (none for any other actor).
+    pub(crate) fn by_token(user: Arc<User>, actor: Actor, source: CredentialSource) -> Self {
         Self {
             user,
-            actor: Actor::Token(record),
+            actor,
             grant: Grant::Token,
             source,
         }

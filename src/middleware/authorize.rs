@@ -108,7 +108,7 @@ where
                     return None;
                 }
                 record.last_used.record(now);
-                Some(self.admit(&record, member, source))
+                Some(self.admit(record, member, source))
             }
             Credential::Jwt(token) => self.jwt_now(self.verified(token, now), head),
             Credential::KnownJwt(ref claims) => self.jwt_now(Ok(Arc::clone(claims)), head),
@@ -174,7 +174,7 @@ where
                 let found = self.store.lookup(&TokenDigest::of(&secret)).await;
                 let record = self.usable(found, now, &head)?;
                 let member = self.directory.resolve(&record.organization, &user).await;
-                let impersonated = self.admit(&record, member, source)?;
+                let impersonated = self.admit(Arc::clone(&record), member, source)?;
                 if record.last_used.note(now) && self.store.writes_back_uses() {
                     self.write_use(record.id, now).await;
                 }
@@ -209,22 +209,20 @@ where
     /// The impersonated user, if the member exists and the policy lets the token act as them.
     fn admit(
         &self,
-        record: &Arc<TokenRecord>,
+        record: Arc<TokenRecord>,
         found: Result<Option<Member>, DirectoryError>,
         source: CredentialSource,
     ) -> Result<ImpersonatedUser, Rejection> {
         let member = found
             .map_err(|error| unavailable("user directory", &error))?
             .ok_or(USER_NOT_ALLOWED)?;
-        let actor = Actor::Token(Arc::clone(record));
+        // The record moves into the actor and on into the user: its count, which every request
+        // with this token bumps from whichever core it runs on, is not touched again.
+        let actor = Actor::Token(record);
         if !self.policy.may_impersonate(&actor, &member) {
             return Err(USER_NOT_ALLOWED);
         }
-        Ok(ImpersonatedUser::by_token(
-            member.user,
-            Arc::clone(record),
-            source,
-        ))
+        Ok(ImpersonatedUser::by_token(member.user, actor, source))
     }
 
     /// The JWT's claims, if it verifies.
