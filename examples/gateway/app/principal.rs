@@ -117,9 +117,12 @@ impl JsonWriter {
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = Response;
 
+    /// Takes the impersonated user out of the request rather than cloning it: a clone bumps the
+    /// counts of the token record and the user, shared by every request with that token, from
+    /// whichever core runs it. So a handler takes one `Principal`, as each here does.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        if let Some(impersonated) = parts.extensions.get::<ImpersonatedUser>() {
-            return Ok(Principal::Impersonated(impersonated.clone()));
+        if let Some(impersonated) = parts.extensions.remove::<ImpersonatedUser>() {
+            return Ok(Principal::Impersonated(impersonated));
         }
         match parts.extensions.get::<SignedIn>() {
             Some(member) => Ok(Principal::Member(member.clone())),
