@@ -360,19 +360,36 @@ impl JwtKeys {
         parts.claims(now, self.inner.leeway)
     }
 
-    /// [`JwtKeys::verify`] at `now` (the request's one clock read), remembering tokens that passed
-    /// until they expire, so a client sending the same token again and again pays for one
-    /// verification. Tokens are compared by their full text.
+    /// [`JwtKeys::verify`] at `now`, through the cache as the layer goes through it (which takes
+    /// the two steps apart: reading the credential asks the cache, the checks verify).
+    #[cfg(test)]
     pub(crate) fn verify_cached(
         &self,
         token: &str,
         now: Timestamp,
     ) -> Result<Arc<Verified>, JwtError> {
-        if let Some(hit) = self.verified_before(token.as_bytes(), now) {
-            return Ok(hit);
+        match self.verified_before(token.as_bytes(), now) {
+            Some(hit) => Ok(hit),
+            None => self.verify_and_remember(token, now),
         }
-        let now = now.as_secs();
-        let claims = self.verify_at(token, now)?;
+    }
+
+    /// The claims of `token` if its text is that of a token that passed verification here and is
+    /// still valid at `now` (the request's one clock read): such a
+    /// text needs no other check. Remembered until they expire, so a client sending the same
+    /// token again and again pays for one verification; compared by their full text.
+    pub(crate) fn verified_before(&self, token: &[u8], now: Timestamp) -> Option<Arc<Verified>> {
+        self.inner.verified.get(token, now.as_secs())
+    }
+
+    /// [`JwtKeys::verify`] at `now`, remembering the token if it passes; for a token
+    /// [`JwtKeys::verified_before`] has just not known.
+    pub(crate) fn verify_and_remember(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Arc<Verified>, JwtError> {
+        let claims = self.verify_at(token, now.as_secs())?;
         let verified = Arc::new(Verified::new(
             claims,
             self.inner.leeway,
@@ -380,12 +397,6 @@ impl JwtKeys {
         )?);
         self.inner.verified.insert(token, Arc::clone(&verified));
         Ok(verified)
-    }
-
-    /// The claims of `token` if its text is that of a token that passed [`JwtKeys::verify_cached`]
-    /// and is still valid at `now`: such a text needs no other check.
-    pub(crate) fn verified_before(&self, token: &[u8], now: Timestamp) -> Option<Arc<Verified>> {
-        self.inner.verified.get(token, now.as_secs())
     }
 
     fn known_header(&self, segment: &str) -> Option<&KnownHeader> {

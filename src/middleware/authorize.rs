@@ -225,11 +225,12 @@ where
         Ok(ImpersonatedUser::by_token(member.user, actor, source))
     }
 
-    /// The JWT's claims, if it verifies.
+    /// The JWT's claims, if it verifies. Reading the credential found it not verified before.
     fn verified(&self, token: &str, now: Timestamp) -> Result<Arc<Verified>, Rejection> {
         // JWTs are only recognised when keys are configured.
         let keys = self.jwt.as_ref().ok_or(INVALID_TOKEN)?;
-        keys.verify_cached(token, now).map_err(|_| INVALID_TOKEN)
+        keys.verify_and_remember(token, now)
+            .map_err(|_| INVALID_TOKEN)
     }
 
     /// The verdict on a JWT with these claims, if the store and the directory can tell at once.
