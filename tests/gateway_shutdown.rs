@@ -4,110 +4,19 @@
 //! that only the instance's cache held reaches Redis before the exit.
 #![cfg(unix)]
 
+mod gateway_process;
+
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{SocketAddr, TcpStream},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    thread,
+    net::TcpStream,
     time::Duration,
 };
 
-const ADMIN_KEY: &str = "demo-admin-key";
-const BOB: &str = "bob@example.com";
+use http::StatusCode;
 
-/// `target/<profile>/examples/gateway`, which `cargo test` builds beside this test. Run alone
-/// (`cargo test --test gateway_shutdown`), cargo builds only the test: build the example first
-/// (`cargo build --example gateway --all-features`) or the binary may be an older one.
-fn gateway_binary() -> PathBuf {
-    let test = std::env::current_exe().unwrap();
-    let profile_dir = test.parent().and_then(|deps| deps.parent()).unwrap();
-    let binary = profile_dir.join("examples").join("gateway");
-    assert!(
-        binary.exists(),
-        "{} is missing: run through cargo test, which builds the examples",
-        binary.display()
-    );
-    binary
-}
+use gateway_process::{BOB, Gateway};
 
-/// The gateway as a child process, killed if the test fails before it exits. It runs in a
-/// temporary folder of its own, where its default token file and JWT key go.
-struct Gateway {
-    child: Child,
-    addr: SocketAddr,
-    workdir: tempfile::TempDir,
-}
-
-impl Gateway {
-    fn start(audit_log: &std::path::Path) -> Self {
-        Self::start_with(&["--audit-log".as_ref(), audit_log.as_os_str()])
-    }
-
-    fn start_with(args: &[&std::ffi::OsStr]) -> Self {
-        let workdir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(gateway_binary())
-            .current_dir(workdir.path())
-            .args(["--addr", "127.0.0.1:0", "--rate-limit", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        // The first line naming an address: "tower-impersonation example gateway on http://…".
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        while !first.contains("http://") {
-            first.clear();
-            assert_ne!(
-                stdout.read_line(&mut first).unwrap(),
-                0,
-                "the gateway did not start"
-            );
-        }
-        let addr = first
-            .trim()
-            .rsplit("http://")
-            .next()
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
-        // Keep reading the banner so the gateway never blocks on a full pipe.
-        thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Self {
-            child,
-            addr,
-            workdir,
-        }
-    }
-
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits until the gateway refuses new connections, as it does once it has taken the signal.
-    fn wait_until_closed_to_new_connections(&self) {
-        for _ in 0..500 {
-            if TcpStream::connect(self.addr).is_err() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the gateway still accepts connections five seconds after SIGTERM");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sends `head` and reads one response (up to its `Content-Length`) from `stream`.
+/// Reads one response (up to its `Content-Length`) from `stream`.
 fn read_response(stream: &mut TcpStream) -> (u16, String) {
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
@@ -135,56 +44,23 @@ fn read_response(stream: &mut TcpStream) -> (u16, String) {
     (status, String::from_utf8(body).unwrap())
 }
 
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    authorization: &str,
-    body: &str,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {authorization}\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    read_response(&mut stream)
-}
-
-/// The `"field":"value"` of a JSON body, enough for the token the service returns.
-fn json_string(body: &str, field: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(body).unwrap();
-    value[field].as_str().unwrap().to_owned()
-}
-
-#[test]
-fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
+#[tokio::test]
+async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     let audit_log =
         std::env::temp_dir().join(format!("gateway-shutdown-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&audit_log);
-    let mut gateway = Gateway::start(&audit_log);
-
-    let (status, created) = request(
-        gateway.addr,
-        "POST",
-        "/api/v1/api-tokens/impersonation",
-        ADMIN_KEY,
-        r#"{"name": "shutdown test"}"#,
-    );
-    assert_eq!(status, 200, "{created}");
-    let token = json_string(&created, "token");
+    let mut gateway = Gateway::start_with(&["--audit-log", audit_log.to_str().unwrap()]).await;
+    let (token, _) = gateway.create_ok().await;
 
     // A card created as Bob, its body held back: the gateway answers `100 Continue` only once the
     // handler reads the body, so the request is in the handler when the signal comes.
     let body = r#"{"title": "written during shutdown"}"#;
-    let mut in_flight = TcpStream::connect(gateway.addr).unwrap();
+    let mut in_flight = TcpStream::connect(gateway.addr()).unwrap();
     write!(
         in_flight,
         "POST /api/v1/cards HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {token}:{BOB}\r\n\
          content-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\n\r\n",
-        gateway.addr,
+        gateway.addr(),
         body.len()
     )
     .unwrap();
@@ -199,9 +75,9 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     assert_eq!(status, 201, "{answer}");
     assert!(answer.contains("written during shutdown"), "{answer}");
 
-    let exit = gateway.child.wait().unwrap();
+    let exit = gateway.wait();
     assert!(exit.success(), "the gateway exited with {exit}");
-    let mut files: Vec<String> = std::fs::read_dir(gateway.workdir.path())
+    let mut files: Vec<String> = std::fs::read_dir(gateway.workdir())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -249,75 +125,40 @@ fn redis_url() -> Option<String> {
 
 /// The `lastUsed` of token `id` in a listing of the organization's tokens, read from Redis
 /// through `gateway`.
-fn last_used(gateway: &Gateway, id: &str) -> Option<String> {
-    let (status, listing) = request(
-        gateway.addr,
-        "GET",
-        "/api/v1/api-tokens/impersonation",
-        ADMIN_KEY,
-        "",
-    );
-    assert_eq!(status, 200, "{listing}");
-    let listing: serde_json::Value = serde_json::from_str(&listing).unwrap();
-    let tokens = listing.as_array().unwrap_or_else(|| panic!("{listing}"));
+async fn last_used(gateway: &Gateway, id: &str) -> Option<String> {
+    let tokens = gateway.listed().await;
     let token = tokens.iter().find(|token| token["id"] == id).unwrap();
     token["lastUsed"].as_str().map(str::to_owned)
 }
 
-#[test]
-fn sigterm_writes_back_to_redis_the_last_use_held_in_memory() {
+#[tokio::test]
+async fn sigterm_writes_back_to_redis_the_last_use_held_in_memory() {
     let Some(url) = redis_url() else { return };
-    let redis: &[&std::ffi::OsStr] = &["--quiet".as_ref(), "--redis".as_ref(), url.as_ref()];
-    let mut serving = Gateway::start_with(redis);
-    let reading = Gateway::start_with(redis);
-
-    let (status, created) = request(
-        serving.addr,
-        "POST",
-        "/api/v1/api-tokens/impersonation",
-        ADMIN_KEY,
-        r#"{"name": "shutdown flush test"}"#,
-    );
-    assert_eq!(status, 200, "{created}");
-    let token = json_string(&created, "token");
-    let id = json_string(&created, "id");
-    let whoami = || {
-        let (status, answer) = request(
-            serving.addr,
-            "GET",
-            "/api/v1/whoami",
-            &format!("{token}:{BOB}"),
-            "",
-        );
-        assert_eq!(status, 200, "{answer}");
-    };
+    let redis = ["--quiet", "--redis", &url];
+    let mut serving = Gateway::start_with(&redis).await;
+    let reading = Gateway::start_with(&redis).await;
+    let (token, id) = serving.create_ok().await;
 
     // The first uses are written through (the first on the record read from Redis, the second
     // on the copy the cache keeps); later ones within the minute are only noted in the serving
     // instance's cache, so Redis still says what it said.
-    whoami();
-    whoami();
-    let written = last_used(&reading, &id).expect("the first uses are written at once");
+    assert_eq!(serving.as_bob(&token).await, StatusCode::OK);
+    assert_eq!(serving.as_bob(&token).await, StatusCode::OK);
+    let written = last_used(&reading, &id)
+        .await
+        .expect("the first uses are written at once");
     // Last uses are kept to the second: the next one must come more than a second later.
-    thread::sleep(Duration::from_millis(1100));
-    whoami();
-    assert_eq!(last_used(&reading, &id).as_ref(), Some(&written));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(serving.as_bob(&token).await, StatusCode::OK);
+    assert_eq!(last_used(&reading, &id).await.as_ref(), Some(&written));
 
     serving.terminate();
-    let exit = serving.child.wait().unwrap();
+    let exit = serving.wait();
     assert!(exit.success(), "the gateway exited with {exit}");
-    let flushed = last_used(&reading, &id).unwrap();
+    let flushed = last_used(&reading, &id).await.unwrap();
     assert!(
         flushed > written,
         "lastUsed {flushed} is not later than {written}"
     );
-
-    let (status, _) = request(
-        reading.addr,
-        "DELETE",
-        &format!("/api/v1/api-tokens/impersonation/{id}"),
-        ADMIN_KEY,
-        "",
-    );
-    assert_eq!(status, 204);
+    assert_eq!(reading.revoke(&id).await, StatusCode::NO_CONTENT);
 }

@@ -1,12 +1,12 @@
 //! The example gateway as a process of its own on a loopback port, driven over HTTP: what
-//! restarts, `kill -9` and outages need. The binary is the one `cargo test` builds beside the
-//! test binaries, with the same features.
+//! restarts, `kill -9`, SIGTERM and outages need. The binary is the one `cargo test` builds
+//! beside the test binaries, with the same features.
 #![allow(dead_code, reason = "each test binary uses part of it")]
 
 use std::{
-    net::TcpListener,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -31,7 +31,8 @@ const JWT_SECRET: &str = "the gateway processes' shared JWT secret";
 pub struct Gateway {
     child: Child,
     client: Client,
-    _workdir: tempfile::TempDir,
+    addr: SocketAddr,
+    workdir: tempfile::TempDir,
 }
 
 /// Sends requests to a gateway at a base URL.
@@ -66,26 +67,53 @@ pub fn free_port() -> u16 {
 }
 
 impl Gateway {
-    /// Starts the gateway with `--store store` on `port` (no rate limit, no audit log) and waits
-    /// until it answers `/healthz`.
+    /// Starts the gateway with `--store store` on `port` (no rate limit, no audit log, the JWT
+    /// secret the test processes share) and waits until it answers `/healthz`.
     pub async fn start(store: &str, port: u16) -> Gateway {
+        let args = ["--store", store, "--quiet"];
+        Self::spawn(port, &args, Some(JWT_SECRET)).await
+    }
+
+    /// Starts the gateway on a free port with no rate limit and `args`, its JWT key its own (a
+    /// file in its folder), and waits until it answers `/healthz`.
+    pub async fn start_with(args: &[&str]) -> Gateway {
+        Self::spawn(free_port(), args, None).await
+    }
+
+    async fn spawn(port: u16, args: &[&str], jwt_secret: Option<&str>) -> Gateway {
         let workdir = tempfile::tempdir().unwrap();
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .current_dir(workdir.path())
-            .env("IMPERSONATION_JWT_SECRET", JWT_SECRET)
-            .args(["--addr", &format!("127.0.0.1:{port}")])
-            .args(["--store", store, "--rate-limit", "0", "--quiet"])
+            .args(["--addr", &format!("127.0.0.1:{port}"), "--rate-limit", "0"])
+            .args(args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::inherit());
+        if let Some(secret) = jwt_secret {
+            command.env("IMPERSONATION_JWT_SECRET", secret);
+        }
+        let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("could not start {}: {e}", binary().display()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut gateway = Gateway {
             child,
-            client: Client::new(&format!("http://127.0.0.1:{port}")),
-            _workdir: workdir,
+            client: Client::new(&format!("http://{addr}")),
+            addr,
+            workdir,
         };
         gateway.wait_until_healthy().await;
         gateway
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The folder it runs in, where its default token file and JWT key go.
+    pub fn workdir(&self) -> &Path {
+        self.workdir.path()
     }
 
     async fn wait_until_healthy(&mut self) {
@@ -109,6 +137,31 @@ impl Gateway {
     pub fn kill_9(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM, as a service manager stopping the gateway does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits until the gateway refuses new connections, as it does once it has taken SIGTERM.
+    pub fn wait_until_closed_to_new_connections(&self) {
+        for _ in 0..500 {
+            if TcpStream::connect(self.addr).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the gateway still accepts connections five seconds after SIGTERM");
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
     }
 }
 
@@ -188,14 +241,21 @@ impl Client {
 
     /// The ids the demo organization's listing shows.
     pub async fn listed_ids(&self) -> Vec<String> {
-        let (status, listed) = self.send(Method::GET, TOKENS, ADMIN, "").await;
-        assert_eq!(status, StatusCode::OK, "{listed}");
-        listed
-            .as_array()
-            .expect("a listing is an array")
+        self.listed()
+            .await
             .iter()
             .map(|token| token["id"].as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// The demo organization's listing of tokens.
+    pub async fn listed(&self) -> Vec<Value> {
+        let (status, listed) = self.send(Method::GET, TOKENS, ADMIN, "").await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        match listed {
+            Value::Array(tokens) => tokens,
+            other => panic!("a listing is an array: {other}"),
+        }
     }
 
     /// An impersonation JWT for Bob from the demo admin: the JWT and its `jti`.
