@@ -375,9 +375,9 @@ impl JwtKeys {
     }
 
     /// The claims of `token` if its text is that of a token that passed verification here and is
-    /// still valid at `now` (the request's one clock read): such a
-    /// text needs no other check. Remembered until they expire, so a client sending the same
-    /// token again and again pays for one verification; compared by their full text.
+    /// still valid at `now` (the request's one clock read): such a text needs no other check.
+    /// Tokens are remembered until they expire, so a client sending the same one again and again
+    /// pays for one verification, and compared by their full text.
     pub(crate) fn verified_before(&self, token: &[u8], now: Timestamp) -> Option<Arc<Verified>> {
         self.inner.verified.get(token, now.as_secs())
     }
