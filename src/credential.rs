@@ -47,8 +47,8 @@ pub(crate) enum OwnedCredential {
 
 impl Credential<'_> {
     /// The owned form; `None` for `Absent`.
-    pub(crate) fn to_owned(&self) -> Option<OwnedCredential> {
-        match *self {
+    pub(crate) fn into_owned(self) -> Option<OwnedCredential> {
+        match self {
             Credential::Absent => None,
             Credential::Opaque {
                 secret,
@@ -60,9 +60,7 @@ impl Credential<'_> {
                 source,
             }),
             Credential::Jwt(token) => Some(OwnedCredential::Jwt(token.to_owned())),
-            Credential::KnownJwt(ref verified) => {
-                Some(OwnedCredential::KnownJwt(Arc::clone(verified)))
-            }
+            Credential::KnownJwt(verified) => Some(OwnedCredential::KnownJwt(verified)),
         }
     }
 }
@@ -289,7 +287,7 @@ mod tests {
     ) -> Result<Option<String>, Rejection> {
         format
             .read(&headers(pairs))
-            .map(|c| c.to_owned().map(|c| format!("{c:?}")))
+            .map(|c| c.into_owned().map(|c| format!("{c:?}")))
     }
 
     fn opaque(user: &str, source: CredentialSource) -> Option<String> {

@@ -30,14 +30,20 @@ pub(crate) type Authorized = (Parts, Result<ImpersonatedUser, Rejection>);
 /// The boxed check, for backends that have to wait.
 pub(crate) type AuthorizeFuture = Pin<Box<dyn Future<Output = Authorized> + Send>>;
 
+/// What the checks tell without waiting.
+pub(crate) enum CheckedNow<'h> {
+    /// Every backend answered at once: the verdict.
+    Decided(Result<ImpersonatedUser, Rejection>),
+    /// A backend has to be waited on: the credential for `authorize`, a JWT's as its verified
+    /// claims once they are known, so the wait does not verify it again.
+    Wait(Credential<'h>),
+}
+
 /// The checks, with their configuration types erased so the service stays `Impersonation<S>`.
 pub(crate) trait Authorize: Send + Sync + 'static {
-    /// The verdict, if every backend can answer without waiting; `None` means "use `authorize`".
-    fn check_now(
-        &self,
-        credential: &Credential<'_>,
-        head: &RequestHead<'_>,
-    ) -> Option<Result<ImpersonatedUser, Rejection>>;
+    /// The verdict, if every backend can answer without waiting; else the credential to
+    /// `authorize`.
+    fn check_now<'h>(&self, credential: Credential<'h>, head: &RequestHead<'_>) -> CheckedNow<'h>;
 
     /// The verdict, waiting on the backends.
     fn authorize(self: Arc<Self>, credential: OwnedCredential, parts: Parts) -> AuthorizeFuture;
@@ -85,34 +91,37 @@ where
     A: AccessPolicy,
     P: ImpersonationPolicy,
 {
-    fn check_now(
-        &self,
-        credential: &Credential<'_>,
-        head: &RequestHead<'_>,
-    ) -> Option<Result<ImpersonatedUser, Rejection>> {
+    fn check_now<'h>(&self, credential: Credential<'h>, head: &RequestHead<'_>) -> CheckedNow<'h> {
         let now = Timestamp::now_coarse();
-        match *credential {
+        match credential {
             Credential::Opaque {
                 secret,
                 user,
                 source,
             } => {
-                let found = self.store.lookup_now(&TokenDigest::of(&secret))?;
+                let Some(found) = self.store.lookup_now(&TokenDigest::of(&secret)) else {
+                    return CheckedNow::Wait(credential);
+                };
                 let record = match self.usable(found, now, head) {
                     Ok(record) => record,
-                    Err(rejection) => return Some(Err(rejection)),
+                    Err(rejection) => return CheckedNow::Decided(Err(rejection)),
                 };
-                let member = self.directory.resolve_now(&record.organization, user)?;
+                let Some(member) = self.directory.resolve_now(&record.organization, user) else {
+                    return CheckedNow::Wait(credential);
+                };
                 // A use due to be written back takes the waiting path, which writes it.
                 if self.store.writes_back_uses() && record.last_used.is_due(now) {
-                    return None;
+                    return CheckedNow::Wait(credential);
                 }
                 record.last_used.record(now);
-                Some(self.admit(record, member, source))
+                CheckedNow::Decided(self.admit(record, member, source))
             }
-            Credential::Jwt(token) => self.jwt_now(self.verified(token, now), head),
-            Credential::KnownJwt(ref claims) => self.jwt_now(Ok(Arc::clone(claims)), head),
-            Credential::Absent => Some(Err(INVALID_TOKEN)),
+            Credential::Jwt(token) => match self.verified(token, now) {
+                Ok(claims) => self.jwt_now(claims, head),
+                Err(rejection) => CheckedNow::Decided(Err(rejection)),
+            },
+            Credential::KnownJwt(claims) => self.jwt_now(claims, head),
+            Credential::Absent => CheckedNow::Decided(Err(INVALID_TOKEN)),
         }
     }
 
@@ -234,21 +243,21 @@ where
     }
 
     /// The verdict on a JWT with these claims, if the store and the directory can tell at once.
-    fn jwt_now(
-        &self,
-        claims: Result<Arc<Verified>, Rejection>,
-        head: &RequestHead<'_>,
-    ) -> Option<Result<ImpersonatedUser, Rejection>> {
-        let claims = match claims.and_then(|claims| self.in_scope(claims, head)) {
+    fn jwt_now<'h>(&self, claims: Arc<Verified>, head: &RequestHead<'_>) -> CheckedNow<'h> {
+        let claims = match self.in_scope(claims, head) {
             Ok(claims) => claims,
-            Err(rejection) => return Some(Err(rejection)),
+            Err(rejection) => return CheckedNow::Decided(Err(rejection)),
         };
         // Revocations the store cannot tell at once take the waiting path.
-        if self.store.jwt_revoked_now(&claims.identity())? {
-            return Some(Err(INVALID_TOKEN));
+        match self.store.jwt_revoked_now(&claims.identity()) {
+            Some(true) => return CheckedNow::Decided(Err(INVALID_TOKEN)),
+            Some(false) => {}
+            None => return CheckedNow::Wait(Credential::KnownJwt(claims)),
         }
-        let found = self.directory.user_by_id_now(&claims.user_id)?;
-        Some(self.admit_jwt(claims, found))
+        match self.directory.user_by_id_now(&claims.user_id) {
+            Some(found) => CheckedNow::Decided(self.admit_jwt(claims, found)),
+            None => CheckedNow::Wait(Credential::KnownJwt(claims)),
+        }
     }
 
     /// The verdict on a JWT with these claims, waiting on the store and the directory.

@@ -9,7 +9,7 @@ use std::{
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{future::ResponseFuture, layer::Shared};
+use super::{authorize::CheckedNow, future::ResponseFuture, layer::Shared};
 use crate::{
     audit::{AuditEvent, AuditOutcome},
     body::ResponseBody,
@@ -73,10 +73,10 @@ impl<S> Impersonation<S> {
             uri: request.uri(),
             headers: request.headers(),
         };
-        match self.shared.checks.check_now(&credential, &head) {
-            Some(Ok(user)) => Decision::Accept(user),
-            Some(Err(rejection)) => Decision::Reject(rejection),
-            None => match credential.to_owned() {
+        match self.shared.checks.check_now(credential, &head) {
+            CheckedNow::Decided(Ok(user)) => Decision::Accept(user),
+            CheckedNow::Decided(Err(rejection)) => Decision::Reject(rejection),
+            CheckedNow::Wait(credential) => match credential.into_owned() {
                 Some(owned) => Decision::Wait(owned),
                 None => Decision::PassOn,
             },
