@@ -199,7 +199,7 @@ impl AuditOutcome<'_> {
 ///
 /// An accepted event has the fields `outcome`, `actor` (the admin's user id, when known), `user`,
 /// `organization` (when known), `token_id` (for an impersonation token), `source`, `method` and
-/// `path`; a refused one `outcome`, `reason` (the error code), `status`, `method` and `path`.
+/// `path`; a refused one `outcome`, `reason` ([`Rejection::reason`]), `status`, `method` and `path`.
 /// Every value of these is a string slice or a number, so a subscriber records each as it is:
 /// nothing is formatted through `Display` or `Debug` on the request's thread. An admin's change
 /// has `outcome` (as [`AuditOutcome::as_str`] names it), `admin` and `organization`, and
@@ -244,7 +244,7 @@ fn trace_refused(rejection: &Rejection, event: &AuditEvent<'_>) {
     tracing::warn!(
         target: TARGET,
         outcome = "refused",
-        reason = rejection.error_code(),
+        reason = rejection.reason(),
         status = rejection.status().as_u16(),
         method = event.method.as_str(),
         path = event.uri.path(),

@@ -26,6 +26,9 @@ pub enum ConfigError {
     /// A table prefix is not 1 to 32 lowercase ASCII letters, digits and underscores starting
     /// with a letter or underscore.
     InvalidTablePrefix(String),
+    /// A protected route is not `METHOD /path` (a trailing `/*` for a subtree, `*` for any
+    /// method), or a gRPC method is not `package.Service/Method`.
+    InvalidProtectedRoute(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -51,6 +54,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "table prefix {prefix:?} must be 1 to 32 lowercase ASCII letters, digits and \
                  underscores, not starting with a digit"
+            ),
+            ConfigError::InvalidProtectedRoute(route) => write!(
+                f,
+                "protected route {route:?} must be `METHOD /path`, with `*` for any method and \
+                 a trailing `/*` for a subtree, or a gRPC method `package.Service/Method`"
             ),
         }
     }

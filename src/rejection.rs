@@ -14,6 +14,7 @@ use crate::body::ResponseBody;
 pub struct Rejection {
     kind: RejectionKind,
     description: &'static str,
+    reason: Option<&'static str>,
 }
 
 /// The classes of refusal, each with its own status.
@@ -36,7 +37,19 @@ pub enum RejectionKind {
 
 impl Rejection {
     pub(crate) const fn new(kind: RejectionKind, description: &'static str) -> Self {
-        Self { kind, description }
+        Self {
+            kind,
+            description,
+            reason: None,
+        }
+    }
+
+    /// The same answer to the client, with a reason of its own for the audit trail.
+    pub(crate) const fn because(self, reason: &'static str) -> Self {
+        Self {
+            reason: Some(reason),
+            ..self
+        }
     }
 
     /// The class of refusal.
@@ -47,6 +60,18 @@ impl Rejection {
     /// The sentence sent to the client.
     pub fn description(&self) -> &'static str {
         self.description
+    }
+
+    /// Why the request was refused, for the audit trail: the [error code](Self::error_code),
+    /// or a finer reason that the client is not told, such as `actor_not_admin` (the admin
+    /// behind the credential no longer administers its organization), `user_not_allowed` (a
+    /// member outside a narrowed token's users) or `protected_route` (a request never made
+    /// while impersonating).
+    pub fn reason(&self) -> &'static str {
+        match self.reason {
+            Some(reason) => reason,
+            None => self.error_code(),
+        }
     }
 
     /// The HTTP status.

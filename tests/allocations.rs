@@ -57,7 +57,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 
 fn directory() -> StaticDirectory {
     StaticDirectory::from_json(
-        r#"{"organizations": [{"id": "acme", "members": [{"id": "u1", "email": "ada@acme.test"}]}]}"#,
+        r#"{"organizations": [{"id": "acme", "members": [{"id": "u1", "email": "ada@acme.test", "admin": true}]}]}"#,
     )
     .unwrap()
 }

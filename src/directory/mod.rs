@@ -73,6 +73,36 @@ pub trait UserDirectory: Send + Sync + 'static {
         id: &str,
     ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send;
 
+    /// Whether the user with id `user_id` administers `organization`: `false` for an unknown
+    /// user or one outside it. The layer asks on every impersonated request, so a credential
+    /// stops working once the admin behind it loses the role.
+    ///
+    /// The default asks [`UserDirectory::user_by_id`]; a directory that can tell more cheaply
+    /// overrides it.
+    fn is_admin(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, DirectoryError>> + Send {
+        let found = self.user_by_id(user_id);
+        async move {
+            found
+                .await
+                .map(|found| administers(found.as_ref(), organization))
+        }
+    }
+
+    /// The answer of [`UserDirectory::is_admin`] if it is at hand without waiting; `None`
+    /// means "ask `is_admin`". The default asks [`UserDirectory::user_by_id_now`].
+    fn is_admin_now(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> Option<Result<bool, DirectoryError>> {
+        self.user_by_id_now(user_id)
+            .map(|found| found.map(|found| administers(found.as_ref(), organization)))
+    }
+
     /// The answer of [`UserDirectory::resolve`] if it is at hand without waiting; `None` (the
     /// default) means "ask `resolve`".
     fn resolve_now(
@@ -125,6 +155,29 @@ impl<T: UserDirectory> UserDirectory for Arc<T> {
     ) -> Option<Result<Option<UserWithMemberships>, DirectoryError>> {
         (**self).user_by_id_now(id)
     }
+
+    fn is_admin(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, DirectoryError>> + Send {
+        (**self).is_admin(organization, user_id)
+    }
+
+    fn is_admin_now(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> Option<Result<bool, DirectoryError>> {
+        (**self).is_admin_now(organization, user_id)
+    }
+}
+
+/// Whether `found` administers `organization`.
+fn administers(found: Option<&UserWithMemberships>, organization: &str) -> bool {
+    found
+        .and_then(|user| user.membership(organization))
+        .is_some_and(|membership| membership.admin)
 }
 
 /// Why a directory could not answer.

@@ -2,6 +2,7 @@
 
 use std::{collections::HashMap, future::Future, sync::Arc};
 
+use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
 
 /// The maps hash with foldhash rather than SipHash: the layer looks a name up on every
@@ -59,8 +60,29 @@ pub struct MemberData {
 ///
 /// A user is found by id, email, display name or alias, ignoring case. A name shared by two members
 /// of one organization finds neither.
+///
+/// Clones share one directory: [`StaticDirectory::replace`] through any clone replaces it for
+/// all at once, so an app can hand clones to the layer and the services and reload its users
+/// while serving. A request sees either the old directory or the new one, never a mix.
+///
+/// ```
+/// use tower_impersonation::StaticDirectory;
+///
+/// let directory = StaticDirectory::from_json(r#"{"organizations": [{"id": "acme",
+///     "members": [{"id": "u1", "email": "ada@acme.test", "admin": true}]}]}"#).unwrap();
+/// let served = directory.clone(); // given to the layer
+/// directory.replace_from_json(r#"{"organizations": [{"id": "acme",
+///     "members": [{"id": "u1", "email": "ada@acme.test", "admin": false}]}]}"#).unwrap();
+/// # let _ = served;
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct StaticDirectory {
+    current: Arc<ArcSwap<Indexes>>,
+}
+
+/// The lookups of one version of the directory.
+#[derive(Debug, Default)]
+struct Indexes {
     members: Map<Arc<str>, Names>,
     users: Map<String, UserWithMemberships>,
 }
@@ -68,19 +90,58 @@ pub struct StaticDirectory {
 impl StaticDirectory {
     /// Builds the directory and its indexes.
     pub fn new(data: DirectoryData) -> Self {
-        let mut directory = Self::default();
-        for organization in data.organizations {
-            let org: Arc<str> = organization.id.into();
-            for member in organization.members {
-                directory.add(&org, member);
-            }
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(Indexes::new(data))),
         }
-        directory
     }
 
     /// Builds the directory from its JSON form.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json).map(Self::new)
+    }
+
+    /// Replaces the directory, for this handle and every clone of it, with one built from
+    /// `data`. Requests already past their lookups keep what they found.
+    pub fn replace(&self, data: DirectoryData) {
+        self.current.store(Arc::new(Indexes::new(data)));
+    }
+
+    /// Replaces the directory with one built from its JSON form; a document that does not parse
+    /// leaves the directory as it was.
+    pub fn replace_from_json(&self, json: &str) -> Result<(), serde_json::Error> {
+        let data = serde_json::from_str(json)?;
+        self.replace(data);
+        Ok(())
+    }
+
+    fn find(&self, organization: &str, who: &str) -> Option<Member> {
+        self.current.load().find(organization, who)
+    }
+
+    fn user(&self, id: &str) -> Option<UserWithMemberships> {
+        self.current.load().users.get(id).cloned()
+    }
+
+    fn administers(&self, organization: &str, user_id: &str) -> bool {
+        self.current
+            .load()
+            .users
+            .get(user_id)
+            .and_then(|user| user.membership(organization))
+            .is_some_and(|membership| membership.admin)
+    }
+}
+
+impl Indexes {
+    fn new(data: DirectoryData) -> Self {
+        let mut indexes = Self::default();
+        for organization in data.organizations {
+            let org: Arc<str> = organization.id.into();
+            for member in organization.members {
+                indexes.add(&org, member);
+            }
+        }
+        indexes
     }
 
     fn add(&mut self, organization: &Arc<str>, data: MemberData) {
@@ -164,7 +225,15 @@ impl UserDirectory for StaticDirectory {
         &self,
         id: &str,
     ) -> impl Future<Output = Result<Option<UserWithMemberships>, DirectoryError>> + Send {
-        std::future::ready(Ok(self.users.get(id).cloned()))
+        std::future::ready(Ok(self.user(id)))
+    }
+
+    fn is_admin(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> impl Future<Output = Result<bool, DirectoryError>> + Send {
+        std::future::ready(Ok(self.administers(organization, user_id)))
     }
 
     fn resolve_now(
@@ -179,7 +248,15 @@ impl UserDirectory for StaticDirectory {
         &self,
         id: &str,
     ) -> Option<Result<Option<UserWithMemberships>, DirectoryError>> {
-        Some(Ok(self.users.get(id).cloned()))
+        Some(Ok(self.user(id)))
+    }
+
+    fn is_admin_now(
+        &self,
+        organization: &str,
+        user_id: &str,
+    ) -> Option<Result<bool, DirectoryError>> {
+        Some(Ok(self.administers(organization, user_id)))
     }
 }
 
@@ -225,9 +302,47 @@ mod tests {
     #[test]
     fn user_by_id_lists_every_membership() {
         let d = directory();
-        let found = d.users.get("u1").unwrap();
+        let found = d.user("u1").unwrap();
         assert!(found.membership("acme").unwrap().admin);
         assert!(!found.membership("globex").unwrap().admin);
         assert!(found.membership("initech").is_none());
+    }
+}
+
+#[cfg(test)]
+mod replacing {
+    use super::*;
+
+    fn acme(ada_is_admin: bool) -> String {
+        format!(
+            r#"{{"organizations": [{{"id": "acme", "members": [
+                {{"id": "u1", "email": "ada@acme.test", "admin": {ada_is_admin}}},
+                {{"id": "u2", "email": "bob@acme.test"}}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_replacement_reaches_every_clone() {
+        let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+        let served = directory.clone();
+        assert_eq!(served.is_admin_now("acme", "u1"), Some(Ok(true)));
+        directory.replace_from_json(&acme(false)).unwrap();
+        assert_eq!(served.is_admin_now("acme", "u1"), Some(Ok(false)));
+        assert_eq!(served.find("acme", "bob@acme.test").unwrap().user.id, "u2");
+    }
+
+    #[test]
+    fn a_document_that_does_not_parse_leaves_the_directory_as_it_was() {
+        let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+        assert!(directory.replace_from_json("{not json").is_err());
+        assert_eq!(directory.is_admin_now("acme", "u1"), Some(Ok(true)));
+    }
+
+    #[test]
+    fn unknown_users_and_other_organizations_are_not_admins() {
+        let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+        assert_eq!(directory.is_admin_now("acme", "u9"), Some(Ok(false)));
+        assert_eq!(directory.is_admin_now("globex", "u1"), Some(Ok(false)));
+        assert_eq!(directory.is_admin_now("acme", "u2"), Some(Ok(false)));
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     directory::{DirectoryError, Member, UserDirectory, UserWithMemberships},
     impersonated::{Actor, CredentialSource, ImpersonatedUser},
     jwt::{JwtKeys, Verified},
-    policy::{AccessPolicy, ImpersonationPolicy, RequestHead},
+    policy::{AccessPolicy, ImpersonationPolicy, ProtectedRoutes, RequestHead},
     record::TokenRecord,
     rejection::{Rejection, RejectionKind},
     role::Roles,
@@ -67,6 +67,14 @@ const INSUFFICIENT_SCOPE: Rejection = Rejection::new(
     RejectionKind::InsufficientScope,
     "the token's roles do not allow this request",
 );
+/// The answer to a credential whose admin no longer administers its organization: the same as
+/// to any invalid credential, with a reason of its own for the audit trail.
+const ACTOR_NOT_ADMIN: Rejection = INVALID_TOKEN.because("actor_not_admin");
+const PROTECTED_ROUTE: Rejection = Rejection::new(
+    RejectionKind::AccessDenied,
+    "this request cannot be made while impersonating",
+)
+.because("protected_route");
 const UNAVAILABLE: Rejection = Rejection::new(
     RejectionKind::Unavailable,
     "impersonation cannot be checked right now; retry shortly",
@@ -79,6 +87,9 @@ pub(crate) struct Checks<St, D, A, P> {
     pub(crate) access: A,
     pub(crate) policy: P,
     pub(crate) jwt: Option<JwtKeys>,
+    pub(crate) protected: ProtectedRoutes,
+    /// Whether the admin behind each credential must still administer its organization.
+    pub(crate) check_actors: bool,
     pub(crate) user_header: HeaderName,
     pub(crate) strip_authorization: bool,
     pub(crate) audit: AuditSink,
@@ -102,10 +113,17 @@ where
                 let Some(found) = self.store.lookup_now(&TokenDigest::of(&secret)) else {
                     return CheckedNow::Wait(credential);
                 };
-                let record = match self.usable(found, now, head) {
+                let record = match self.live(found, now) {
                     Ok(record) => record,
                     Err(rejection) => return CheckedNow::Decided(Err(rejection)),
                 };
+                let Some(actor) = self.actor_admin_now(&record.organization, &record.created_by)
+                else {
+                    return CheckedNow::Wait(credential);
+                };
+                if let Err(rejection) = actor.and_then(|()| self.permits(&record.roles, head)) {
+                    return CheckedNow::Decided(Err(rejection));
+                }
                 let Some(member) = self.directory.resolve_now(&record.organization, user) else {
                     return CheckedNow::Wait(credential);
                 };
@@ -181,7 +199,10 @@ where
             } => {
                 let now = Timestamp::now_coarse();
                 let found = self.store.lookup(&TokenDigest::of(&secret)).await;
-                let record = self.usable(found, now, &head)?;
+                let record = self.live(found, now)?;
+                self.actor_admin(&record.organization, &record.created_by)
+                    .await?;
+                self.permits(&record.roles, &head)?;
                 let member = self.directory.resolve(&record.organization, &user).await;
                 let impersonated = self.admit(Arc::clone(&record), member, source)?;
                 if record.last_used.note(now) && self.store.writes_back_uses() {
@@ -200,19 +221,54 @@ where
         }
     }
 
-    /// The token record, if it exists, has not expired, and its roles allow the request.
-    fn usable(
+    /// The token record, if it exists and has not expired.
+    fn live(
         &self,
         found: Result<Option<Arc<TokenRecord>>, StoreError>,
         now: Timestamp,
-        head: &RequestHead<'_>,
     ) -> Result<Arc<TokenRecord>, Rejection> {
-        let record = found
+        found
             .map_err(|error| unavailable("token store", &error))?
             .filter(|record| !record.is_expired(now))
-            .ok_or(INVALID_TOKEN)?;
-        self.check_scope(&record.roles, head)?;
-        Ok(record)
+            .ok_or(INVALID_TOKEN)
+    }
+
+    /// Whether `actor` still administers `organization`, if the directory can tell at once.
+    fn actor_admin_now(&self, organization: &str, actor: &str) -> Option<Result<(), Rejection>> {
+        if !self.check_actors {
+            return Some(Ok(()));
+        }
+        self.directory
+            .is_admin_now(organization, actor)
+            .map(still_admin)
+    }
+
+    /// Whether `actor` still administers `organization`, waiting on the directory.
+    async fn actor_admin(&self, organization: &str, actor: &str) -> Result<(), Rejection> {
+        if !self.check_actors {
+            return Ok(());
+        }
+        still_admin(self.directory.is_admin(organization, actor).await)
+    }
+
+    /// Whether the admin a JWT names still administers its organization, if the directory can
+    /// tell at once. A JWT naming no admin has no one to check; one naming an admin but no
+    /// organization cannot be checked, and is refused.
+    fn jwt_actor_now(&self, claims: &Verified) -> Option<Result<(), Rejection>> {
+        match (&claims.actor, &claims.organization) {
+            (None, _) => Some(Ok(())),
+            (Some(actor), Some(organization)) => self.actor_admin_now(organization, actor),
+            (Some(_), None) if self.check_actors => Some(Err(ACTOR_NOT_ADMIN)),
+            (Some(_), None) => Some(Ok(())),
+        }
+    }
+
+    /// [`Self::jwt_actor_now`], waiting on the directory.
+    async fn jwt_actor(&self, claims: &Verified) -> Result<(), Rejection> {
+        match (&claims.actor, &claims.organization) {
+            (Some(actor), Some(organization)) => self.actor_admin(organization, actor).await,
+            _ => self.jwt_actor_now(claims).unwrap_or(Ok(())),
+        }
     }
 
     /// The impersonated user, if the member exists and the policy lets the token act as them.
@@ -244,6 +300,11 @@ where
 
     /// The verdict on a JWT with these claims, if the store and the directory can tell at once.
     fn jwt_now<'h>(&self, claims: Arc<Verified>, head: &RequestHead<'_>) -> CheckedNow<'h> {
+        match self.jwt_actor_now(&claims) {
+            Some(Ok(())) => {}
+            Some(Err(rejection)) => return CheckedNow::Decided(Err(rejection)),
+            None => return CheckedNow::Wait(Credential::KnownJwt(claims)),
+        }
         let claims = match self.in_scope(claims, head) {
             Ok(claims) => claims,
             Err(rejection) => return CheckedNow::Decided(Err(rejection)),
@@ -267,6 +328,7 @@ where
         now: Timestamp,
         head: &RequestHead<'_>,
     ) -> Result<ImpersonatedUser, Rejection> {
+        self.jwt_actor(&claims).await?;
         let claims = self.in_scope(claims, head)?;
         self.not_revoked(&claims, now).await?;
         let found = self.directory.user_by_id(&claims.user_id).await;
@@ -279,7 +341,7 @@ where
         claims: Arc<Verified>,
         head: &RequestHead<'_>,
     ) -> Result<Arc<Verified>, Rejection> {
-        self.check_scope(&claims.roles, head)?;
+        self.permits(&claims.roles, head)?;
         Ok(claims)
     }
 
@@ -332,7 +394,12 @@ where
         Ok(ImpersonatedUser::by_jwt(member.user, actor, claims))
     }
 
-    fn check_scope(&self, roles: &Roles, head: &RequestHead<'_>) -> Result<(), Rejection> {
+    /// Whether a credential with `roles` may make this request: it is not a protected route,
+    /// and the roles allow it.
+    fn permits(&self, roles: &Roles, head: &RequestHead<'_>) -> Result<(), Rejection> {
+        if self.protected.contains(head.method, head.uri.path()) {
+            return Err(PROTECTED_ROUTE);
+        }
         let required = self.access.required(head);
         if roles.allow(required.access, required.resource) {
             Ok(())
@@ -347,6 +414,15 @@ where
         if let Err(error) = self.store.record_use(id, now).await {
             tracing::warn!(target: "tower_impersonation", %error, "could not record token use");
         }
+    }
+}
+
+/// The directory's answer on an admin, as the layer's verdict.
+fn still_admin(answer: Result<bool, DirectoryError>) -> Result<(), Rejection> {
+    match answer {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ACTOR_NOT_ADMIN),
+        Err(error) => Err(unavailable("user directory", &error)),
     }
 }
 

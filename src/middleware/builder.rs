@@ -11,7 +11,9 @@ use crate::{
     directory::UserDirectory,
     error::ConfigError,
     jwt::JwtKeys,
-    policy::{AccessPolicy, AnyMember, ImpersonationPolicy, PathPolicy},
+    policy::{
+        AccessPolicy, AnyMember, ImpersonationPolicy, PathPolicy, ProtectedRoute, ProtectedRoutes,
+    },
     store::TokenStore,
     token::TokenPrefix,
 };
@@ -32,6 +34,8 @@ pub struct ImpersonationBuilder<St, D, A = PathPolicy, P = AnyMember> {
     require: bool,
     strip_authorization: bool,
     jwt: Option<JwtKeys>,
+    protected: ProtectedRoutes,
+    check_actors: bool,
     audit: AuditSink,
 }
 
@@ -47,6 +51,8 @@ impl<St: TokenStore, D: UserDirectory> ImpersonationBuilder<St, D> {
             require: false,
             strip_authorization: false,
             jwt: None,
+            protected: ProtectedRoutes::default(),
+            check_actors: true,
             audit: AuditSink::default(),
         }
     }
@@ -93,6 +99,40 @@ where
         self
     }
 
+    /// Never let an impersonation credential make `route`, whatever its roles: such a request is
+    /// refused with 403 `access_denied`, saying it cannot be made while impersonating, and the
+    /// audit event's reason is `protected_route`. The same request without impersonation is
+    /// untouched. Typical routes are a password change, MFA enrolment and the token services.
+    ///
+    /// ```
+    /// use tower_impersonation::{ImpersonationLayer, MemoryStore, StaticDirectory, policy::ProtectedRoute};
+    ///
+    /// let layer = ImpersonationLayer::builder(MemoryStore::new(), StaticDirectory::default())
+    ///     .protect("POST /api/v1/account/password".parse()?)
+    ///     .protect("* /api/v1/api-tokens/impersonation/*".parse()?)
+    ///     .protect(ProtectedRoute::grpc("acme.Accounts/EnrolMfa")?)
+    ///     .build();
+    /// # let _ = layer;
+    /// # Ok::<(), tower_impersonation::ConfigError>(())
+    /// ```
+    pub fn protect(mut self, route: ProtectedRoute) -> Self {
+        self.protected.add(route);
+        self
+    }
+
+    /// Credentials belong to their organization, not to the admin who made them: the layer no
+    /// longer checks, on every request, that the admin behind a token (its creator) or a JWT
+    /// (its `act` claim) still administers the credential's organization.
+    ///
+    /// This gives up the guarantee that a credential dies with its admin's role: a token made
+    /// by an admin who has since been demoted or removed keeps acting as any member until it
+    /// expires or is revoked. Without this setting such a request is refused with 401
+    /// `invalid_token`, and the audit event's reason is `actor_not_admin`.
+    pub fn organization_owned_credentials(mut self) -> Self {
+        self.check_actors = false;
+        self
+    }
+
     /// Where each accepted or refused credential is reported (default [`TracingAudit`](crate::TracingAudit): a
     /// `tracing` event of target `tower_impersonation::audit`).
     pub fn audit(mut self, audit: impl Audit) -> Self {
@@ -112,6 +152,8 @@ where
             require: self.require,
             strip_authorization: self.strip_authorization,
             jwt: self.jwt,
+            protected: self.protected,
+            check_actors: self.check_actors,
             audit: self.audit,
         }
     }
@@ -131,6 +173,8 @@ where
             require: self.require,
             strip_authorization: self.strip_authorization,
             jwt: self.jwt,
+            protected: self.protected,
+            check_actors: self.check_actors,
             audit: self.audit,
         }
     }
@@ -148,6 +192,8 @@ where
             access: self.access,
             policy: self.policy,
             jwt: self.jwt,
+            protected: self.protected,
+            check_actors: self.check_actors,
             user_header: self.user_header,
             strip_authorization: self.strip_authorization,
             audit: self.audit,

@@ -71,7 +71,7 @@ fn write_fields(fields: &mut Visitor<'_>, event: &AuditEvent<'_>) {
             write_request(fields, event);
         }
         AuditOutcome::Refused(rejection) => {
-            fields.plain_field(&REASON, rejection.error_code());
+            fields.plain_field(&REASON, rejection.reason());
             fields.u64("status", rejection.status().as_u16().into());
             write_request(fields, event);
         }
