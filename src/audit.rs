@@ -10,7 +10,10 @@ use std::{fmt, sync::Arc};
 use http::{Extensions, Method, Uri, request::Parts};
 use uuid::Uuid;
 
-use crate::{impersonated::ImpersonatedUser, rejection::Rejection};
+use crate::{
+    impersonated::{Actor, ImpersonatedUser},
+    rejection::Rejection,
+};
 
 /// Where the layer reports each decision it makes on an impersonation credential, and the
 /// services each token or JWT an admin creates or ends.
@@ -198,8 +201,8 @@ impl AuditOutcome<'_> {
 /// `tower_impersonation::audit`, `WARN` for a refusal, `INFO` for the rest.
 ///
 /// An accepted event has the fields `outcome`, `actor` (the admin's user id, when known), `user`,
-/// `organization` (when known), `token_id` (for an impersonation token), `source`, `method` and
-/// `path`; a refused one `outcome`, `reason` ([`Rejection::reason`]), `status`, `method` and `path`.
+/// `organization` (when known), `token_id` and `narrowed` (for an impersonation token: whether
+/// it may act as some members only), `source`, `method` and `path`; a refused one `outcome`, `reason` ([`Rejection::reason`]), `status`, `method` and `path`.
 /// Every value of these is a string slice or a number, so a subscriber records each as it is:
 /// nothing is formatted through `Display` or `Debug` on the request's thread. An admin's change
 /// has `outcome` (as [`AuditOutcome::as_str`] names it), `admin` and `organization`, and
@@ -227,6 +230,10 @@ fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
         .actor()
         .token_id()
         .map(|id| &*id.hyphenated().encode_lower(&mut token_id));
+    let narrowed = match user.actor() {
+        Actor::Token(record) => Some(record.is_narrowed()),
+        _ => None,
+    };
     tracing::info!(
         target: TARGET,
         outcome = "accepted",
@@ -234,6 +241,7 @@ fn trace_accepted(user: &ImpersonatedUser, event: &AuditEvent<'_>) {
         user = user.user().id.as_str(),
         organization = user.organization(),
         token_id,
+        narrowed,
         source = user.source().as_str(),
         method = event.method.as_str(),
         path = event.uri.path(),

@@ -38,6 +38,9 @@ pub struct TokenRecord {
     /// When the token was last used.
     #[serde(default)]
     pub last_used: LastUsed,
+    /// The ids of the members the token may act as; `None`: any member of the organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Arc<[String]>>,
 }
 
 impl TokenRecord {
@@ -61,8 +64,22 @@ impl TokenRecord {
             last_four: secret.last_four(),
             expires_at: None,
             last_used: LastUsed::default(),
+            users: None,
         };
         (secret, record)
+    }
+
+    /// Whether the token may act as the member with id `user_id`: any member unless the token
+    /// was narrowed to some.
+    pub fn may_act_as(&self, user_id: &str) -> bool {
+        self.users
+            .as_ref()
+            .is_none_or(|users| users.iter().any(|id| id == user_id))
+    }
+
+    /// Whether the token was narrowed to some members.
+    pub fn is_narrowed(&self) -> bool {
+        self.users.is_some()
     }
 
     /// Whether the token has expired at `now`.

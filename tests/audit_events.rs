@@ -171,7 +171,7 @@ async fn an_audit_of_ones_own_hears_what_admins_create_and_end_through_the_servi
     };
     let store = MemoryStore::new();
     let keys = JwtKeys::hs256(b"the audit test's secret, 32 bytes").unwrap();
-    let tokens = TokenService::new(store.clone()).audit(Arc::clone(&audit));
+    let tokens = TokenService::new(store.clone(), directory()).audit(Arc::clone(&audit));
     let organizations =
         OrganizationImpersonationService::new(directory(), keys, store).audit(audit);
     let router = Router::new()

@@ -388,7 +388,7 @@ where
 /// store, empty before.
 async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemoryStore) {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone()).body_limit(limit);
+    let service = TokenService::new(store.clone(), layer_fixture::directory()).body_limit(limit);
     let path = "/api/v1/api-tokens/impersonation";
     let (status, answer) = post_as_admin(service, path, "application/json", body).await;
     (status, answer, store)

@@ -1,5 +1,6 @@
-//! Impersonation never outlives or exceeds its grant: a credential dies with its admin's role,
-//! and protected routes are never made while impersonating. Real axum servers on loopback, with
+//! Impersonation never outlives or exceeds its grant: a credential dies with its admin's role, a
+//! narrowed token acts as its members only, and protected routes are never made while
+//! impersonating. Real axum servers on loopback, with
 //! tokens and JWTs, on the memory store and on a cache over SQLite, with a directory that answers
 //! at once and one that has to be waited on.
 
@@ -15,7 +16,7 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tower_impersonation::{
-    AuditEvent, AuditOutcome, ImpersonationBuilder, ImpersonationLayer, MemoryStore, Roles,
+    Actor, AuditEvent, AuditOutcome, ImpersonationBuilder, ImpersonationLayer, MemoryStore, Roles,
     StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore, UserDirectory,
     directory::{DirectoryError, Member, UserWithMemberships},
     jwt::{ActorClaim, ImpersonationClaims, JwtKeys},
@@ -73,6 +74,10 @@ impl Heard {
         move |event: &AuditEvent<'_>| {
             let what = match event.outcome {
                 AuditOutcome::Refused(rejection) => rejection.reason().to_owned(),
+                AuditOutcome::Accepted(user) => match user.actor() {
+                    Actor::Token(record) if record.is_narrowed() => "accepted narrowed".to_owned(),
+                    _ => "accepted".to_owned(),
+                },
                 other => other.as_str().to_owned(),
             };
             heard.lock().unwrap().push(what);
@@ -320,4 +325,58 @@ async fn an_invalid_credential_on_a_protected_route_is_still_invalid() {
     let unknown = "GINT:IMP:00000000-0000-4000-8000-000000000000";
     let reply = as_bob(&client, Method::POST, "/api/v1/account/password", unknown).await;
     assert_invalid_token(&reply);
+}
+
+/// A token narrowed to Bob acts as Bob alone: Ann gets the answer an unknown member gets, with the
+/// reason `user_not_allowed`; the acceptance says the token was narrowed.
+async fn a_narrowed_token_acts_as_its_members_only(store: impl TokenStore + Clone) {
+    let heard = Heard::default();
+    let (secret, mut record) =
+        TokenRecord::issue(&TokenPrefix::default(), "acme", "a-1", Roles::full_access());
+    record.users = Some(["b-1".to_owned()].into());
+    store.create(record, usize::MAX).await.unwrap();
+    let token = secret.expose();
+    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let client = serve(layer(store, directory, &heard).build()).await;
+
+    let reply = as_bob(&client, Method::GET, "/api/v1/cards", &token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(heard.last(), "accepted narrowed");
+
+    let authorization = format!("Bearer {token}");
+    let as_member = |who: &'static str| {
+        let authorization = authorization.clone();
+        let client = &client;
+        async move {
+            let headers: [(&str, &[u8]); 2] = [
+                ("authorization", authorization.as_bytes()),
+                ("x-guru-userid", who.as_bytes()),
+            ];
+            client.send(Method::GET, "/api/v1/cards", &headers).await
+        }
+    };
+    let ann = as_member("ann@acme.test").await;
+    assert_eq!(heard.last(), "user_not_allowed");
+    let unknown = as_member("nobody@acme.test").await;
+    assert_eq!(heard.last(), "access_denied");
+    assert_eq!(ann.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        ann.body, unknown.body,
+        "the same answer as an unknown member"
+    );
+}
+
+#[tokio::test]
+async fn a_narrowed_token_acts_as_its_members_only_on_the_memory_store() {
+    a_narrowed_token_acts_as_its_members_only(MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn a_narrowed_token_acts_as_its_members_only_on_a_cache_over_sqlite() {
+    let folder = tempfile::tempdir().unwrap();
+    let file = SqliteStore::open(folder.path().join("tokens.db"))
+        .await
+        .unwrap();
+    file.migrate().await.unwrap();
+    a_narrowed_token_acts_as_its_members_only(CachingStore::new(MemoryStore::new(), file)).await;
 }

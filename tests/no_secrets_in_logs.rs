@@ -71,7 +71,7 @@ async fn no_secret_reaches_logs_or_debug_output() {
 
     let store = MemoryStore::new();
     let keys = JwtKeys::hs256(JWT_SECRET.as_bytes()).unwrap();
-    let tokens = TokenService::new(store.clone());
+    let tokens = TokenService::new(store.clone(), directory());
     let orgs = OrganizationImpersonationService::new(directory(), keys.clone(), store.clone());
     let layer = ImpersonationLayer::builder(store.clone(), directory())
         .jwt(keys.clone())

@@ -311,7 +311,7 @@ proptest! {
         ],
     ) {
         let store = MemoryStore::new();
-        let service = TokenService::new(store.clone()).max_tokens_per_organization(3);
+        let service = TokenService::new(store.clone(), layer_fixture::directory()).max_tokens_per_organization(3);
         create_a_token(&service);
         let before = store.len();
         let uri = format!("/api/v1/api-tokens/impersonation{tail}");

@@ -77,7 +77,7 @@ async fn instance(url: &str, prefix: &str, lifetime: Duration) -> Instance {
     });
     Instance {
         app: BoxCloneSyncService::new(tower::Layer::layer(&layer, inner)),
-        tokens: TokenService::new(store),
+        tokens: TokenService::new(store, directory()),
         listener,
         lifetime,
     }

@@ -87,7 +87,7 @@ async fn create(service: &TokenService<MemoryStore>, body: &str) -> Value {
 
 #[tokio::test]
 async fn create_without_body_gives_a_full_access_token_shown_once() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let created = create(&service, "").await;
     let token = created["token"].as_str().unwrap();
     assert!(
@@ -105,7 +105,7 @@ async fn create_without_body_gives_a_full_access_token_shown_once() {
 
 #[tokio::test]
 async fn create_with_the_seed_body_returns_the_seed_fields() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let created = create(
         &service,
         r#"{"name": "XYZ Integration Token", "roles": ["read:*"]}"#,
@@ -121,9 +121,45 @@ async fn create_with_the_seed_body_returns_the_seed_fields() {
 }
 
 #[tokio::test]
+async fn a_token_narrowed_to_some_members_answers_and_lists_their_ids() {
+    let service = TokenService::new(MemoryStore::new(), directory());
+    let body = r#"{"users": ["bob.relay@acme.test", "Ada", "admin-1"]}"#;
+    let created = create(&service, body).await;
+    let bob = "7cdb765a-3251-483f-9193-249a5e472fcb";
+    assert_eq!(created["users"], json!([bob, "admin-1"]));
+    let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(admin()), "")).await;
+    assert_eq!(listed[0]["users"], json!([bob, "admin-1"]));
+    let open = create(&service, "").await;
+    assert!(
+        open.get("users").is_none(),
+        "a token not narrowed shows no users"
+    );
+}
+
+#[tokio::test]
+async fn naming_anyone_outside_the_organization_is_422_with_the_position_and_stores_nothing() {
+    let store = MemoryStore::new();
+    let service = TokenService::new(store.clone(), directory());
+    for (body, position) in [
+        (r#"{"users": ["bob@acme.test", "carol@globex.test"]}"#, 1),
+        (r#"{"users": ["nobody@acme.test"]}"#, 0),
+    ] {
+        let (status, json, _) =
+            send(&service, request(Method::POST, BASE, Some(admin()), body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{json}");
+        assert_eq!(json["error"], "unknown_member");
+        assert_eq!(
+            json["error_description"],
+            format!("users[{position}] is not a member of this organization")
+        );
+    }
+    assert!(store.list(ORG).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn bad_create_bodies_are_400_and_store_nothing() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone());
+    let service = TokenService::new(store.clone(), directory());
     for body in [
         "{",
         r#"{"roles": "read:*"}"#,
@@ -144,7 +180,7 @@ async fn bad_create_bodies_are_400_and_store_nothing() {
 #[tokio::test]
 async fn unknown_fields_are_refused_even_null_and_known_null_fields_count_as_absent() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone());
+    let service = TokenService::new(store.clone(), directory());
     for body in [
         r#"{"": null}"#,
         r#"{"rolez": null}"#,
@@ -168,7 +204,7 @@ async fn unknown_fields_are_refused_even_null_and_known_null_fields_count_as_abs
 
 #[tokio::test]
 async fn oversized_body_is_413() {
-    let service = TokenService::new(MemoryStore::new()).body_limit(64);
+    let service = TokenService::new(MemoryStore::new(), directory()).body_limit(64);
     let body = format!(r#"{{"name": "{}"}}"#, "a".repeat(100));
     let (status, _, _) = send(&service, request(Method::POST, BASE, Some(admin()), &body)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -176,7 +212,7 @@ async fn oversized_body_is_413() {
 
 #[tokio::test]
 async fn callers_are_checked_before_anything_else() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let (status, _, _) = send(&service, request(Method::POST, BASE, None, "")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let member = Caller::new("u2", ORG, false);
@@ -186,7 +222,7 @@ async fn callers_are_checked_before_anything_else() {
 
 #[tokio::test]
 async fn impersonated_requests_cannot_mint_more_impersonation() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let mut req = request(Method::POST, BASE, Some(admin()), "");
     req.extensions_mut().insert(impersonated());
     let (status, _, _) = send(&service, req).await;
@@ -220,7 +256,7 @@ fn impersonated() -> ImpersonatedUser {
 
 #[tokio::test]
 async fn listing_masks_tokens_like_the_seed() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let named = create(&service, r#"{"name": "First Integration"}"#).await;
     let unnamed = create(&service, r#"{"roles": ["read:*"]}"#).await;
     let (status, listed, _) = send(&service, request(Method::GET, BASE, Some(admin()), "")).await;
@@ -261,7 +297,7 @@ fn assert_listing_date(date: &str) {
 
 #[tokio::test]
 async fn listing_shows_only_the_callers_organization() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     create(&service, "").await;
     let carol = Caller::new("carol-1", "globex", true);
     let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(carol), "")).await;
@@ -271,7 +307,7 @@ async fn listing_shows_only_the_callers_organization() {
 #[tokio::test]
 async fn delete_revokes_at_once_and_hides_other_organizations_tokens() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone());
+    let service = TokenService::new(store.clone(), directory());
     let created = create(&service, "").await;
     let path = format!("{BASE}/{}", created["id"].as_str().unwrap());
 
@@ -301,7 +337,7 @@ async fn delete_revokes_at_once_and_hides_other_organizations_tokens() {
 #[tokio::test]
 async fn revoked_token_stops_working_in_the_layer() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone());
+    let service = TokenService::new(store.clone(), directory());
     let token = create(&service, "").await["token"]
         .as_str()
         .unwrap()
@@ -338,7 +374,7 @@ async fn expired_tokens_are_listed_as_expired() {
     );
     record.expires_at = Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1000));
     store.create(record, usize::MAX).await.unwrap();
-    let service = TokenService::new(store);
+    let service = TokenService::new(store, directory());
     let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(admin()), "")).await;
     assert_eq!(listed[0]["expired"], true);
     assert_listing_date(listed[0]["expiresAt"].as_str().unwrap());
@@ -346,7 +382,7 @@ async fn expired_tokens_are_listed_as_expired() {
 
 #[tokio::test]
 async fn expires_at_is_accepted_and_echoed() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let created = create(&service, r#"{"expiresAt": "2999-01-01T00:00:00Z"}"#).await;
     assert_eq!(created["expiresAt"], "2999-01-01T00:00:00.000+0000");
 }
@@ -354,7 +390,7 @@ async fn expires_at_is_accepted_and_echoed() {
 #[tokio::test]
 async fn tokens_per_organization_are_bounded() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone()).max_tokens_per_organization(2);
+    let service = TokenService::new(store.clone(), directory()).max_tokens_per_organization(2);
     create(&service, "").await;
     create(&service, "").await;
     let (status, json, _) = send(&service, request(Method::POST, BASE, Some(admin()), "")).await;
@@ -365,7 +401,7 @@ async fn tokens_per_organization_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_creates_never_pass_the_bound() {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone()).max_tokens_per_organization(3);
+    let service = TokenService::new(store.clone(), directory()).max_tokens_per_organization(3);
     let mut creates = tokio::task::JoinSet::new();
     for _ in 0..12 {
         let service = service.clone();
@@ -384,7 +420,7 @@ async fn racing_creates_never_pass_the_bound() {
 
 #[tokio::test]
 async fn wrong_methods_and_paths_are_405_and_404() {
-    let service = TokenService::new(MemoryStore::new());
+    let service = TokenService::new(MemoryStore::new(), directory());
     let (status, _, response) = send(&service, request(Method::PUT, BASE, Some(admin()), "")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "GET, POST");

@@ -28,6 +28,7 @@ macro_rules! conformance {
 
             conformance!(@cases $make;
                 create_then_lookup,
+                a_narrowed_token_keeps_its_members,
                 list_shows_one_organization_oldest_first,
                 revoke_by_another_organization_keeps_the_token,
                 revoke_removes_the_token,

@@ -63,6 +63,8 @@ const USER_NOT_ALLOWED: Rejection = Rejection::new(
     RejectionKind::AccessDenied,
     "this credential cannot act as the named user",
 );
+/// A member outside a narrowed token's users: the same answer as an unknown member.
+const NOT_IN_TOKEN_USERS: Rejection = USER_NOT_ALLOWED.because("user_not_allowed");
 const INSUFFICIENT_SCOPE: Rejection = Rejection::new(
     RejectionKind::InsufficientScope,
     "the token's roles do not allow this request",
@@ -281,6 +283,9 @@ where
         let member = found
             .map_err(|error| unavailable("user directory", &error))?
             .ok_or(USER_NOT_ALLOWED)?;
+        if !record.may_act_as(&member.user.id) {
+            return Err(NOT_IN_TOKEN_USERS);
+        }
         // The record moves into the actor and on into the user: its count, which every request
         // with this token bumps from whichever core it runs on, is not touched again.
         let actor = Actor::Token(record);

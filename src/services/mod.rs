@@ -9,6 +9,7 @@
 mod caller;
 mod json;
 mod jwks;
+mod members;
 mod organization;
 mod reply;
 mod tokens;

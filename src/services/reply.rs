@@ -152,6 +152,7 @@ pub(crate) fn error_with_message(status: StatusCode, message: &str) -> Response<
         StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
         StatusCode::CONFLICT => "limit_reached",
+        StatusCode::UNPROCESSABLE_ENTITY => "unknown_member",
         StatusCode::SERVICE_UNAVAILABLE => "temporarily_unavailable",
         _ => "invalid_request",
     };

@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
+    members::{self, Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
         error_with_message, json, method_not_allowed, mount_path, read_body,
@@ -25,6 +26,7 @@ use super::{
 };
 use crate::{
     audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
+    directory::UserDirectory,
     error::ConfigError,
     record::TokenRecord,
     role::Roles,
@@ -42,8 +44,12 @@ const MAX_ROLES: usize = 64;
 
 /// Issues, lists and revokes impersonation tokens for organization admins, as seed 003 describes:
 ///
-/// - `POST {base}`: `{"name"?, "roles"?, "expiresAt"?}` → 200 `{"id", "name", "token", "roles"}`,
-///   the only time the whole token is shown;
+/// - `POST {base}`: `{"name"?, "roles"?, "expiresAt"?, "users"?}` → 200 `{"id", "name", "token",
+///   "roles", "users"?}`, the only time the whole token is shown. `users` narrows the token to
+///   some members, named by id, email or name and resolved through the directory when the token
+///   is created (answered as their ids); a name that is not a member of the caller's organization
+///   answers 422 with its position, and nothing is stored. Without it the token may act as any
+///   member;
 /// - `GET {base}`: the caller's organization's tokens, masked;
 /// - `DELETE {base}/{id}`: 204, and the token stops working at once.
 ///
@@ -53,6 +59,7 @@ const MAX_ROLES: usize = 64;
 #[derive(Debug)]
 pub struct TokenService<St> {
     store: Arc<St>,
+    members: Members,
     config: Arc<Config>,
     audit: AuditSink,
 }
@@ -69,6 +76,7 @@ impl<St> Clone for TokenService<St> {
     fn clone(&self) -> Self {
         Self {
             store: Arc::clone(&self.store),
+            members: self.members.clone(),
             config: Arc::clone(&self.config),
             audit: self.audit.clone(),
         }
@@ -76,10 +84,12 @@ impl<St> Clone for TokenService<St> {
 }
 
 impl<St: TokenStore> TokenService<St> {
-    /// The service over `store`, with the defaults.
-    pub fn new(store: St) -> Self {
+    /// The service over `store`, resolving the members a token is narrowed to through
+    /// `directory` (give it the layer's), with the defaults.
+    pub fn new(store: St, directory: impl UserDirectory) -> Self {
         Self {
             store: Arc::new(store),
+            members: Members::new(directory),
             config: Arc::new(Config {
                 prefix: TokenPrefix::default(),
                 base_path: "/api/v1/api-tokens/impersonation".to_owned(),
@@ -215,11 +225,18 @@ impl<St: TokenStore> TokenService<St> {
         );
         record.name = request.name;
         record.expires_at = request.expires_at;
+        if let Some(names) = &request.users {
+            match self.members.resolve(&caller.organization, names).await {
+                Ok(ids) => record.users = Some(ids),
+                Err(unresolved) => return unresolved_users(unresolved),
+            }
+        }
         let created = Created {
             id: record.id,
             name: record.name.clone(),
             token: secret.expose(),
             roles: record.roles.to_strings(),
+            users: record.users.clone(),
             date_created: record.created_at.to_listing_format(),
             expires_at: record.expires_at.map(Timestamp::to_listing_format),
         };
@@ -274,6 +291,20 @@ impl<St: TokenStore> TokenService<St> {
     }
 }
 
+/// The answer to `users` that could not all be resolved.
+fn unresolved_users(unresolved: Unresolved) -> Response<Full<Bytes>> {
+    match unresolved {
+        Unresolved::NotAMember(position) => error_with_message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("users[{position}] is not a member of this organization"),
+        ),
+        Unresolved::Unavailable(error) => {
+            tracing::error!(target: "tower_impersonation", %error, "user directory failed");
+            error_json(UNAVAILABLE)
+        }
+    }
+}
+
 fn store_failure(error: &StoreError) -> Response<Full<Bytes>> {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
     error_json(UNAVAILABLE)
@@ -284,6 +315,8 @@ struct CreateRequest {
     name: Option<String>,
     roles: Roles,
     expires_at: Option<Timestamp>,
+    /// The members named, as written; resolved once the request is checked.
+    users: Option<Vec<String>>,
 }
 
 impl CreateRequest {
@@ -293,6 +326,7 @@ impl CreateRequest {
             name: None,
             roles: Roles::full_access(),
             expires_at: None,
+            users: None,
         };
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(request);
@@ -309,16 +343,18 @@ impl CreateRequest {
     fn read_fields(&mut self, fields: Map<String, Value>) -> Result<(), String> {
         for (key, value) in fields {
             match (key.as_str(), value) {
-                ("name" | "roles" | "expiresAt", Value::Null) => {}
+                ("name" | "roles" | "expiresAt" | "users", Value::Null) => {}
                 ("name", Value::String(name)) => self.name = Some(parse_name(name)?),
                 ("name", _) => return Err("name must be a string".to_owned()),
                 ("roles", Value::Array(roles)) => self.roles = parse_roles(&roles)?,
                 ("roles", _) => return Err("roles must be a list of role strings".to_owned()),
                 ("expiresAt", Value::String(at)) => self.expires_at = Some(parse_expiry(&at)?),
                 ("expiresAt", _) => return Err("expiresAt must be a date string".to_owned()),
+                ("users", Value::Array(users)) => self.users = Some(members::parse(&users)?),
+                ("users", _) => return Err("users must be a list of members".to_owned()),
                 (other, _) => {
                     return Err(format!(
-                        "unknown field {:?}: accepted fields are name, roles and expiresAt",
+                        "unknown field {:?}: accepted fields are name, roles, expiresAt and users",
                         other.chars().take(40).collect::<String>()
                     ));
                 }
@@ -368,6 +404,8 @@ struct Created {
     name: Option<String>,
     token: String,
     roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    users: Option<Arc<[String]>>,
     #[serde(rename = "dateCreated")]
     date_created: String,
     #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
@@ -382,6 +420,8 @@ struct Listed {
     name: Option<String>,
     id: Uuid,
     roles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    users: Option<Arc<[String]>>,
     #[serde(rename = "dateCreated")]
     date_created: String,
     #[serde(rename = "lastUsed", skip_serializing_if = "Option::is_none")]
@@ -399,6 +439,7 @@ impl Listed {
             name: record.name.clone(),
             id: record.id,
             roles: record.roles.to_strings(),
+            users: record.users.clone(),
             date_created: record.created_at.to_listing_format(),
             last_used: record.last_used.get().map(Timestamp::to_listing_format),
             expires_at: record.expires_at.map(Timestamp::to_listing_format),
@@ -415,7 +456,7 @@ mod tests {
     fn an_empty_body_asks_for_a_full_access_token() {
         let request = CreateRequest::parse(b"").unwrap();
         assert_eq!(request.roles, Roles::full_access());
-        assert!(request.name.is_none() && request.expires_at.is_none());
+        assert!(request.name.is_none() && request.expires_at.is_none() && request.users.is_none());
     }
 
     #[test]
@@ -430,6 +471,8 @@ mod tests {
         assert!(refused(r#"{"name": 7}"#).contains("name"));
         assert!(refused(r#"{"expiresAt": "2000-01-01T00:00:00Z"}"#).contains("future"));
         assert!(refused(r#"{"expiresAt": "tomorrow"}"#).contains("UTC date"));
+        assert!(refused(r#"{"users": "u1"}"#).contains("list of members"));
+        assert!(refused(r#"{"users": []}"#).contains("1 to"));
     }
 
     #[test]

@@ -48,6 +48,28 @@ pub async fn create_then_lookup<S: TokenStore>(store: &S) {
     assert_eq!(store.lookup(&never_stored.digest()).await.unwrap(), None);
 }
 
+pub async fn a_narrowed_token_keeps_its_members<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let (_, mut narrowed) = issue(&organization);
+    narrowed.users = Some(["u-2", "u-7"].map(str::to_owned).into());
+    store.create(narrowed.clone(), usize::MAX).await.unwrap();
+    let (_, open) = issue(&organization);
+    store.create(open.clone(), usize::MAX).await.unwrap();
+
+    let found = store.lookup(&narrowed.digest).await.unwrap().unwrap();
+    assert_eq!(
+        found.users.as_deref(),
+        Some(&["u-2".to_owned(), "u-7".to_owned()][..])
+    );
+    assert!(found.may_act_as("u-7") && !found.may_act_as("u-3"));
+    let found = store.lookup(&open.digest).await.unwrap().unwrap();
+    assert_eq!(found.users, None, "a token not narrowed may act as anyone");
+
+    let listed = store.list(&organization).await.unwrap();
+    let listed: Vec<TokenRecord> = listed.iter().map(|record| (**record).clone()).collect();
+    assert!(listed.contains(&narrowed) && listed.contains(&open));
+}
+
 pub async fn list_shows_one_organization_oldest_first<S: TokenStore>(store: &S) {
     let (organization, other) = (organization(), organization());
     let start = Timestamp::now();

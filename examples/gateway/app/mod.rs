@@ -74,9 +74,9 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
         .audit(Arc::clone(&audit))
         .build();
     let organizations =
-        OrganizationImpersonationService::new(directory, keys.clone(), store.clone())
+        OrganizationImpersonationService::new(Arc::clone(&directory), keys.clone(), store.clone())
             .audit(Arc::clone(&audit));
-    let tokens = TokenService::new(store).audit(audit);
+    let tokens = TokenService::new(store, directory).audit(audit);
     let jwks = JwksService::new(&keys);
     let openapi = openapi_json();
     let app = Router::new()

@@ -8,7 +8,9 @@
 
 use std::cell::RefCell;
 
-use tower_impersonation::{Audit, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser};
+use tower_impersonation::{
+    Actor, Audit, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser,
+};
 use tracing::Level;
 use uuid::Uuid;
 
@@ -218,6 +220,9 @@ fn write_accepted(fields: &mut Visitor<'_>, user: &ImpersonatedUser) {
             &TOKEN_ID,
             id.hyphenated().encode_lower(&mut Uuid::encode_buffer()),
         );
+    }
+    if let Actor::Token(record) = user.actor() {
+        fields.bool("narrowed", record.is_narrowed());
     }
     fields.plain_field(&SOURCE, user.source().as_str());
 }

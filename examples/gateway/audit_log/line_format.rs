@@ -312,6 +312,12 @@ impl<'a> Visitor<'a> {
         }
     }
 
+    /// The field `name` with a boolean, bare in text and JSON alike.
+    pub fn bool(&mut self, name: &str, value: bool) {
+        self.name(name);
+        self.writer.push_str(if value { "true" } else { "false" });
+    }
+
     /// The field `name` with a number.
     pub fn u64(&mut self, name: &str, value: u64) {
         self.name(name);

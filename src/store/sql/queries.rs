@@ -82,7 +82,7 @@ impl Queries {
             ),
             announce_jwt_revocations: DB::announce_jwt_revocations(&channel),
             insert: format!(
-                "INSERT INTO {tokens} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                "INSERT INTO {tokens} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
             ),
             count: format!("SELECT COUNT(*) AS held FROM {tokens} WHERE organization = $1"),
             lookup: format!("SELECT {COLUMNS} FROM {tokens} WHERE digest = $1"),

@@ -17,7 +17,7 @@ use crate::{
 
 /// The token table's columns, in the order [`Columns::bind`] binds them.
 pub(super) const COLUMNS: &str = "digest, id, organization, name, roles, created_at, created_by, \
-                                  last_four, expires_at, last_used";
+                                  last_four, expires_at, last_used, users";
 
 /// A record as the values of its row: texts and milliseconds, which every SQL database keeps.
 pub(super) struct Columns {
@@ -32,6 +32,8 @@ pub(super) struct Columns {
     last_four: String,
     expires_at: Option<i64>,
     last_used: Option<i64>,
+    /// The member ids of a narrowed token, as a JSON array.
+    users: Option<String>,
 }
 
 impl Columns {
@@ -47,10 +49,16 @@ impl Columns {
             last_four: record.last_four.as_str().to_owned(),
             expires_at: record.expires_at.map(millis).transpose()?,
             last_used: record.last_used.get().map(millis).transpose()?,
+            users: record
+                .users
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|error| StoreError::Encode(error.to_string()))?,
         })
     }
 
-    /// Binds the values to `query`'s ten parameters, in [`COLUMNS`] order.
+    /// Binds the values to `query`'s eleven parameters, in [`COLUMNS`] order.
     pub(super) fn bind<'q, DB: Database>(
         self,
         query: Query<'q, DB, DB::Arguments<'q>>,
@@ -72,6 +80,7 @@ impl Columns {
             .bind(self.last_four)
             .bind(self.expires_at)
             .bind(self.last_used)
+            .bind(self.users)
     }
 }
 
@@ -108,6 +117,9 @@ where
         last_four,
         expires_at: time("expires_at")?,
         last_used: LastUsed::new(time("last_used")?),
+        users: maybe_text("users")?
+            .map(|users| serde_json::from_str(&users).map_err(|_| unreadable("users")))
+            .transpose()?,
     })
 }
 

@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "jwts",
         sql: include_str!("../../../migrations/0002_jwts.sql"),
     },
+    Migration {
+        version: 3,
+        description: "token users",
+        sql: include_str!("../../../migrations/0003_token_users.sql"),
+    },
 ];
 
 /// The version a fully migrated database is at.
