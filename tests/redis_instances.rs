@@ -8,10 +8,10 @@
 //! `PATH`, failing under `CI`).
 #![cfg(feature = "redis")]
 
+mod redis_server;
+
 use std::{
     convert::Infallible,
-    net::{TcpListener, TcpStream},
-    process::{Child, Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -33,6 +33,8 @@ use tower_impersonation::{
     },
 };
 use uuid::Uuid;
+
+use redis_server::RedisServer;
 
 const ORG: &str = "acme";
 const BASE: &str = "/api/v1/api-tokens/impersonation";
@@ -207,81 +209,9 @@ async fn a_token_works_across_instances_and_revocation_reaches_them() {
     assert_eq!(a.revoke(&id).await, StatusCode::NOT_FOUND);
 }
 
-/// A `redis-server` child process of this test's own, on a fixed loopback port.
-struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts `redis-server` on `port`; `None` when the binary is not on `PATH`.
-    fn start(port: u16) -> Option<Self> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(error) => panic!("could not start redis-server: {error}"),
-        };
-        let server = Self {
-            child: Some(child),
-            port,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(server);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        panic!("redis-server did not listen on port {port} within 5 s");
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// Sends `SIGSTOP` or `SIGCONT` to the server: a Redis that hangs instead of going away.
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().expect("server running").id();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redis_outage_fails_closed_and_heals_without_restarting_the_apps() {
-    let port = free_port();
-    let Some(mut server) = RedisServer::start(port) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but redis-server is not on PATH"
-        );
-        eprintln!("redis-server not on PATH: skipping the Redis outage test");
+    let Some(mut server) = RedisServer::start_or_skip(&[], "the Redis outage test") else {
         return;
     };
     let prefix = prefix();
@@ -363,9 +293,7 @@ async fn a_redis_outage_fails_closed_and_heals_without_restarting_the_apps() {
     }
 
     // Same port, no new apps: the connection managers and the listeners find Redis again.
-    let Some(mut server) = RedisServer::start(port) else {
-        panic!("redis-server vanished from PATH");
-    };
+    server.start_again();
     let fresh = {
         let mut created = None;
         for _ in 0..150 {
@@ -423,13 +351,7 @@ async fn a_redis_outage_fails_closed_and_heals_without_restarting_the_apps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_redis_answers_503_within_the_operation_timeout() {
-    let port = free_port();
-    let Some(server) = RedisServer::start(port) else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but redis-server is not on PATH"
-        );
-        eprintln!("redis-server not on PATH: skipping the hung Redis test");
+    let Some(server) = RedisServer::start_or_skip(&[], "the hung Redis test") else {
         return;
     };
     let a = instance(&server.url(), &prefix(), Duration::from_secs(1)).await;

@@ -4,7 +4,7 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt as _;
 use redis::{
-    Client, ErrorKind, RedisError, RedisResult, Script,
+    Client, ErrorKind, FromRedisValue, RedisError, RedisResult, Script, ScriptInvocation,
     aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink, PubSubStream},
 };
 use tokio::time::{Interval, MissedTickBehavior};
@@ -64,11 +64,37 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// # Failures
 ///
-/// The connection is a [`ConnectionManager`]: when Redis goes away, operations fail with
-/// [`StoreError::Backend`] (the layer then answers 503 with `Retry-After`, failing closed) and the
-/// connection is re-established in the background once Redis is back. Every operation gives up
-/// after the [operation timeout](RedisStore::operation_timeout); a create or revoke that timed out
-/// may still have been applied. Error messages never contain a secret or the Redis URL.
+/// Each change is one Lua script (a JWT's revoke reads first), and Redis runs a script whole,
+/// with nothing in between. Redis refuses a script's writes (out of memory, read-only, failed
+/// snapshot) only at its first write command and never stops a script that has written, so a
+/// refused script has changed nothing. What the store answers:
+///
+/// - `Ok`: Redis applied the change. How long it lasts is Redis's to say: a Redis without an
+///   append-only file synced on every write (`appendfsync always`) can lose the latest writes
+///   when it crashes, and one replaced by a replica loses what had not reached the replica yet.
+///   Run it with `maxmemory-policy noeviction`: an evicting Redis forgets tokens and revocations
+///   on its own, and a forgotten JWT revocation lets the JWT in again.
+/// - [`StoreError::Backend`] when Redis answered with an error or could not be reached: nothing
+///   changed. Redis out of memory (`OOM`, under `maxmemory` with `noeviction`) refuses creating
+///   a token, recording a JWT or a use, and revoking a JWT or a user's JWTs; revoking a token
+///   only deletes, so it still succeeds. A read-only replica (`READONLY`) and a Redis that
+///   failed to save its snapshot (`MISCONF`, with `stop-writes-on-bgsave-error`) refuse every
+///   write. Lookups still answer, and the next operation once Redis accepts writes succeeds.
+/// - [`StoreError::Backend`] when the connection broke during the command, or after the
+///   [operation timeout](RedisStore::operation_timeout): the one failure that may have changed
+///   something, since Redis may have received the command and applied it, or apply it later,
+///   without its answer reaching the store. A create may have stored a token whose secret
+///   nobody received (listed, and counted towards the limit, until revoked); a revoke may have
+///   revoked; recording a JWT may have kept a record of one never handed out; revoking a user's
+///   JWTs may have taken effect, even after a retry made since (then with the first attempt's
+///   earlier cutoff). Retrying a revoke is safe: it answers `true` if this attempt revoked and
+///   `false` if the token or JWT was already gone, so after either the revocation holds.
+///
+/// The [`ConnectionManager`] replaces a broken connection in the background, and a command
+/// refused a connection (so never sent) is sent once more on the new one, so the first
+/// operation after Redis is back succeeds, without restarting the app.
+///
+/// Error messages never contain a secret or the Redis URL.
 ///
 /// Clones share the connection. Use it from within a Tokio runtime with its time driver enabled.
 #[derive(Clone)]
@@ -94,31 +120,40 @@ struct Scripts {
 
 /// Stores a token unless its organization holds the limit already: 1 if stored, 0 if not. Only
 /// a set at the limit is counted (and cleared of vanished ids), so a create usually reads nothing.
+/// Its first write adds data, so a Redis out of memory refuses the script before it changes
+/// anything (Redis checks memory at a script's first write only); the clearing comes last.
 /// KEYS[1] the token key, KEYS[2] the id key, KEYS[3] the organization's set; ARGV[1] the limit
 /// ('' for none), ARGV[2] the prefix, ARGV[3] the id, ARGV[4] the digest hex, ARGV[5] the record
 /// JSON, ARGV[6] the organization, ARGV[7] the last use ('' for none).
 const CREATE_SCRIPT: &str = r"
-if ARGV[1] ~= '' and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[1]) then
-  local held = 0
+local limit = tonumber(ARGV[1])
+local vanished = {}
+local held = 0
+if limit and redis.call('SCARD', KEYS[3]) >= limit then
   for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
     if redis.call('EXISTS', ARGV[2] .. 'id:' .. id) == 1 then
       held = held + 1
     else
-      redis.call('SREM', KEYS[3], id)
+      vanished[#vanished + 1] = id
     end
   end
-  if held >= tonumber(ARGV[1]) then
-    return 0
+end
+local stored = 0
+if not limit or held < limit then
+  redis.call('HSET', KEYS[1], 'record', ARGV[5], 'organization', ARGV[6])
+  if ARGV[7] ~= '' then
+    redis.call('HSET', KEYS[1], 'last_used', ARGV[7])
+  else
+    redis.call('HDEL', KEYS[1], 'last_used')
   end
+  redis.call('SET', KEYS[2], ARGV[4])
+  redis.call('SADD', KEYS[3], ARGV[3])
+  stored = 1
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'record', ARGV[5], 'organization', ARGV[6])
-if ARGV[7] ~= '' then
-  redis.call('HSET', KEYS[1], 'last_used', ARGV[7])
+for _, id in ipairs(vanished) do
+  redis.call('SREM', KEYS[3], id)
 end
-redis.call('SET', KEYS[2], ARGV[4])
-redis.call('SADD', KEYS[3], ARGV[3])
-return 1
+return stored
 ";
 
 /// Lists an organization's tokens: `[record json, last_used or "", ...]`, dropping ids whose token
@@ -146,6 +181,7 @@ return out
 ";
 
 /// Deletes a token if it belongs to the organization and announces it: 1 if deleted, else 0.
+/// It only deletes, so it runs on a Redis out of memory too.
 /// KEYS[1] the id key, KEYS[2] the organization's set; ARGV[1] the prefix, ARGV[2] the
 /// organization, ARGV[3] the id.
 const REVOKE_SCRIPT: &str = r"
@@ -320,6 +356,41 @@ impl RedisStore {
         format!("{}revocations", self.prefix)
     }
 
+    /// Runs a script, as [`RedisStore::send`] does.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        action: &str,
+        invocation: &ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let run = |mut connection: ConnectionManager| async move {
+            invocation.invoke_async(&mut connection).await
+        };
+        self.send(action, run).await
+    }
+
+    /// Sends a command within the operation timeout, a second time if the connection was
+    /// refused: a refused command never reached Redis, and the refusal set the manager to
+    /// connect again, so the first command after Redis is back does not fail on a connection
+    /// that failed while it was away.
+    async fn send<T, F>(
+        &self,
+        action: &str,
+        command: impl Fn(ConnectionManager) -> F,
+    ) -> Result<T, StoreError>
+    where
+        F: Future<Output = RedisResult<T>>,
+    {
+        let attempts = async {
+            match command(self.connection.clone()).await {
+                Err(error) if error.is_connection_refusal() => {
+                    command(self.connection.clone()).await
+                }
+                answered => answered,
+            }
+        };
+        within(self.timeout, action, attempts).await
+    }
+
     fn token_key(&self, digest_hex: &str) -> String {
         format!("{}token:{digest_hex}", self.prefix)
     }
@@ -353,23 +424,25 @@ impl RedisStore {
             .arg(&json)
             .arg(&*record.organization)
             .arg(optional(record.last_used.get().map(Timestamp::as_millis)));
-        let mut connection = self.connection.clone();
-        let storing = invocation.invoke_async::<u8>(&mut connection);
-        match within(self.timeout, "create", storing).await? {
+        match self.invoke::<u8>("create", &invocation).await? {
             1 => Ok(()),
             _ => Err(StoreError::LimitReached { limit }),
         }
     }
 
     async fn find(&self, digest_hex: String) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let mut connection = self.connection.clone();
         let mut command = redis::cmd("HMGET");
         command
             .arg(self.token_key(&digest_hex))
             .arg("record")
             .arg("last_used");
-        let query = command.query_async::<(Option<String>, Option<u64>)>(&mut connection);
-        let (json, last_used) = within(self.timeout, "lookup", query).await?;
+        let command = &command;
+        let query = |mut connection: ConnectionManager| async move {
+            command
+                .query_async::<(Option<String>, Option<u64>)>(&mut connection)
+                .await
+        };
+        let (json, last_used) = self.send("lookup", query).await?;
         let Some(json) = json else {
             return Ok(None);
         };
@@ -383,13 +456,11 @@ impl RedisStore {
     }
 
     async fn collect(&self, organization: &str) -> Result<Vec<Arc<TokenRecord>>, StoreError> {
-        let mut connection = self.connection.clone();
         let mut invocation = self.scripts.list.prepare_invoke();
         invocation
             .key(self.organization_key(organization))
             .arg(&*self.prefix);
-        let listing = invocation.invoke_async::<Vec<String>>(&mut connection);
-        let fields = within(self.timeout, "list", listing).await?;
+        let fields = self.invoke::<Vec<String>>("list", &invocation).await?;
         let mut records = fields
             .chunks(2)
             .map(|pair| {
@@ -407,7 +478,6 @@ impl RedisStore {
     }
 
     async fn delete(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
-        let mut connection = self.connection.clone();
         let mut invocation = self.scripts.revoke.prepare_invoke();
         invocation
             .key(self.id_key(id))
@@ -415,8 +485,7 @@ impl RedisStore {
             .arg(&*self.prefix)
             .arg(organization)
             .arg(id.hyphenated().to_string());
-        let revoking = invocation.invoke_async::<i64>(&mut connection);
-        Ok(within(self.timeout, "revoke", revoking).await? == 1)
+        Ok(self.invoke::<i64>("revoke", &invocation).await? == 1)
     }
 
     fn jwt_key(&self, jti: Uuid) -> String {
@@ -446,9 +515,7 @@ impl RedisStore {
             .arg(&*jwt.organization)
             .arg(jwt.expires_at.as_millis())
             .arg(jwt.jti.hyphenated().to_string());
-        let mut connection = self.connection.clone();
-        let storing = invocation.invoke_async::<i64>(&mut connection);
-        within(self.timeout, "record a JWT", storing).await?;
+        self.invoke::<i64>("record a JWT", &invocation).await?;
         Ok(())
     }
 
@@ -461,9 +528,7 @@ impl RedisStore {
         invocation
             .key(self.organization_jwts_key(organization))
             .arg(&*self.prefix);
-        let mut connection = self.connection.clone();
-        let listing = invocation.invoke_async::<Vec<String>>(&mut connection);
-        let records = within(self.timeout, "list JWTs", listing).await?;
+        let records = self.invoke::<Vec<String>>("list JWTs", &invocation).await?;
         let revocations = self.read_jwt_revocations(now).await?;
         let mut live = Vec::new();
         for json in records {
@@ -496,9 +561,7 @@ impl RedisStore {
             .arg(jti.hyphenated().to_string())
             .arg(now.as_millis())
             .arg(self.revocation_channel());
-        let mut connection = self.connection.clone();
-        let revoking = invocation.invoke_async::<i64>(&mut connection);
-        Ok(within(self.timeout, "revoke a JWT", revoking).await? == 1)
+        Ok(self.invoke::<i64>("revoke a JWT", &invocation).await? == 1)
     }
 
     async fn revoke_all_user_jwts(&self, revocation: UserRevocation) -> Result<(), StoreError> {
@@ -515,9 +578,8 @@ impl RedisStore {
             .arg(field)
             .arg(times)
             .arg(self.revocation_channel());
-        let mut connection = self.connection.clone();
-        let revoking = invocation.invoke_async::<i64>(&mut connection);
-        within(self.timeout, "revoke a user's JWTs", revoking).await?;
+        self.invoke::<i64>("revoke a user's JWTs", &invocation)
+            .await?;
         Ok(())
     }
 
@@ -527,21 +589,19 @@ impl RedisStore {
             .key(self.revoked_jtis_key())
             .key(self.user_revocations_key())
             .arg(now.as_millis());
-        let mut connection = self.connection.clone();
-        let reading = invocation.invoke_async::<(Vec<String>, Vec<String>)>(&mut connection);
-        let (jtis, users) = within(self.timeout, "read JWT revocations", reading).await?;
+        let (jtis, users) = self
+            .invoke::<(Vec<String>, Vec<String>)>("read JWT revocations", &invocation)
+            .await?;
         jwt_revocations(&jtis, &users)
     }
 
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
         let mut invocation = self.scripts.record_use.prepare_invoke();
         invocation
             .key(self.id_key(id))
             .arg(&*self.prefix)
             .arg(at.as_millis());
-        let touching = invocation.invoke_async::<i64>(&mut connection);
-        within(self.timeout, "record a use", touching).await?;
+        self.invoke::<i64>("record a use", &invocation).await?;
         Ok(())
     }
 }

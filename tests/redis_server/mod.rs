@@ -1,0 +1,128 @@
+//! A `redis-server` of a test's own, on a free loopback port with a temporary folder as its
+//! working directory, that the test may stop, start again, freeze and reconfigure without
+//! disturbing any other test.
+#![allow(dead_code, reason = "each test binary uses part of it")]
+
+use std::{
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use tempfile::TempDir;
+
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+    options: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` keeping nothing on disk; `None` when the binary is not on `PATH`.
+    pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// Starts `redis-server` with `options` (such as `["--save", "3600 1"]`) after the defaults
+    /// (no snapshots, no append-only file); `None` when the binary is not on `PATH`.
+    pub fn start_with(options: &[&str]) -> Option<Self> {
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            options: options.iter().map(|option| (*option).to_owned()).collect(),
+        };
+        server.spawn().then_some(server)
+    }
+
+    /// `None` (skip) when `redis-server` is not on `PATH`, except under `CI`, where it panics.
+    pub fn start_or_skip(options: &[&str], test: &str) -> Option<Self> {
+        let server = Self::start_with(options);
+        if server.is_none() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but redis-server is not on PATH"
+            );
+            eprintln!("redis-server not on PATH: skipping {test}");
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's working directory, where it saves its snapshots.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server: it keeps nothing, and every connection to it drops.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the stopped server again, on the same port, with the same options.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the server is stopped");
+        assert!(self.spawn(), "redis-server vanished from PATH");
+    }
+
+    /// Sends `SIGSTOP` or `SIGCONT` to the server: a Redis that hangs instead of going away.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Starts the process and waits until it listens; `false` when the binary is not on `PATH`.
+    fn spawn(&mut self) -> bool {
+        let spawned = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        self.child = match spawned {
+            Ok(child) => Some(child),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(error) => panic!("could not start redis-server: {error}"),
+        };
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!(
+            "redis-server did not listen on port {} within 5 s",
+            self.port
+        );
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
