@@ -44,6 +44,10 @@ use app::{
 };
 use audit_log::{AuditLog, LogFormat, log_file::LogFile};
 
+/// The longest timeout a flag takes, a day: hyper adds a timeout to the time now, which a far larger
+/// one would overflow.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 /// The example gateway of tower-impersonation: an axum app with impersonation tokens, organization
 /// impersonation JWTs, role scopes and gRPC health on one port.
 ///
@@ -95,7 +99,7 @@ struct Options {
         env = "GATEWAY_HEADER_TIMEOUT",
         value_name = "SECONDS",
         default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     header_timeout: u64,
     /// Seconds a request's body may pause before the request is ended
@@ -104,7 +108,7 @@ struct Options {
         env = "GATEWAY_BODY_TIMEOUT",
         value_name = "SECONDS",
         default_value_t = DEFAULT_BODY_TIMEOUT.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     body_timeout: u64,
     /// Seconds an HTTP/2 connection may be silent before the gateway pings its client, and then
@@ -114,7 +118,7 @@ struct Options {
         env = "GATEWAY_IDLE_TIMEOUT",
         value_name = "SECONDS",
         default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     idle_timeout: u64,
     /// Most connections open at once; past it new ones wait until one closes
