@@ -19,10 +19,10 @@ use tokio::{
 use gateway_process::Gateway;
 
 /// The head and body timeouts the stalling test sets, in seconds.
-const TIMEOUT: u64 = 3;
+const TIMEOUT: u64 = 5;
 /// The HTTP/2 idle timeout it sets: a silent connection is pinged after it, and closed when the
 /// ping is not answered within it again.
-const IDLE_TIMEOUT: u64 = 2;
+const IDLE_TIMEOUT: u64 = 3;
 /// How long past its timeout a stalled connection may take to be closed, on a busy machine.
 const GRACE: Duration = Duration::from_secs(10);
 
