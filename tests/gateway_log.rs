@@ -359,6 +359,58 @@ fn lines_logged_after_the_log_is_finished_are_counted_as_dropped() {
     assert!(written.lines().is_empty());
 }
 
+#[test]
+fn after_a_switch_of_sink_every_new_line_goes_to_the_new_sink_and_none_is_lost() {
+    let (before, after) = (Written::default(), Written::default());
+    let log = AuditLog::writing_to(before.clone(), 100_000).unwrap();
+    let lines = log.lines();
+    let append = |lines: &audit_log::Lines, line: String| {
+        lines.append(|text| {
+            text.push_str(&line);
+            text.push('\n');
+        });
+    };
+    // Another thread logs all along, so the switch lands while the writer thread is busy.
+    let busy = {
+        let lines = log.lines();
+        std::thread::spawn(move || {
+            for i in 0..20_000 {
+                append(&lines, format!("busy {i}"));
+            }
+        })
+    };
+    for i in 0..1000 {
+        append(&lines, format!("switching {i}"));
+    }
+    lines.switch_to(after.clone());
+    for i in 1000..2000 {
+        append(&lines, format!("switching {i}"));
+    }
+    busy.join().unwrap();
+    assert_eq!(log.finish(), 0, "nothing dropped");
+
+    let numbers = |written: &Written, thread: &str| -> Vec<u32> {
+        let lines = written.lines();
+        let numbers = lines.iter().filter_map(|line| line.strip_prefix(thread));
+        numbers.map(|n| n.trim().parse().unwrap()).collect()
+    };
+    for thread in ["switching", "busy"] {
+        let (old, new) = (numbers(&before, thread), numbers(&after, thread));
+        let all: Vec<u32> = old.iter().chain(&new).copied().collect();
+        let total = if thread == "busy" { 20_000 } else { 2000 };
+        assert_eq!(
+            all,
+            (0..total).collect::<Vec<_>>(),
+            "{thread}: each line once, in order"
+        );
+    }
+    let switching_new = numbers(&after, "switching");
+    assert!(
+        switching_new.first().is_some_and(|&first| first <= 1000),
+        "every line after the switch is in the new sink"
+    );
+}
+
 /// A sink that refuses every write, as a full disk does.
 struct Full;
 

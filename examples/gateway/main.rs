@@ -13,6 +13,7 @@
 
 mod app;
 mod audit_log;
+mod open_files;
 
 use std::{
     net::SocketAddr,
@@ -20,9 +21,10 @@ use std::{
     path::{Path, PathBuf},
     process::ExitCode,
     sync::Arc,
+    time::Duration,
 };
 
-use clap::Parser;
+use clap::{Parser, builder::TypedValueParser};
 use tokio::net::TcpListener;
 use tower_impersonation::{
     Audit, MemoryStore, TokenStore, TracingAudit,
@@ -32,12 +34,19 @@ use tower_impersonation::{
 use tower_layer::Layer;
 
 use app::{
-    Gateway,
+    Gateway, Limits,
     accounts::{Accounts, DEMO_USERS},
     jwt_key::{self, GENERATED_KEY_FILE, KeySource, SECRET_VARIABLE},
+    server::{
+        DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+    },
     store_url::{DEFAULT_STORE, StoreUrl},
 };
-use audit_log::{AuditLog, LogFormat};
+use audit_log::{AuditLog, LogFormat, log_file::LogFile};
+
+/// The longest timeout a flag takes, a day: hyper adds a timeout to the time now, which a far larger
+/// one would overflow.
+const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// The example gateway of tower-impersonation: an axum app with impersonation tokens, organization
 /// impersonation JWTs, role scopes and gRPC health on one port.
@@ -83,6 +92,44 @@ struct Options {
         default_value_t = 100
     )]
     rate_limit: u32,
+    /// Seconds a client has to send a request's head, from when its connection opens or its
+    /// previous answer was sent: also how long an idle HTTP/1 connection is kept open
+    #[arg(
+        long,
+        env = "GATEWAY_HEADER_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_HEADER_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    header_timeout: u64,
+    /// Seconds a request's body may pause before the request is ended
+    #[arg(
+        long,
+        env = "GATEWAY_BODY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_BODY_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    body_timeout: u64,
+    /// Seconds an HTTP/2 connection may be silent before the gateway pings its client, and then
+    /// waits for the answer before closing it
+    #[arg(
+        long,
+        env = "GATEWAY_IDLE_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = DEFAULT_IDLE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
+    )]
+    idle_timeout: u64,
+    /// Most connections open at once; past it new ones wait until one closes
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize)
+    )]
+    max_connections: usize,
     /// The same as --store URL, for a redis:// URL
     #[arg(long, value_name = "URL", conflicts_with = "store")]
     redis: Option<String>,
@@ -122,6 +169,24 @@ impl Options {
             keys,
             rate_limit: NonZeroU32::new(self.rate_limit),
             audit,
+        }
+    }
+
+    /// What a connection may take, its cap lowered if the process may not open that many files.
+    fn limits(&self) -> Limits {
+        let max_connections = open_files::make_room_for(self.max_connections);
+        if max_connections < self.max_connections {
+            eprintln!(
+                "gateway: --max-connections {} lowered to {max_connections}: the process may not \
+                 open more files (ulimit -n)",
+                self.max_connections
+            );
+        }
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout),
+            body_timeout: Duration::from_secs(self.body_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_connections,
         }
     }
 
@@ -188,6 +253,10 @@ async fn main() -> ExitCode {
         }
     };
     let reporter = log.as_ref().map(AuditLog::report_drops);
+    let reloader = Reload {
+        log_file: log.as_ref().and_then(AuditLog::file),
+    }
+    .on_hangup();
     // With a log, the layer's decisions and the admins' changes are written straight into it;
     // quiet, they are tracing events nobody listens to.
     let audit: Arc<dyn Audit> = match &log {
@@ -197,6 +266,9 @@ async fn main() -> ExitCode {
     let outcome = run(options, audit).await;
     if let Some(reporter) = reporter {
         reporter.abort();
+    }
+    if let Some(reloader) = reloader {
+        reloader.abort();
     }
     // Every line logged until now reaches the log before the process exits.
     if let Some(log) = log {
@@ -215,6 +287,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
     let accounts = Arc::new(options.accounts()?);
     let store = options.store()?;
     let (keys, key_source) = options.keys(&store)?;
+    let limits = options.limits();
     let listener = TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("--addr {}: {e}", options.addr))?;
@@ -235,6 +308,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
             serve(
                 listener,
                 options.gateway(accounts, keys, audit, MemoryStore::new()),
+                limits,
                 logged,
             )
             .await
@@ -249,6 +323,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
             let served = serve(
                 listener,
                 options.gateway(accounts, keys, audit, store),
+                limits,
                 logged,
             )
             .await;
@@ -268,6 +343,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
             serve(
                 listener,
                 options.gateway(accounts, keys, audit, store),
+                limits,
                 logged,
             )
             .await
@@ -282,6 +358,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
             serve(
                 listener,
                 options.gateway(accounts, keys, audit, store),
+                limits,
                 logged,
             )
             .await
@@ -299,6 +376,7 @@ async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
 async fn serve<St: TokenStore + Clone>(
     listener: TcpListener,
     gateway: Gateway<St>,
+    limits: Limits,
     logged: bool,
 ) -> Result<(), String> {
     let store = gateway.store.clone();
@@ -308,9 +386,9 @@ async fn serve<St: TokenStore + Clone>(
         // client; not through `Router::layer`, which wraps each route and costs every request
         // a clone of the route's boxed service.
         let app = audit_log::request_client::WithClientLayer.layer(router);
-        app::serve(listener, app, shutdown_signal()).await
+        app::serve(listener, app, limits, shutdown_signal()).await
     } else {
-        app::serve(listener, router, shutdown_signal()).await
+        app::serve(listener, router, limits, shutdown_signal()).await
     };
     served.map_err(|e| e.to_string())?;
     store
@@ -350,4 +428,59 @@ async fn shutdown_signal() {
         target: "gateway",
         "shutting down: no new connections; finishing the requests in flight"
     );
+}
+
+/// What SIGHUP makes the gateway do: reopen `--audit-log FILE` at its path, as logrotate expects
+/// after renaming it. The gateway goes on serving: SIGHUP never stops it.
+struct Reload {
+    log_file: Option<LogFile>,
+}
+
+impl Reload {
+    /// Reloads on every SIGHUP from now on, in a task of its own, returned; `None` where there are
+    /// no signals to listen for.
+    fn on_hangup(self) -> Option<tokio::task::JoinHandle<()>> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::hangup()) {
+                Ok(mut hangups) => Some(tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        self.reload();
+                    }
+                })),
+                Err(e) => {
+                    eprintln!("gateway: cannot listen for SIGHUP: {e}");
+                    None
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        None
+    }
+
+    fn reload(&self) {
+        if let Some(log_file) = &self.log_file {
+            reopen(log_file);
+        }
+    }
+}
+
+/// Reopens the log file, and says so in the new file, or on failure in the old one and on
+/// standard error.
+fn reopen(log_file: &LogFile) {
+    match log_file.reopen() {
+        Ok(()) => tracing::info!(target: "gateway", "SIGHUP: reopened the log file"),
+        Err(e) => {
+            let path = log_file.path().display();
+            tracing::error!(
+                target: "gateway",
+                "SIGHUP: cannot reopen the log file {path}: {e}; the log goes on in the file it had"
+            );
+            eprintln!(
+                "gateway: SIGHUP: cannot reopen --audit-log {path}: {e}; the log goes on in the \
+                 file it had"
+            );
+        }
+    }
 }

@@ -30,6 +30,7 @@ pub async fn serve<St: TokenStore + Clone>(gateway: Gateway<St>) -> Running {
     let server = tokio::spawn(app::serve(
         listener,
         app::router(gateway),
+        app::Limits::default(),
         std::future::pending(),
     ));
     let client = Client::builder(TokioExecutor::new()).build_http();

@@ -7,28 +7,25 @@ mod cards;
 pub mod jwt_key;
 mod principal;
 mod rate_limit;
+pub mod server;
 pub mod store_url;
 
-use std::{convert::Infallible, net::SocketAddr, num::NonZeroU32, sync::Arc};
+use std::{num::NonZeroU32, sync::Arc};
 
-use axum::{
-    Json, Router, ServiceExt, extract::Request, middleware::from_fn_with_state,
-    response::IntoResponse, routing::get,
-};
+use axum::{Json, Router, middleware::from_fn_with_state, response::IntoResponse, routing::get};
 use bytes::Bytes;
 use http::{StatusCode, header::CONTENT_TYPE};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 use tower_impersonation::{
     Access, Audit, ImpersonationLayer, TokenStore,
     jwt::JwtKeys,
     policy::{GrpcPolicy, MixedPolicy, PathPolicy},
     services::{JwksService, OrganizationImpersonationService, TokenService},
 };
-use tower_service::Service;
 
 use accounts::{Accounts, authenticate};
 use principal::Principal;
+pub use server::{Limits, serve};
 
 /// Where the token service is mounted (seed 003's path).
 pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
@@ -117,34 +114,11 @@ fn access_policy() -> MixedPolicy {
     MixedPolicy::new(grpc, PathPolicy::default())
 }
 
-/// `grpc.health.v1.Health`, reporting SERVING, as axum routes: `axum::serve` speaks HTTP/2
+/// `grpc.health.v1.Health`, reporting SERVING, as axum routes: [`serve`] speaks HTTP/2
 /// without TLS, so gRPC clients share the port.
 fn grpc_health() -> Router {
     let (_reporter, health) = tonic_health::server::health_reporter();
     tonic::service::Routes::new(health).into_axum_router()
-}
-
-/// Serves the app, with each connection's address available to handlers and layers, until
-/// `shutdown` completes; then accepts no more connections and returns once the requests in
-/// flight have been answered.
-pub async fn serve<App>(
-    listener: TcpListener,
-    app: App,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    App: Service<Request, Response = axum::response::Response, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    App::Future: Send,
-{
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }
 
 /// [`OPENAPI_YAML`] as JSON, converted once when the app is built.

@@ -3,17 +3,18 @@
 //! thread takes and writes out every few milliseconds ([`thread_buffers`]), to standard output or
 //! a file. A request never waits on a write: when the writer falls behind by more than
 //! [`LINES_PER_THREAD`] lines of one thread, that thread's new lines are dropped, counted, and the
-//! count is reported in the log itself and on standard error.
+//! count is reported in the log itself and on standard error. A log written to a file can be
+//! pointed at a new file at the same path ([`log_file`]), as log rotation needs.
 
 mod decision_lines;
 mod line_format;
+pub mod log_file;
 pub mod request_client;
 mod thread_buffers;
 
 use std::{
-    fs::OpenOptions,
     io::{self, Write},
-    path::Path,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -23,6 +24,7 @@ use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt};
 
 pub use decision_lines::DecisionLines;
 use line_format::LineFormat;
+use log_file::{LogFile, open_for_appending};
 pub use thread_buffers::Lines;
 use thread_buffers::Writer;
 
@@ -47,6 +49,8 @@ pub enum LogFormat {
 /// The running log: keep it until the end, then [`AuditLog::finish`] it.
 pub struct AuditLog {
     writer: Writer,
+    /// Where the log is written, if to a file.
+    file: Option<PathBuf>,
 }
 
 /// The log's subscriber: events and spans at `INFO` and above, as lines in `format`, appended
@@ -65,7 +69,8 @@ impl AuditLog {
             Some(path) => Box::new(open_for_appending(path)?),
             None => Box::new(io::stdout()),
         };
-        let log = Self::writing_to(sink, LINES_PER_THREAD)?;
+        let mut log = Self::writing_to(sink, LINES_PER_THREAD)?;
+        log.file = file.map(Path::to_owned);
         tracing::subscriber::set_global_default(subscriber(format, log.lines()))
             .map_err(io::Error::other)?;
         Ok(log)
@@ -75,7 +80,15 @@ impl AuditLog {
     pub fn writing_to(sink: impl Write + Send + 'static, limit: usize) -> io::Result<Self> {
         Ok(Self {
             writer: Writer::spawn(sink, limit)?,
+            file: None,
         })
+    }
+
+    /// The file the log is written to, to reopen after a rotation; `None` when the log goes to
+    /// standard output.
+    pub fn file(&self) -> Option<LogFile> {
+        let path = self.file.as_deref()?;
+        Some(LogFile::new(path, self.lines()))
     }
 
     /// The audit of the impersonation layer and the services, writing their entries in `format`
@@ -116,16 +129,6 @@ impl AuditLog {
         }
         total
     }
-}
-
-/// The log file, appended to; one it creates is readable by its owner only, as the token
-/// database is: who impersonated whom, from where, is nobody else's business.
-fn open_for_appending(path: &Path) -> io::Result<std::fs::File> {
-    let mut options = OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
 }
 
 fn report(dropped: usize, total: usize) {

@@ -36,7 +36,13 @@ struct Shared {
     dropped: AtomicUsize,
     /// Set when the log is finished: lines after that are dropped, and counted.
     closed: AtomicBool,
+    /// Where the writer thread is to write from its next pass on; set and taken under `buffers`'
+    /// lock, so no line appended after it was set is written to the sink before.
+    next_sink: Mutex<Option<Sink>>,
 }
+
+/// Where the writer thread writes.
+type Sink = Box<dyn Write + Send>;
 
 /// One thread's lines, not yet written.
 #[derive(Default)]
@@ -83,6 +89,14 @@ impl Lines {
         self.0.dropped.load(Ordering::Relaxed)
     }
 
+    /// Has the writer thread write to `sink` from its next pass on: every line appended after this
+    /// returns goes there. The sink before is flushed and dropped once the lines the writer had
+    /// taken for it are written, so no line is lost in the switch.
+    pub fn switch_to(&self, sink: impl Write + Send + 'static) {
+        let _buffers = lock(&self.0.buffers);
+        *lock(&self.0.next_sink) = Some(Box::new(sink));
+    }
+
     fn register(&self) -> Arc<Mutex<Buffer>> {
         let buffer = Arc::default();
         lock(&self.0.buffers).push(Arc::clone(&buffer));
@@ -106,11 +120,12 @@ impl Writer {
             limit,
             dropped: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            next_sink: Mutex::default(),
         }));
         let shared = Arc::clone(&lines.0);
         let thread = thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || write_until_closed(&shared, sink))?;
+            .spawn(move || write_until_closed(&shared, Box::new(sink)))?;
         Ok(Self { lines, thread })
     }
 
@@ -131,12 +146,15 @@ impl Writer {
 }
 
 /// The writer thread: takes every buffer, writes each, waits [`GATHER_FOR`], until the log is
-/// closed; then one last pass.
-fn write_until_closed(shared: &Shared, mut sink: impl Write) {
+/// closed; then one last pass. A pass that finds a sink switched to writes there, and from then on.
+fn write_until_closed(shared: &Shared, mut sink: Sink) {
     let mut taken = Vec::new();
     loop {
         let closing = shared.closed.load(Ordering::Relaxed);
-        shared.take_all(&mut taken);
+        if let Some(next) = shared.take_all(&mut taken) {
+            // Every line taken before was written and flushed by the pass before.
+            sink = next;
+        }
         for batch in &mut taken {
             if !batch.text.is_empty() && sink.write_all(batch.text.as_bytes()).is_err() {
                 // A sink that refuses lines (a full disk) loses them: counted, never silent.
@@ -157,9 +175,11 @@ fn write_until_closed(shared: &Shared, mut sink: impl Write) {
 
 impl Shared {
     /// Swaps every thread's buffer for one of `taken`'s emptied ones, and forgets the buffers
-    /// of threads that had ended before their lines were taken.
-    fn take_all(&self, taken: &mut Vec<Buffer>) {
+    /// of threads that had ended before their lines were taken; returns the sink switched to
+    /// since the last pass, if any, where these lines go.
+    fn take_all(&self, taken: &mut Vec<Buffer>) -> Option<Sink> {
         let mut buffers = lock(&self.buffers);
+        let next_sink = lock(&self.next_sink).take();
         taken.resize_with(buffers.len(), Buffer::default);
         let mut batches = taken.iter_mut();
         buffers.retain(|buffer| {
@@ -174,6 +194,7 @@ impl Shared {
             }
             !ended
         });
+        next_sink
     }
 }
 
