@@ -257,13 +257,14 @@ async fn writes_tell_the_truth_and_heal<S: TokenStore>(
         }
     }
     cure().await;
+    // Writes first: the store works again at once, with no reopening.
+    let again = Writes::prepare(store, !all_fail).await;
     writes.assert_answers_match_effects(&answers, store).await;
     let reopened = reopened().await;
     writes
         .assert_answers_match_effects(&answers, &reopened)
         .await;
 
-    let again = Writes::prepare(store, !all_fail).await;
     let answers = again.attempt(store).await;
     answers.assert_all_succeeded();
     again.assert_answers_match_effects(&answers, store).await;
@@ -496,5 +497,249 @@ mod with_sqlite {
         let answers = again.attempt(&store).await;
         answers.assert_all_succeeded();
         again.assert_answers_match_effects(&answers, &store).await;
+    }
+}
+
+// ---- Postgres ---------------------------------------------------------------------------------
+
+#[cfg(feature = "postgres")]
+mod with_postgres {
+    use std::{net::TcpListener, time::Instant};
+
+    use sqlx::{Connection, PgConnection};
+    use tower_impersonation::store::PostgresStore;
+
+    use super::{postgres_server::PostgresServer, *};
+
+    /// Skips a test that lacks a server, except under `CI`, where it fails.
+    fn skip_unless_ci(what: &str) {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but {what}");
+        eprintln!("{what}: skipping");
+    }
+
+    /// `DATABASE_URL`, or `None` (skip) when unset.
+    fn url() -> Option<String> {
+        let url = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.is_empty());
+        if url.is_none() {
+            skip_unless_ci("DATABASE_URL is not set");
+        }
+        url
+    }
+
+    /// A server of the test's own, or `None` (skip) when Postgres is not installed.
+    fn own_server() -> Option<PostgresServer> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = PostgresServer::start(port);
+        if server.is_none() {
+            skip_unless_ci("Postgres (initdb, pg_ctl) is not installed");
+        }
+        server
+    }
+
+    /// A table prefix no other test uses.
+    fn prefix() -> String {
+        format!("f{}_", &Uuid::new_v4().simple().to_string()[..20])
+    }
+
+    /// A migrated store at `url` under tables named with `prefix`.
+    async fn store(url: &str, prefix: &str) -> PostgresStore {
+        let store = PostgresStore::connect(url)
+            .await
+            .unwrap()
+            .table_prefix(prefix)
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn run(url: &str, sql: &str) {
+        let mut connection = PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut connection).await.unwrap();
+        connection.close().await.unwrap();
+    }
+
+    /// Constraint triggers on the store's tables that fail every write when it commits, and not
+    /// before.
+    fn fail_at_commit(prefix: &str) -> String {
+        let mut sql = format!(
+            "CREATE FUNCTION {prefix}fail() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'failing at commit'; END $$;"
+        );
+        for table in ["tokens", "jwts", "jwt_user_revocations"] {
+            sql.push_str(&format!(
+                "CREATE CONSTRAINT TRIGGER {prefix}fail_{table} \
+                 AFTER INSERT OR UPDATE OR DELETE ON {prefix}{table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {prefix}fail();"
+            ));
+        }
+        sql
+    }
+
+    fn cure_commit(prefix: &str) -> String {
+        format!("DROP FUNCTION {prefix}fail() CASCADE")
+    }
+
+    #[tokio::test]
+    async fn writes_failing_at_commit_answer_503_change_nothing_and_heal() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let store = store(&url, &prefix).await;
+        writes_tell_the_truth_and_heal(
+            &store,
+            async || run(&url, &fail_at_commit(&prefix)).await,
+            async || run(&url, &cure_commit(&prefix)).await,
+            async || super::with_postgres::store(&url, &prefix).await,
+            true,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_flush_failing_at_commit_keeps_the_last_uses_for_the_next() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let store = store(&url, &prefix).await;
+        a_failed_flush_keeps_last_uses_for_the_next(
+            &store,
+            async || run(&url, &fail_at_commit(&prefix)).await,
+            async || run(&url, &cure_commit(&prefix)).await,
+        )
+        .await;
+    }
+
+    /// What another session writing holds that each of `writes` needs: the rows it changes, and
+    /// uncommitted rows under the keys it inserts.
+    fn rows_held(prefix: &str, writes: &Writes) -> String {
+        let organization = &writes.organization;
+        format!(
+            "BEGIN;
+             SELECT 1 FROM {prefix}tokens WHERE id IN ('{revoked}', '{used}') FOR UPDATE;
+             SELECT 1 FROM {prefix}jwts WHERE jti = '{revoked_jwt}' FOR UPDATE;
+             INSERT INTO {prefix}tokens (digest, id, organization, roles, created_at,
+                 created_by, last_four) VALUES ('{created}', '{other}', 'other', '', 0, 'other',
+                 'abcd');
+             INSERT INTO {prefix}jwts (jti, organization, user_id, actor, reason, issued_at,
+                 expires_at) VALUES ('{recorded_jwt}', 'other', 'other', 'other', '', 0,
+                 9000000000000);
+             INSERT INTO {prefix}jwt_user_revocations VALUES ('{organization}', '{user}', 0,
+                 9000000000000);",
+            revoked = writes.revoked.id,
+            used = writes.used.id,
+            revoked_jwt = writes.revoked_jwt.jti,
+            created = writes.created.digest.to_hex(),
+            other = Uuid::new_v4(),
+            recorded_jwt = writes.recorded_jwt.jti,
+            user = writes.users_jwt.user_id,
+        )
+    }
+
+    /// Another session holds what each write needs for longer than the operation timeout: each
+    /// write waits, gives up and answers 503, and none lands once the other session ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_outwaited_by_another_writer_answer_503_and_never_land_later() {
+        let Some(url) = url() else { return };
+        let prefix = prefix();
+        let store = store(&url, &prefix).await;
+        let writes = Writes::prepare(&store, false).await;
+
+        let mut holder = PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(&rows_held(&prefix, &writes))
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let held_at = Instant::now();
+        let attempting = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let answers = writes.attempt(&store).await;
+                (writes, answers)
+            })
+        };
+        tokio::time::sleep(LOCK_HELD.saturating_sub(held_at.elapsed())).await;
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let (writes, answers) = attempting.await.unwrap();
+        answers.assert_all_failed();
+        // A write abandoned while it waited would land as soon as the other session ended.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        writes.assert_answers_match_effects(&answers, &store).await;
+        let again = Writes::prepare(&store, false).await;
+        let answers = again.attempt(&store).await;
+        answers.assert_all_succeeded();
+        again.assert_answers_match_effects(&answers, &store).await;
+    }
+
+    /// Sets `default_transaction_read_only` for every session of `server`, and waits until a
+    /// session opened before has taken it.
+    async fn set_read_only(server: &PostgresServer, on: bool) {
+        let mut observer = PgConnection::connect(&server.url()).await.unwrap();
+        let mut admin = PgConnection::connect(&server.url()).await.unwrap();
+        let change = if on {
+            "ALTER SYSTEM SET default_transaction_read_only = on"
+        } else {
+            "ALTER SYSTEM RESET default_transaction_read_only"
+        };
+        // One at a time: ALTER SYSTEM runs outside any transaction.
+        for sql in [
+            "SET default_transaction_read_only = off",
+            change,
+            "SELECT pg_reload_conf()",
+        ] {
+            sqlx::raw_sql(sql).execute(&mut admin).await.unwrap();
+        }
+        let expected = if on { "on" } else { "off" };
+        let started = Instant::now();
+        loop {
+            let now: String = sqlx::query_scalar("SHOW default_transaction_read_only")
+                .fetch_one(&mut observer)
+                .await
+                .unwrap();
+            if now == expected {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the server never took default_transaction_read_only = {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn on_a_read_only_server_writes_answer_503_change_nothing_and_heal() {
+        let Some(server) = own_server() else { return };
+        let prefix = prefix();
+        let store = store(&server.url(), &prefix).await;
+        writes_tell_the_truth_and_heal(
+            &store,
+            async || set_read_only(&server, true).await,
+            async || set_read_only(&server, false).await,
+            async || super::with_postgres::store(&server.url(), &prefix).await,
+            true,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn while_the_server_is_stopped_writes_answer_503_and_heal_once_it_is_back() {
+        let Some(server) = own_server() else { return };
+        let prefix = prefix();
+        let store = store(&server.url(), &prefix).await;
+        writes_tell_the_truth_and_heal(
+            &store,
+            async || server.stop(),
+            async || server.start_again(),
+            async || super::with_postgres::store(&server.url(), &prefix).await,
+            true,
+        )
+        .await;
     }
 }

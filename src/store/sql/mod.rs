@@ -49,10 +49,9 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// (never the secret), with the record's fields as columns and an index per organization.
 ///
 /// Use it through [`SqliteStore`] or [`PostgresStore`], and call [`SqlStore::migrate`] once at
-/// start. Each operation gives up after the [operation
-/// timeout](SqlStore::operation_timeout) (2 seconds by default) with [`StoreError::Backend`], on
-/// which the layer and the services answer 503 with `Retry-After`; the pool reconnects by itself
-/// once the database is back. Error messages never hold a secret or the connection URL.
+/// start. An operation that fails answers [`StoreError::Backend`], on which the layer and the
+/// services answer 503 with `Retry-After`. Error messages never hold a secret or the connection
+/// URL.
 ///
 /// - A token past its expiry is kept and listed (as expired) until revoked; the layer refuses it.
 /// - A creation counts the organization's tokens and inserts in one transaction that holds a
@@ -64,6 +63,30 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// - Minted impersonation JWTs (never the JWTs) and their revocations are rows too, each deleted
 ///   once the JWTs it concerns have expired (pruned as new JWTs are recorded). Without a cache in
 ///   front, every JWT request reads the revocations in force: two queries.
+///
+/// # Writes under faults
+///
+/// A write (`create`, `revoke`, `record_use`, `record_jwt`, `revoke_jwt`, `revoke_user_jwts`,
+/// and [`migrate`](SqlStore::migrate)) is one transaction on a connection of its own:
+///
+/// - It answers `Ok` only once its commit has succeeded. Any error before that, or of the commit
+///   itself (a full disk, an I/O error, a lost connection, a read-only or stopped server),
+///   answers [`StoreError::Backend`], and nothing changed.
+/// - The [operation timeout](SqlStore::operation_timeout) (2 seconds by default) bounds every
+///   step before the commit: taking a connection, waiting for the write lock, running the
+///   statements; a write abandoned there changes nothing. The database ends its own waits
+///   sooner, at three quarters of the time left (SQLite's busy timeout, Postgres'
+///   `lock_timeout` and `statement_timeout`, set on each write), so a write that could not have
+///   its lock in time never takes it later. Once `COMMIT` is sent, its answer is awaited past the
+///   timeout, so that the answer says what happened.
+/// - A connection on which a write did not commit is closed, never returned to the pool, which
+///   opens a fresh one: the next write succeeds as soon as the cause is gone, with no restart.
+///
+/// What no answer can settle: a `COMMIT` whose answer is lost with the connection (the Postgres
+/// server or the network failing the moment after it was sent) may or may not have been applied;
+/// the error's message says so. A Postgres server that falls silent (no reset) while a commit is
+/// in flight holds that write until the operating system gives up on the connection. And
+/// whether a commit the disk failed to flush survives a crash is the disk's to say.
 ///
 /// Clones share the connection pool.
 pub struct SqlStore<DB: Backend> {
@@ -138,7 +161,10 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     /// How long one operation may take, waiting for a connection included, before it fails with
-    /// [`StoreError::Backend`] (default 2 seconds).
+    /// [`StoreError::Backend`] (default 2 seconds). A write's commit, once sent, is awaited past
+    /// it (see [writes under faults](SqlStore#writes-under-faults)). The pools that
+    /// `SqliteStore::open` and `PostgresStore::connect` make still wait 2 seconds at most for a
+    /// connection.
     #[must_use]
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

@@ -18,8 +18,9 @@ const MAX_CONNECTIONS: u32 = 4;
 ///
 /// The file is opened in WAL mode with `synchronous = FULL`: a creation or revocation that was
 /// answered is on disk, and survives the process being killed the next moment, or the machine
-/// losing power. Put a [`CachingStore`](crate::store::CachingStore) in front so that lookups are
-/// answered from memory.
+/// losing power. A write waits for another writer (another process on the same file) for three
+/// quarters of the operation timeout at most, then fails with nothing changed. Put a
+/// [`CachingStore`](crate::store::CachingStore) in front so that lookups are answered from memory.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_impersonation::StoreError> {
