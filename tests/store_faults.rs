@@ -5,9 +5,10 @@
 //! SQLite: a full database (`PRAGMA max_page_count` on the store's connections), a commit that
 //! fails (a deferred foreign key broken by a trigger), and another process holding the write lock
 //! past the operation timeout. Postgres: a commit that fails (a deferred constraint trigger) and
-//! a lock held past the operation timeout, on `DATABASE_URL`; a read-only server and a stopped
-//! one, on a server of the test's own (tests/postgres_server). Postgres tests skip when their
-//! server is missing, except under `CI`, where they fail.
+//! another session holding the rows each write needs past the operation timeout, on
+//! `DATABASE_URL`; a read-only server and a stopped one, on a server of the test's own
+//! (tests/postgres_server). Postgres tests skip when their server is missing, except under `CI`,
+//! where they fail.
 #![cfg(feature = "sqlite")]
 
 mod postgres_server;
@@ -29,8 +30,8 @@ fn organization() -> String {
     format!("org-{}", Uuid::new_v4())
 }
 
-/// A new token of `organization`, named with `name_len` characters: a long name makes its row
-/// fill a page of its own, so storing it needs a new page.
+/// A new token of `organization`, named with `name_len` characters: a name longer than a page
+/// makes storing the token need a new page.
 fn issue(organization: &str, name_len: usize) -> TokenRecord {
     let (_, mut record) = TokenRecord::issue(
         &TokenPrefix::default(),
@@ -128,8 +129,8 @@ impl Answers {
 }
 
 impl Writes {
-    /// Sets the writes up on `store`, which must work; big rows when `big`, so that each insert
-    /// needs a page of its own.
+    /// Sets the writes up on `store`, which must work; with rows longer than a page when `big`,
+    /// so that each insert needs a new page.
     async fn prepare<S: TokenStore>(store: &S, big: bool) -> Self {
         let size = if big { 5000 } else { 10 };
         let organization = organization();
@@ -489,8 +490,8 @@ mod with_sqlite {
             .unwrap();
         let (writes, answers) = attempting.await.unwrap();
         answers.assert_all_failed();
-        // Past the longest a write abandoned at its timeout could still be waiting for the lock
-        // (SQLite's busy timeout of 5 seconds, counted from its start).
+        // Past the 5 seconds a busy timeout commonly lets a write wait for the lock: a write
+        // abandoned at its timeout but still waiting would have landed by then.
         tokio::time::sleep(Duration::from_secs(6).saturating_sub(locked_at.elapsed())).await;
         writes.assert_answers_match_effects(&answers, &store).await;
         let again = Writes::prepare(&store, false).await;

@@ -264,7 +264,9 @@ impl<T: TokenStore> TokenStore for Arc<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The backend could not be reached or failed; the request may be retried later.
+    /// The backend could not be reached or failed; the request may be retried later. From an
+    /// SQL store's write, it means nothing changed, unless the message says the change may have
+    /// been made.
     Backend(String),
     /// A stored record could not be read back.
     Decode(String),

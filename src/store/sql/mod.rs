@@ -3,9 +3,10 @@
 //! `postgres`).
 //!
 //! One implementation serves both. What they share lives here and beside it: the SQL text
-//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`) and the versioned
-//! schema (`schema.rs`, from the crate's `migrations/`). What differs, how to connect and how to
-//! lock, is each backend's [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
+//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`), the versioned
+//! schema (`schema.rs`, from the crate's `migrations/`) and how a write is made and committed
+//! (`write.rs`). What differs, how to connect and how a write begins, is each backend's
+//! [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
 
 #[cfg(feature = "postgres")]
 mod postgres;
