@@ -76,12 +76,17 @@ impl LastUsed {
             .is_ok()
     }
 
-    /// The latest use the store has not been told of, if any, now counted as told: what a
-    /// [`TokenStore::flush`](crate::TokenStore::flush) writes back.
-    pub fn take_unwritten(&self) -> Option<Timestamp> {
+    /// The latest use the store has not been told of, if any: what a
+    /// [`TokenStore::flush`](crate::TokenStore::flush) writes back, then counts as told with
+    /// [`LastUsed::mark_written`] once the store has it.
+    pub fn unwritten(&self) -> Option<Timestamp> {
         let seen = self.seen.load(Relaxed);
-        let written = self.written.fetch_max(seen, Relaxed);
-        (seen > written).then(|| Timestamp::from_millis(seen))
+        (seen > self.written.load(Relaxed)).then(|| Timestamp::from_millis(seen))
+    }
+
+    /// Counts the uses up to `at` as told to the store, which now has them.
+    pub fn mark_written(&self, at: Timestamp) {
+        self.written.fetch_max(at.as_millis(), Relaxed);
     }
 }
 
@@ -136,6 +141,20 @@ mod tests {
             "yet kept current"
         );
         assert!(used.note(start.plus(Duration::from_secs(60))));
+    }
+
+    #[test]
+    fn a_use_stays_unwritten_until_counted_as_written() {
+        let used = LastUsed::new(Some(Timestamp::from_secs(1_000)));
+        assert_eq!(used.unwritten(), None);
+        let at = Timestamp::from_secs(1_010);
+        used.record(at);
+        assert_eq!(used.unwritten(), Some(at));
+        assert_eq!(used.unwritten(), Some(at), "still, until written");
+        used.mark_written(at);
+        assert_eq!(used.unwritten(), None);
+        used.mark_written(Timestamp::from_secs(1_005));
+        assert_eq!(used.unwritten(), None, "never moves backwards");
     }
 
     #[test]

@@ -326,7 +326,8 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
         revoked
     }
 
-    /// Writes the uses noted on cached records since their last write to the store.
+    /// Writes the uses noted on cached records since their last write to the store. A use the
+    /// store did not take stays unwritten, for the next flush.
     async fn flush_uses(&self) -> Result<(), StoreError> {
         let shared = &self.shared;
         let records: Vec<Arc<TokenRecord>> = shared
@@ -335,8 +336,9 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             .map(|entry| Arc::clone(&entry.record))
             .collect();
         for record in records {
-            if let Some(at) = record.last_used.take_unwritten() {
+            if let Some(at) = record.last_used.unwritten() {
                 shared.store.record_use(record.id, at).await?;
+                record.last_used.mark_written(at);
             }
         }
         shared.store.flush().await

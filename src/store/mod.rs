@@ -50,7 +50,8 @@ use crate::{
 
 /// How long one operation of a networked or on-disk store may take, reconnection included, unless
 /// configured otherwise: past it the operation fails with [`StoreError::Backend`] and the layer
-/// answers 503.
+/// answers 503. (An SQL store's write, once its commit is sent, awaits the commit's answer
+/// instead; see `SqlStore`.)
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Keeps token records, keyed by the digest of their secret.
@@ -263,7 +264,9 @@ impl<T: TokenStore> TokenStore for Arc<T> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The backend could not be reached or failed; the request may be retried later.
+    /// The backend could not be reached or failed; the request may be retried later. From an
+    /// SQL store's write, it means nothing changed, unless the message says the change may have
+    /// been made.
     Backend(String),
     /// A stored record could not be read back.
     Decode(String),

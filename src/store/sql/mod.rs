@@ -3,9 +3,10 @@
 //! `postgres`).
 //!
 //! One implementation serves both. What they share lives here and beside it: the SQL text
-//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`) and the versioned
-//! schema (`schema.rs`, from the crate's `migrations/`). What differs, how to connect and how to
-//! lock, is each backend's [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
+//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`), the versioned
+//! schema (`schema.rs`, from the crate's `migrations/`) and how a write is made and committed
+//! (`write.rs`). What differs, how to connect and how a write begins, is each backend's
+//! [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
 
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -14,12 +15,11 @@ mod row;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod write;
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
 
-use sqlx::{
-    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Transaction, Type,
-};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 use uuid::Uuid;
 
 #[cfg(feature = "postgres")]
@@ -27,7 +27,11 @@ pub use postgres::{PostgresRevocations, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-use self::{queries::Queries, row::Columns};
+use self::{
+    queries::Queries,
+    row::Columns,
+    write::{Write, WriteError},
+};
 use super::{DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore};
 use crate::{
     error::ConfigError,
@@ -46,10 +50,9 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// (never the secret), with the record's fields as columns and an index per organization.
 ///
 /// Use it through [`SqliteStore`] or [`PostgresStore`], and call [`SqlStore::migrate`] once at
-/// start. Each operation gives up after the [operation
-/// timeout](SqlStore::operation_timeout) (2 seconds by default) with [`StoreError::Backend`], on
-/// which the layer and the services answer 503 with `Retry-After`; the pool reconnects by itself
-/// once the database is back. Error messages never hold a secret or the connection URL.
+/// start. An operation that fails answers [`StoreError::Backend`], on which the layer and the
+/// services answer 503 with `Retry-After`. Error messages never hold a secret or the connection
+/// URL.
 ///
 /// - A token past its expiry is kept and listed (as expired) until revoked; the layer refuses it.
 /// - A creation counts the organization's tokens and inserts in one transaction that holds a
@@ -62,6 +65,30 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 ///   once the JWTs it concerns have expired (pruned as new JWTs are recorded). Without a cache in
 ///   front, every JWT request reads the revocations in force: two queries.
 ///
+/// # Writes under faults
+///
+/// A write (`create`, `revoke`, `record_use`, `record_jwt`, `revoke_jwt`, `revoke_user_jwts`,
+/// and [`migrate`](SqlStore::migrate)) is one transaction on a connection of its own:
+///
+/// - It answers `Ok` only once its commit has succeeded. Any error before that, or of the commit
+///   itself (a full disk, an I/O error, a lost connection, a read-only or stopped server),
+///   answers [`StoreError::Backend`], and nothing changed.
+/// - The [operation timeout](SqlStore::operation_timeout) (2 seconds by default) bounds every
+///   step before the commit: taking a connection, waiting for the write lock, running the
+///   statements; a write abandoned there changes nothing. The database ends its own waits
+///   sooner, at three quarters of the time left (SQLite's busy timeout, Postgres'
+///   `lock_timeout` and `statement_timeout`, set on each write), so a write that could not have
+///   its lock in time never takes it later. Once `COMMIT` is sent, its answer is awaited past the
+///   timeout, so that the answer says what happened.
+/// - A connection on which a write did not commit is closed, never returned to the pool, which
+///   opens a fresh one: the next write succeeds as soon as the cause is gone, with no restart.
+///
+/// What no answer can settle: a `COMMIT` whose answer is lost with the connection (the Postgres
+/// server or the network failing the moment after it was sent) may or may not have been applied;
+/// the error's message says so. A Postgres server that falls silent (no reset) while a commit is
+/// in flight holds that write until the operating system gives up on the connection. And
+/// whether a commit the disk failed to flush survives a crash is the disk's to say.
+///
 /// Clones share the connection pool.
 pub struct SqlStore<DB: Backend> {
     pool: Pool<DB>,
@@ -70,16 +97,18 @@ pub struct SqlStore<DB: Backend> {
     timeout: Duration,
 }
 
-/// What one SQL database does its own way: how to lock, and how a revocation is announced.
+/// What one SQL database does its own way: how a write begins, and how a revocation is announced.
 /// Implemented for [`sqlx::Sqlite`] (feature `sqlite`) and [`sqlx::Postgres`] (feature
 /// `postgres`).
 pub trait Backend: Database {
-    /// Begins a transaction holding the lock named `key` until it ends: transactions naming the
-    /// same key run one after another.
-    fn begin_locked<'a>(
-        pool: &'a Pool<Self>,
-        key: &'a str,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send + 'a;
+    /// Begins a write transaction on `connection`, holding the lock named `lock`, if any, until
+    /// it ends (writes naming the same lock run one after another), and has the database end
+    /// each of its own waits in it (for a lock, for a statement) within `waits`, with an error.
+    fn begin_write<'a>(
+        connection: &'a mut Self::Connection,
+        lock: Option<&'a str>,
+        waits: Duration,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
 
     /// The statement that deletes token `$1` of organization `$2` from `tokens` and answers its
     /// `digest`, announcing the revocation on `channel` where the database can.
@@ -133,7 +162,10 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     /// How long one operation may take, waiting for a connection included, before it fails with
-    /// [`StoreError::Backend`] (default 2 seconds).
+    /// [`StoreError::Backend`] (default 2 seconds). A write's commit, once sent, is awaited past
+    /// it (see [writes under faults](SqlStore#writes-under-faults)). The pools that
+    /// `SqliteStore::open` and `PostgresStore::connect` make still wait 2 seconds at most for a
+    /// connection.
     #[must_use]
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -160,12 +192,38 @@ impl<DB: Backend> SqlStore<DB> {
         match tokio::time::timeout(self.timeout, operation).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(backend(<DB as Database>::NAME, action, &error)),
-            Err(_) => Err(StoreError::Backend(format!(
-                "{}: could not {action}: timed out after {} ms",
-                <DB as Database>::NAME,
-                self.timeout.as_millis()
-            ))),
+            Err(_) => Err(self.timed_out(action)),
         }
+    }
+
+    /// The answer of a write: its value once committed, else a [`StoreError::Backend`] that says
+    /// whether the change may have been made.
+    async fn written<T>(
+        &self,
+        action: &str,
+        write: impl Future<Output = Result<T, WriteError>>,
+    ) -> Result<T, StoreError> {
+        let database = <DB as Database>::NAME;
+        match write.await {
+            Ok(value) => Ok(value),
+            Err(WriteError::BeforeCommit(error)) => Err(backend(database, action, &error)),
+            Err(WriteError::TimedOut) => Err(self.timed_out(action)),
+            Err(WriteError::AtCommit(error)) if is_connection_lost(&error) => {
+                Err(StoreError::Backend(format!(
+                    "{database}: could not {action}: the connection was lost while committing, \
+                     so the change may or may not have been made"
+                )))
+            }
+            Err(WriteError::AtCommit(error)) => Err(backend(database, action, &error)),
+        }
+    }
+
+    fn timed_out(&self, action: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "{}: could not {action}: timed out after {} ms",
+            <DB as Database>::NAME,
+            self.timeout.as_millis()
+        ))
     }
 }
 
@@ -192,35 +250,29 @@ where
 
     async fn apply_migrations(&self) -> Result<(), StoreError> {
         let applied_at = row::millis(Timestamp::now())?;
+        let queries = &self.queries;
         let migrating = async {
-            let queries = &self.queries;
-            let mut transaction = DB::begin_locked(&self.pool, &queries.versions).await?;
-            // Through `Executor::execute`, whose boxed future is `Send` for any database; the
-            // `async fn` on `RawSql` is not provably so here.
-            transaction
-                .execute(sqlx::raw_sql(&queries.create_versions))
-                .await?;
-            let current = sqlx::query(&queries.current_version)
-                .fetch_one(&mut *transaction)
+            let mut write = self.begin_write(Some(&queries.versions)).await?;
+            write.execute_raw(&queries.create_versions).await?;
+            let current = write
+                .fetch_one(sqlx::query(&queries.current_version))
                 .await?
                 .try_get::<i64, _>("version")?;
             if current > schema::LATEST {
                 return Ok(Err(current));
             }
             for migration in schema::MIGRATIONS.iter().filter(|m| m.version > current) {
-                let statements = migration.sql(&self.prefix);
-                transaction.execute(sqlx::raw_sql(&statements)).await?;
-                sqlx::query(&queries.record_version)
+                write.execute_raw(&migration.sql(&self.prefix)).await?;
+                let record = sqlx::query(&queries.record_version)
                     .bind(migration.version)
                     .bind(migration.description.to_owned())
-                    .bind(applied_at)
-                    .execute(&mut *transaction)
-                    .await?;
+                    .bind(applied_at);
+                write.execute(record).await?;
             }
-            transaction.commit().await?;
+            write.commit().await?;
             Ok(Ok(()))
         };
-        match self.within("migrate the schema", migrating).await? {
+        match self.written("migrate the schema", migrating).await? {
             Ok(()) => Ok(()),
             Err(found) => Err(StoreError::Backend(format!(
                 "{}: the schema is at version {found}, newer than the {} this version of \
@@ -235,25 +287,21 @@ where
         let columns = Columns::of(&record)?;
         let lock = format!("{}:{}", self.queries.tokens, record.organization);
         let inserting = async {
-            let mut transaction = DB::begin_locked(&self.pool, &lock).await?;
+            let mut write = self.begin_write(Some(&lock)).await?;
             if limit != usize::MAX {
-                let held = sqlx::query(&self.queries.count)
-                    .bind(record.organization.to_string())
-                    .fetch_one(&mut *transaction)
-                    .await?
-                    .try_get::<i64, _>("held")?;
+                let count = sqlx::query(&self.queries.count).bind(record.organization.to_string());
+                let held = write.fetch_one(count).await?.try_get::<i64, _>("held")?;
                 if usize::try_from(held).is_ok_and(|held| held >= limit) {
                     return Ok(false);
                 }
             }
-            columns
-                .bind(sqlx::query(&self.queries.insert))
-                .execute(&mut *transaction)
+            write
+                .execute(columns.bind(sqlx::query(&self.queries.insert)))
                 .await?;
-            transaction.commit().await?;
+            write.commit().await?;
             Ok(true)
         };
-        match self.within("create a token", inserting).await? {
+        match self.written("create a token", inserting).await? {
             true => Ok(()),
             false => Err(StoreError::LimitReached { limit }),
         }
@@ -286,11 +334,16 @@ where
     }
 
     async fn delete(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
-        let deleting = sqlx::query(&self.queries.revoke)
+        let revoke = sqlx::query(&self.queries.revoke)
             .bind(id.hyphenated().to_string())
-            .bind(organization.to_owned())
-            .fetch_optional(&self.pool);
-        Ok(self.within("revoke a token", deleting).await?.is_some())
+            .bind(organization.to_owned());
+        let deleting = async {
+            let mut write = self.begin_write(None).await?;
+            let deleted = !write.fetch_all(revoke).await?.is_empty();
+            write.commit().await?;
+            Ok(deleted)
+        };
+        self.written("revoke a token", deleting).await
     }
 
     async fn insert_jwt(&self, jwt: MintedJwt) -> Result<(), StoreError> {
@@ -298,20 +351,17 @@ where
         let queries = &self.queries;
         let insert = row::bind_jwt(sqlx::query(&queries.record_jwt), &jwt)?;
         let inserting = async {
-            let mut transaction = self.pool.begin().await?;
+            let mut write = self.begin_write(None).await?;
             for forget in [
                 &queries.forget_expired_jwts,
                 &queries.forget_expired_user_revocations,
             ] {
-                sqlx::query(forget)
-                    .bind(now)
-                    .execute(&mut *transaction)
-                    .await?;
+                write.execute(sqlx::query(forget).bind(now)).await?;
             }
-            insert.execute(&mut *transaction).await?;
-            transaction.commit().await
+            write.execute(insert).await?;
+            write.commit().await
         };
-        self.within("record a JWT", inserting).await
+        self.written("record a JWT", inserting).await
     }
 
     async fn collect_jwts(
@@ -338,15 +388,15 @@ where
             .bind(row::millis(now)?)
             .bind(jti.hyphenated().to_string());
         let revoking = async {
-            let mut transaction = self.pool.begin().await?;
-            let revoked = revoke.fetch_optional(&mut *transaction).await?.is_some();
+            let mut write = self.begin_write(None).await?;
+            let revoked = !write.fetch_all(revoke).await?.is_empty();
             if revoked {
-                self.announce_jwt_revocations(&mut transaction).await?;
+                self.announce_jwt_revocations(&mut write).await?;
             }
-            transaction.commit().await?;
+            write.commit().await?;
             Ok(revoked)
         };
-        self.within("revoke a JWT", revoking).await
+        self.written("revoke a JWT", revoking).await
     }
 
     async fn revoke_all_user_jwts(&self, revocation: UserRevocation) -> Result<(), StoreError> {
@@ -356,21 +406,18 @@ where
             .bind(row::millis(revocation.cutoff)?)
             .bind(row::millis(revocation.forget_at)?);
         let revoking = async {
-            let mut transaction = self.pool.begin().await?;
-            revoke.execute(&mut *transaction).await?;
-            self.announce_jwt_revocations(&mut transaction).await?;
-            transaction.commit().await
+            let mut write = self.begin_write(None).await?;
+            write.execute(revoke).await?;
+            self.announce_jwt_revocations(&mut write).await?;
+            write.commit().await
         };
-        self.within("revoke a user's JWTs", revoking).await
+        self.written("revoke a user's JWTs", revoking).await
     }
 
-    /// Announces JWT revocations when `transaction` commits, where the backend can.
-    async fn announce_jwt_revocations(
-        &self,
-        transaction: &mut Transaction<'static, DB>,
-    ) -> Result<(), sqlx::Error> {
+    /// Announces JWT revocations when `write` commits, where the backend can.
+    async fn announce_jwt_revocations(&self, write: &mut Write<DB>) -> Result<(), WriteError> {
         if let Some(announce) = &self.queries.announce_jwt_revocations {
-            sqlx::query(announce).execute(&mut **transaction).await?;
+            write.execute(sqlx::query(announce)).await?;
         }
         Ok(())
     }
@@ -394,12 +441,20 @@ where
     }
 
     async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
-        let touching = sqlx::query(&self.queries.record_use)
+        let record_use = sqlx::query(&self.queries.record_use)
             .bind(row::millis(at)?)
-            .bind(id.hyphenated().to_string())
-            .execute(&self.pool);
-        self.within("record a use", touching).await?;
-        Ok(())
+            .bind(id.hyphenated().to_string());
+        let touching = async {
+            let mut write = self.begin_write(None).await?;
+            write.execute(record_use).await?;
+            write.commit().await
+        };
+        self.written("record a use", touching).await
+    }
+
+    /// Begins a write, holding `lock` if given, within the operation timeout.
+    async fn begin_write(&self, lock: Option<&str>) -> Result<Write<DB>, WriteError> {
+        Write::begin(&self.pool, lock, self.timeout).await
     }
 }
 
@@ -486,6 +541,14 @@ where
     ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
         self.read_jwt_revocations(now)
     }
+}
+
+/// Whether `error` lost the connection, rather than being the database's own answer.
+fn is_connection_lost(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// A message for a database failure: the server's own words for its errors, the kind of an I/O

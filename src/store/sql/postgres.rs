@@ -1,10 +1,10 @@
 //! [`PostgresStore`]: tokens in PostgreSQL, shared by many instances, with revocations announced
 //! through `LISTEN`/`NOTIFY`.
 
-use std::{fmt, future::Future, str::FromStr};
+use std::{fmt, future::Future, str::FromStr, time::Duration};
 
 use sqlx::{
-    Pool, Postgres, Transaction,
+    Executor, PgConnection, Postgres,
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 
@@ -67,17 +67,26 @@ impl SqlStore<Postgres> {
 }
 
 impl Backend for Postgres {
-    /// A transaction-scoped advisory lock on the key's hash: released at commit or rollback.
-    async fn begin_locked(
-        pool: &Pool<Self>,
-        key: &str,
-    ) -> Result<Transaction<'static, Self>, sqlx::Error> {
-        let mut transaction = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-            .bind(key)
-            .execute(&mut *transaction)
-            .await?;
-        Ok(transaction)
+    /// `lock_timeout` and `statement_timeout`, set for the transaction alone, end the server's
+    /// waits; the lock is a transaction-scoped advisory lock on the name's hash, released at
+    /// commit or rollback.
+    async fn begin_write(
+        connection: &mut PgConnection,
+        lock: Option<&str>,
+        waits: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let millis = waits.as_millis();
+        let begin = format!(
+            "BEGIN; SET LOCAL lock_timeout = {millis}; SET LOCAL statement_timeout = {millis}"
+        );
+        connection.execute(sqlx::raw_sql(&begin)).await?;
+        if let Some(lock) = lock {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(lock)
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
     }
 
     /// `NOTIFY`, delivered when the revoking transaction commits.

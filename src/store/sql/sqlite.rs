@@ -1,27 +1,26 @@
 //! [`SqliteStore`]: tokens in an SQLite file, the durable store for one instance.
 
-use std::{future::Future, path::Path, time::Duration};
+use std::{path::Path, time::Duration};
 
 use sqlx::{
-    Pool, Sqlite, Transaction,
+    Executor, Sqlite, SqliteConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{Backend, SqlStore, backend};
+use super::{Backend, SqlStore, backend, write::waits_within};
 use crate::store::{DEFAULT_OPERATION_TIMEOUT, StoreError};
 
 /// Connections kept open: readers run side by side in WAL mode; writers take turns.
 const MAX_CONNECTIONS: u32 = 4;
-/// How long a writer waits for another's transaction to end before it fails.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keeps tokens in an SQLite file (feature `sqlite`; the SQLite library is compiled in): the
 /// durable default for a single instance. See [`SqlStore`] for the layout and behaviour.
 ///
 /// The file is opened in WAL mode with `synchronous = FULL`: a creation or revocation that was
 /// answered is on disk, and survives the process being killed the next moment, or the machine
-/// losing power. Put a [`CachingStore`](crate::store::CachingStore) in front so that lookups are
-/// answered from memory.
+/// losing power. A write waits for another writer (another process on the same file) for three
+/// quarters of the operation timeout at most, then fails with nothing changed. Put a
+/// [`CachingStore`](crate::store::CachingStore) in front so that lookups are answered from memory.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_impersonation::StoreError> {
@@ -44,7 +43,7 @@ impl SqlStore<Sqlite> {
             .filename(path)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(waits_within(DEFAULT_OPERATION_TIMEOUT))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -64,12 +63,20 @@ impl SqlStore<Sqlite> {
 
 impl Backend for Sqlite {
     /// SQLite has one writer at a time: `BEGIN IMMEDIATE` takes the write lock at once, so what a
-    /// transaction reads stays true until it commits. The key is not needed.
-    fn begin_locked<'a>(
-        pool: &'a Pool<Self>,
-        _key: &'a str,
-    ) -> impl Future<Output = Result<Transaction<'static, Self>, sqlx::Error>> + Send + 'a {
-        pool.begin_with("BEGIN IMMEDIATE")
+    /// transaction reads stays true until it commits, and no later statement of it waits. It
+    /// waits for another writer's transaction to end for `waits` at most (the connection's busy
+    /// timeout, set here whatever the pool's options). The lock's name is not needed.
+    async fn begin_write(
+        connection: &mut SqliteConnection,
+        _lock: Option<&str>,
+        waits: Duration,
+    ) -> Result<(), sqlx::Error> {
+        let begin = format!(
+            "PRAGMA busy_timeout = {}; BEGIN IMMEDIATE",
+            waits.as_millis()
+        );
+        connection.execute(sqlx::raw_sql(&begin)).await?;
+        Ok(())
     }
 
     fn revoke_statement(tokens: &str, _channel: &str) -> String {
