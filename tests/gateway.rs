@@ -36,6 +36,7 @@ async fn start_with(users: &str, rate_limit: Option<NonZeroU32>) -> Running {
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit,
+        protected: Vec::new(),
         audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await
@@ -290,15 +291,37 @@ async fn minted_jwt_is_seed_shaped_and_names_the_admin_as_actor() {
     assert_eq!(me["actor"], json!({"kind": "admin", "user_id": ADA_ID}));
 }
 
+/// The layer's answer on a protected route.
+fn protected_route() -> Value {
+    json!({"error": "access_denied",
+        "error_description": "this request cannot be made while impersonating"})
+}
+
 #[tokio::test]
 async fn impersonation_never_mints_more_impersonation() {
     let gateway = start().await;
     let as_bob = format!("Bearer {}:{BOB}", gateway.token(json!(["*:*"])).await);
     let jwt = format!("Bearer {}", gateway.jwt(BOB).await);
+    let jwt_service = format!("/api/v2/organizations/{DEMO_ORGANIZATION}/impersonation");
+    let some_id = "9e0b2b17-5a76-44ef-b726-09d556b04318";
+    let requests = [
+        (Method::POST, TOKENS_PATH.to_owned()),
+        (Method::GET, TOKENS_PATH.to_owned()),
+        (Method::DELETE, format!("{TOKENS_PATH}/{some_id}")),
+        (Method::POST, jwt_service.clone()),
+        (Method::GET, jwt_service.clone()),
+        (Method::DELETE, format!("{jwt_service}/{some_id}")),
+    ];
     for credential in [as_bob, jwt] {
-        let headers = [("authorization", credential.as_str())];
-        let (status, _) = gateway.send(Method::POST, TOKENS_PATH, &headers, "").await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{credential}");
+        for (method, path) in &requests {
+            let headers = [("authorization", credential.as_str())];
+            let answer = gateway.send(method.clone(), path, &headers, "").await;
+            assert_eq!(
+                answer,
+                (StatusCode::FORBIDDEN, protected_route()),
+                "{method} {path} with {credential}"
+            );
+        }
     }
 }
 

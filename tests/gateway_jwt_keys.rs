@@ -61,6 +61,7 @@ async fn start(keys: JwtKeys) -> Running {
         store: MemoryStore::new(),
         keys,
         rate_limit: None,
+        protected: Vec::new(),
         audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await

@@ -32,6 +32,7 @@ async fn start() -> Running {
         store: MemoryStore::new(),
         keys: JwtKeys::hs256(SECRET).unwrap(),
         rate_limit: None,
+        protected: Vec::new(),
         audit: Arc::new(tower_impersonation::TracingAudit),
     })
     .await
@@ -130,13 +131,13 @@ async fn only_an_admin_of_the_organization_and_never_an_impersonated_caller_revo
         .with_key(Method::DELETE, &path, "Bearer demo-bob-key")
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "Bob is no admin");
-    let (status, _) = gateway
+    let (status, refused) = gateway
         .with_key(Method::DELETE, &path, &format!("Bearer {jwt}"))
         .await;
     assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "not with an impersonation JWT"
+        (status, &refused["error"]),
+        (StatusCode::FORBIDDEN, &json!("access_denied")),
+        "not with an impersonation JWT: the service is a protected route"
     );
     let elsewhere = format!(
         "/api/v2/organizations/{}/impersonation/{jti}",

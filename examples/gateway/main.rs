@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tower_impersonation::{
     Audit, MemoryStore, TokenStore, TracingAudit,
     jwt::{JwtAlgorithm, JwtKeys},
+    policy::ProtectedRoute,
     store::CachingStore,
 };
 use tower_layer::Layer;
@@ -69,9 +70,15 @@ struct Options {
     /// or redis://... (needs --features redis); a relative PATH is in the working directory
     #[arg(long, env = "GATEWAY_STORE", value_name = "URL", default_value = DEFAULT_STORE)]
     store: StoreUrl,
-    /// Organizations and members, with their plain api_key, as JSON (default: a demo)
+    /// Organizations and members, with their plain api_key, as JSON (default: a demo); read
+    /// again on SIGHUP
     #[arg(long, env = "GATEWAY_USERS", value_name = "FILE")]
     users: Option<PathBuf>,
+    /// A request no impersonated caller may make, whatever its roles: an HTTP method or * for
+    /// any, and a path, with a trailing /* for a subtree (repeatable). The token and JWT services
+    /// are always protected
+    #[arg(long, value_name = "METHOD /PATH")]
+    protect: Vec<ProtectedRoute>,
     /// How impersonation JWTs are signed: HS256, EdDSA or ES256
     #[arg(long, value_name = "ALG", default_value = "HS256")]
     jwt_algorithm: JwtAlgorithm,
@@ -146,13 +153,13 @@ struct Options {
 
 impl Options {
     fn accounts(&self) -> Result<Accounts, String> {
-        let json = match &self.users {
-            Some(path) => {
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
-            }
-            None => DEMO_USERS.to_owned(),
+        let Some(path) = &self.users else {
+            return Ok(Accounts::from_json(DEMO_USERS).expect("the demo users are well formed"));
         };
-        Accounts::from_json(&json).map_err(|e| format!("users: {e}"))
+        std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| Accounts::from_json(&json))
+            .map_err(|e| format!("--users {}: {e}", path.display()))
     }
 
     /// The gateway's parts around `store`.
@@ -168,6 +175,7 @@ impl Options {
             store,
             keys,
             rate_limit: NonZeroU32::new(self.rate_limit),
+            protected: self.protect.clone(),
             audit,
         }
     }
@@ -240,6 +248,13 @@ impl Options {
 #[tokio::main]
 async fn main() -> ExitCode {
     let options = Options::parse();
+    let accounts = match options.accounts() {
+        Ok(accounts) => Arc::new(accounts),
+        Err(why) => {
+            eprintln!("gateway: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
     let log = if options.quiet {
         None
     } else {
@@ -255,6 +270,10 @@ async fn main() -> ExitCode {
     let reporter = log.as_ref().map(AuditLog::report_drops);
     let reloader = Reload {
         log_file: log.as_ref().and_then(AuditLog::file),
+        users: options.users.clone().map(|path| UsersFile {
+            path,
+            accounts: Arc::clone(&accounts),
+        }),
     }
     .on_hangup();
     // With a log, the layer's decisions and the admins' changes are written straight into it;
@@ -263,7 +282,7 @@ async fn main() -> ExitCode {
         Some(log) => Arc::new(log.decision_lines(options.log_format)),
         None => Arc::new(TracingAudit),
     };
-    let outcome = run(options, audit).await;
+    let outcome = run(options, accounts, audit).await;
     if let Some(reporter) = reporter {
         reporter.abort();
     }
@@ -283,8 +302,11 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(options: Options, audit: Arc<dyn Audit>) -> Result<(), String> {
-    let accounts = Arc::new(options.accounts()?);
+async fn run(
+    options: Options,
+    accounts: Arc<Accounts>,
+    audit: Arc<dyn Audit>,
+) -> Result<(), String> {
     let store = options.store()?;
     let (keys, key_source) = options.keys(&store)?;
     let limits = options.limits();
@@ -431,9 +453,11 @@ async fn shutdown_signal() {
 }
 
 /// What SIGHUP makes the gateway do: reopen `--audit-log FILE` at its path, as logrotate expects
-/// after renaming it. The gateway goes on serving: SIGHUP never stops it.
+/// after renaming it, then read the `--users` file again. The gateway goes on serving: SIGHUP
+/// never stops it.
 struct Reload {
     log_file: Option<LogFile>,
+    users: Option<UsersFile>,
 }
 
 impl Reload {
@@ -462,6 +486,40 @@ impl Reload {
     fn reload(&self) {
         if let Some(log_file) = &self.log_file {
             reopen(log_file);
+        }
+        if let Some(users) = &self.users {
+            users.reload();
+        }
+    }
+}
+
+/// The `--users` file and the accounts read from it.
+struct UsersFile {
+    path: PathBuf,
+    accounts: Arc<Accounts>,
+}
+
+impl UsersFile {
+    /// Replaces the members and their keys with the file's, and says so; a file that cannot be
+    /// read or is refused leaves them as they were, and the error names the file and the problem.
+    fn reload(&self) {
+        let path = self.path.display();
+        let replaced = std::fs::read_to_string(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| self.accounts.replace_from_json(&json));
+        match replaced {
+            Ok(()) => tracing::info!(target: "gateway", "SIGHUP: reloaded the users file {path}"),
+            Err(e) => {
+                tracing::error!(
+                    target: "gateway",
+                    "SIGHUP: cannot reload the users file {path}: {e}; the members and keys stay \
+                     as they were"
+                );
+                eprintln!(
+                    "gateway: SIGHUP: cannot reload --users {path}: {e}; the members and keys \
+                     stay as they were"
+                );
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ impl std::ops::Deref for Gateway {
 }
 
 /// The example binary built beside this test binary (`target/debug/examples/gateway`).
-fn binary() -> PathBuf {
+pub fn binary() -> PathBuf {
     let test_binary = std::env::current_exe().unwrap();
     let profile_dir = test_binary.parent().unwrap().parent().unwrap();
     profile_dir.join("examples").join("gateway")
@@ -197,11 +197,29 @@ impl Client {
         authorization: &str,
         body: &str,
     ) -> Result<(StatusCode, Value), String> {
+        let headers = [("authorization", authorization)];
+        let headers = if authorization.is_empty() {
+            &headers[..0]
+        } else {
+            &headers[..]
+        };
+        self.try_send_with(method, path, headers, body).await
+    }
+
+    /// Sends a request with these headers; the status and the body as JSON (`Null` when not
+    /// JSON), or the connection error.
+    pub async fn try_send_with(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(StatusCode, Value), String> {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
-        if !authorization.is_empty() {
-            request = request.header("authorization", authorization);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request.body(Full::from(body.to_owned())).unwrap();
         let response = self
@@ -274,17 +292,28 @@ impl Client {
 
     /// An impersonation JWT for Bob from the demo admin: the JWT and its `jti`.
     pub async fn mint_jwt(&self) -> (String, String) {
+        self.mint_jwt_as(ADMIN, IMPERSONATION, BOB).await
+    }
+
+    /// An impersonation JWT for `user` from the admin whose `authorization` this is, at
+    /// `impersonation` (`/api/v2/organizations/{org}/impersonation`): the JWT and its `jti`.
+    pub async fn mint_jwt_as(
+        &self,
+        authorization: &str,
+        impersonation: &str,
+        user: &str,
+    ) -> (String, String) {
         let body = serde_json::json!({"data": {"type": "impersonation",
-            "attributes": {"reason": "ticket 42", "user": BOB}}});
-        let request = Request::post(format!("{}{IMPERSONATION}", self.base))
-            .header("authorization", ADMIN)
-            .header("content-type", "application/vnd.api+json")
-            .body(Full::from(body.to_string()))
+            "attributes": {"reason": "ticket 42", "user": user}}});
+        let headers = [
+            ("authorization", authorization),
+            ("content-type", "application/vnd.api+json"),
+        ];
+        let (status, document) = self
+            .try_send_with(Method::POST, impersonation, &headers, &body.to_string())
+            .await
             .unwrap();
-        let response = self.http.request(request).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        let document: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(status, StatusCode::OK, "{document}");
         let attributes = &document["data"]["attributes"];
         let text = |name: &str| attributes[name].as_str().unwrap().to_owned();
         (text("json_web_token"), text("jti"))

@@ -3,6 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use arc_swap::ArcSwap;
 use axum::{
     extract::{Request, State},
     middleware::Next,
@@ -38,11 +39,17 @@ pub const DEMO_USERS: &str = r#"{"organizations": [
   ]}
 ]}"#;
 
-/// The members a `--users` file describes, with their plain keys.
+/// The members a `--users` file describes, with their plain keys. Both can be replaced while
+/// serving ([`Accounts::replace_from_json`]): the directory for the layer and the services, which
+/// hold clones of [`Accounts::directory`], and the keys for [`authenticate`].
 pub struct Accounts {
+    /// The members, for the layer and the services; replaced in place on a reload.
     pub directory: Arc<StaticDirectory>,
-    keys: HashMap<[u8; 32], SignedIn>,
+    keys: ArcSwap<Keys>,
 }
+
+/// The members signed in by plain key, by the key's digest.
+type Keys = HashMap<[u8; 32], SignedIn>;
 
 /// A member signed in with a plain key: who, and as which caller the services see them.
 #[derive(Clone, Debug)]
@@ -74,36 +81,56 @@ struct KeysMember {
 impl Accounts {
     /// Reads the users file format: the directory's, each member with an optional `api_key`.
     pub fn from_json(json: &str) -> Result<Self, String> {
-        let data: DirectoryData = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        let file: KeysFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
-        let directory = Arc::new(StaticDirectory::new(data));
-        let mut keys = HashMap::new();
-        for organization in file.organizations {
-            for member in organization.members {
-                let Some(key) = member.api_key else { continue };
-                let user = directory
-                    .user_by_id_now(&member.id)
-                    .and_then(Result::ok)
-                    .flatten()
-                    .ok_or_else(|| format!("member {} is not in the directory", member.id))?
-                    .user;
-                let caller =
-                    Caller::new(member.id.as_str(), organization.id.as_str(), member.admin);
-                if keys
-                    .insert(digest(&key), SignedIn { user, caller })
-                    .is_some()
-                {
-                    return Err(format!("two members share the api_key of {}", member.id));
-                }
-            }
-        }
-        Ok(Self { directory, keys })
+        let (data, keys) = parse(json)?;
+        Ok(Self {
+            directory: Arc::new(StaticDirectory::new(data)),
+            keys: ArcSwap::from_pointee(keys),
+        })
+    }
+
+    /// Replaces the members and their keys with those of another users file, for every request
+    /// from now on. A file that is refused leaves both as they were.
+    pub fn replace_from_json(&self, json: &str) -> Result<(), String> {
+        let (data, keys) = parse(json)?;
+        // The keys first: from then on a removed member's key signs nobody in, and a demoted
+        // admin's signs in no admin, even in the moment before the directory follows.
+        self.keys.store(Arc::new(keys));
+        self.directory.replace(data);
+        Ok(())
     }
 
     /// The member whose key this is. Keys are looked up by digest, as tokens are.
-    pub fn signed_in(&self, key: &str) -> Option<&SignedIn> {
-        self.keys.get(&digest(key))
+    pub fn signed_in(&self, key: &str) -> Option<SignedIn> {
+        self.keys.load().get(&digest(key)).cloned()
     }
+}
+
+/// The directory and the keys a users file describes; each key's member as the directory finds
+/// them.
+fn parse(json: &str) -> Result<(DirectoryData, Keys), String> {
+    let data: DirectoryData = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let file: KeysFile = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let directory = StaticDirectory::new(data.clone());
+    let mut keys = HashMap::new();
+    for organization in file.organizations {
+        for member in organization.members {
+            let Some(key) = member.api_key else { continue };
+            let user = directory
+                .user_by_id_now(&member.id)
+                .and_then(Result::ok)
+                .flatten()
+                .ok_or_else(|| format!("member {} is not in the directory", member.id))?
+                .user;
+            let caller = Caller::new(member.id.as_str(), organization.id.as_str(), member.admin);
+            if keys
+                .insert(digest(&key), SignedIn { user, caller })
+                .is_some()
+            {
+                return Err(format!("two members share the api_key of {}", member.id));
+            }
+        }
+    }
+    Ok((data, keys))
 }
 
 fn digest(key: &str) -> [u8; 32] {
@@ -119,9 +146,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     if request.extensions().get::<ImpersonatedUser>().is_none() {
-        let member = bearer(&request)
-            .and_then(|key| accounts.signed_in(key))
-            .cloned();
+        let member = bearer(&request).and_then(|key| accounts.signed_in(key));
         if let Some(member) = member {
             request.extensions_mut().insert(member.caller.clone());
             request.extensions_mut().insert(member);

@@ -1,6 +1,6 @@
 //! The copy-paste `curl` walk through both seeds' flows that the gateway prints at start. The
-//! steps run in order in one shell: later ones use the `$TOKEN`, `$TOKEN_ID`, `$READ_ONLY` and
-//! `$JWT` that earlier ones set. `tests/gateway.rs` runs them exactly as printed.
+//! steps run in order in one shell: later ones use the `$TOKEN`, `$TOKEN_ID`, `$READ_ONLY`,
+//! `$BOB_ONLY` and `$JWT` that earlier ones set. `tests/gateway.rs` runs them exactly as printed.
 
 use std::fmt::{self, Write};
 
@@ -38,6 +38,7 @@ pub struct Step {
 }
 
 const BOB: &str = "bob@example.com";
+const ADA: &str = "ada@example.com";
 const BOB_ID: &str = "7cdb765a-3251-483f-9193-249a5e472fcb";
 
 /// The steps against the gateway at `base` (`http://127.0.0.1:3000`).
@@ -137,6 +138,29 @@ pub fn steps(base: &str) -> Vec<Step> {
                  -H 'Content-Type: application/json' -d '{{\"title\": \"Fix the login page\"}}' {base}/api/v1/cards"
             ),
             Status(201),
+        ),
+        step(
+            "Impersonating, the token service is out of reach: it is a protected route",
+            format!("curl -i -X POST -H \"Authorization: Bearer $TOKEN:{BOB}\" {tokens}"),
+            Prints("this request cannot be made while impersonating"),
+        ),
+        step(
+            "A token narrowed to Bob: users, by id, email or name, are answered as ids",
+            create(
+                &format!(r#"{{"name": "Bob only", "users": ["{BOB}"]}}"#),
+                "BOB_ONLY",
+            ),
+            Prints(r#""users":["7cdb765a-3251-483f-9193-249a5e472fcb"]"#),
+        ),
+        step(
+            "The narrowed token acts as Bob",
+            format!("curl -i -H \"Authorization: Bearer $BOB_ONLY:{BOB}\" {base}/api/v1/whoami"),
+            Status(200),
+        ),
+        step(
+            "The narrowed token cannot act as Ada (access_denied)",
+            format!("curl -i -H \"Authorization: Bearer $BOB_ONLY:{ADA}\" {base}/api/v1/whoami"),
+            Status(403),
         ),
         step(
             "A member of another organization cannot be reached",

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tower_impersonation::{
     Access, Audit, ImpersonationLayer, TokenStore,
     jwt::JwtKeys,
-    policy::{GrpcPolicy, MixedPolicy, PathPolicy},
+    policy::{GrpcPolicy, MixedPolicy, PathPolicy, ProtectedRoute},
     services::{JwksService, OrganizationImpersonationService, TokenService},
 };
 
@@ -29,6 +29,15 @@ pub use server::{Limits, serve};
 
 /// Where the token service is mounted (seed 003's path).
 pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
+
+/// The gateway's own services, which no impersonation credential may call whatever its roles, so
+/// impersonation never manages impersonation: the token service and, under
+/// `/api/v2/organizations`, the JWT service (`{org}/impersonation[/{jti}]`). `--protect` adds
+/// routes to these.
+pub const PROTECTED_SERVICES: [&str; 2] = [
+    "* /api/v1/api-tokens/impersonation/*",
+    "* /api/v2/organizations/*",
+];
 
 /// Where the public keys of impersonation JWTs are served, as a JWK Set.
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -47,6 +56,8 @@ pub struct Gateway<St> {
     pub keys: JwtKeys,
     /// Most requests a second from one client address; `None`: no limit.
     pub rate_limit: Option<NonZeroU32>,
+    /// Routes no impersonated request may take, besides [`PROTECTED_SERVICES`].
+    pub protected: Vec<ProtectedRoute>,
     /// Where the impersonation layer reports what it accepted and refused, and the services
     /// the tokens and JWTs admins created and ended.
     pub audit: Arc<dyn Audit>,
@@ -55,20 +66,25 @@ pub struct Gateway<St> {
 /// The whole app: `/healthz`, `/openapi.json` and the JWK Set open to all; behind the
 /// impersonation layer and the plain-key authentication, `/api/v1/whoami`, `/api/v1/cards`, the
 /// token service, the organization impersonation service and gRPC health; in front of all, the
-/// per-client rate limit.
+/// per-client rate limit. The layer refuses impersonation on the two services and on the
+/// `protected` routes.
 pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     let Gateway {
         accounts,
         store,
         keys,
         rate_limit,
+        protected,
         audit,
     } = gateway;
     let directory = Arc::clone(&accounts.directory);
     let impersonation = ImpersonationLayer::builder(store.clone(), Arc::clone(&directory))
         .jwt(keys.clone())
         .access_policy(access_policy())
-        .audit(Arc::clone(&audit))
+        .audit(Arc::clone(&audit));
+    let impersonation = protected_services()
+        .chain(protected)
+        .fold(impersonation, |builder, route| builder.protect(route))
         .build();
     let organizations =
         OrganizationImpersonationService::new(Arc::clone(&directory), keys.clone(), store.clone())
@@ -106,6 +122,15 @@ pub fn router<St: TokenStore + Clone>(gateway: Gateway<St>) -> Router {
     // Made into routes once, here: a router served as a plain service without this makes its
     // handlers into routes on every request.
     app.with_state(())
+}
+
+/// [`PROTECTED_SERVICES`] as routes.
+fn protected_services() -> impl Iterator<Item = ProtectedRoute> {
+    PROTECTED_SERVICES.into_iter().map(|route| {
+        route
+            .parse()
+            .expect("the gateway's own protected routes are well formed")
+    })
 }
 
 /// Paths for plain HTTP, `/pkg.Service/Method` for gRPC; a health check only reads.
