@@ -477,6 +477,36 @@ mod tests {
     }
 
     #[test]
+    fn a_jwt_the_rules_refuse_now_is_not_known_whatever_the_cache_holds() {
+        let keys = keys();
+        let format = format_with(keys.clone());
+        let now = Timestamp::now().as_secs();
+        let claims = |exp: u64, iat: Option<u64>| crate::jwt::ImpersonationClaims {
+            user_id: "u1".into(),
+            exp,
+            iat,
+            jti: None,
+            org: None,
+            act: None,
+            roles: None,
+        };
+        // Issued ten minutes ahead and remembered then; expired a minute ago, remembered while
+        // still valid; expiring in a day, remembered in its last hour.
+        for (claims, then) in [
+            (claims(now + 1200, Some(now + 600)), now + 600),
+            (claims(now - 60, None), now - 100),
+            (claims(now + 86_400, None), now + 86_400 - 3600),
+        ] {
+            let token = keys.sign(&claims).unwrap();
+            keys.verify_cached(&token, Timestamp::from_secs(then))
+                .unwrap();
+            let bearer = format!("Bearer {token}");
+            let read = read_with(&format, &[("authorization", bearer.as_bytes())]);
+            assert!(read.unwrap().unwrap().starts_with("Jwt("), "{claims:?}");
+        }
+    }
+
+    #[test]
     fn without_keys_a_jwt_is_the_app_s_own_business() {
         let format = CredentialFormat {
             jwt: None,

@@ -335,9 +335,20 @@ MC4CAQAwBQYDK2VwBCIEICvvcdvgqZ7p5LHiOdBDIKtC2mASUUbQL0p4TQUcxAAN
 
 #[tokio::test]
 async fn a_jwt_with_a_huge_exp_neither_overflows_nor_panics() {
-    // u64::MAX is a valid exp: the leeway saturates.
-    let max = format!(r#"{{"user_id":"{BOB_ID}","exp":{}}}"#, u64::MAX);
-    let authorization = format!("Bearer {}", jwt(r#"{"alg":"HS256"}"#, &max, JWT_SECRET));
+    // u64::MAX and 9999-12-31T23:59:59Z are numbers of seconds: the leeway and the maximum
+    // lifetime saturate, and a JWT that would live that long is refused.
+    for exp in [u64::MAX, 253_402_300_799] {
+        let claims = format!(r#"{{"user_id":"{BOB_ID}","exp":{exp}}}"#);
+        let token = jwt(r#"{"alg":"HS256"}"#, &claims, JWT_SECRET);
+        let keys = JwtKeys::hs256(JWT_SECRET).unwrap();
+        assert_eq!(keys.verify(&token).err(), Some(JwtError::ExpiresTooLate));
+        let authorization = format!("Bearer {token}");
+        let outcome = through_layer(&[("authorization", authorization.as_bytes())], false).await;
+        assert_refused(&outcome, StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    // The same form expiring within the hour acts as Bob.
+    let hour = format!(r#"{{"user_id":"{BOB_ID}","exp":{}}}"#, in_an_hour());
+    let authorization = format!("Bearer {}", jwt(r#"{"alg":"HS256"}"#, &hour, JWT_SECRET));
     let outcome = through_layer(&[("authorization", authorization.as_bytes())], false).await;
     assert_eq!(outcome.impersonated.as_deref(), Some(BOB_ID), "{outcome:?}");
     // Past u64, fractional, negative or a string: not a number of seconds, 401.
@@ -561,7 +572,7 @@ async fn a_signed_jwt_whose_ignored_claims_hold_invalid_utf8_acts_only_as_its_us
     };
     let other_key: &[u8] = b"somebody else's key, 32 bytes!!!";
     let keys = JwtKeys::hs256(JWT_SECRET).unwrap();
-    for claims in [found.to_vec(), with_a_valid_role(found)] {
+    for claims in [found.to_vec(), usable(found)] {
         let token = sign(&claims, JWT_SECRET);
         if let Ok(verified) = keys.verify(&token) {
             assert_eq!(verified.user_id, BOB_ID);
@@ -581,8 +592,17 @@ async fn a_signed_jwt_whose_ignored_claims_hold_invalid_utf8_acts_only_as_its_us
     }
 }
 
-/// The found claims with the unknown role `" ead:*"` made the valid `"read:*"`.
-fn with_a_valid_role(claims: &[u8]) -> Vec<u8> {
-    let at = claims.windows(6).position(|w| w == b" ead:*").unwrap();
-    [&claims[..at], b"read:*", &claims[at + 6..]].concat()
+/// The found claims made usable: the unknown role `" ead:*"` made the valid `"read:*"`, and the
+/// `exp` in 2100, which lies beyond the maximum lifetime, made one within the hour.
+fn usable(claims: &[u8]) -> Vec<u8> {
+    let replace = |claims: &[u8], from: &[u8], to: &[u8]| {
+        let at = claims.windows(from.len()).position(|w| w == from).unwrap();
+        [&claims[..at], to, &claims[at + from.len()..]].concat()
+    };
+    let valid_role = replace(claims, b" ead:*", b"read:*");
+    replace(
+        &valid_role,
+        b"4102444800",
+        in_an_hour().to_string().as_bytes(),
+    )
 }

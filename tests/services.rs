@@ -3,18 +3,21 @@
 
 mod independent_jwt;
 
-use std::convert::Infallible;
+use std::{
+    convert::Infallible,
+    sync::{Arc, Mutex},
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use independent_jwt::{independent_decode, seed_style_jwt};
+use independent_jwt::{independent_decode, jwt_with_header, seed_style_jwt};
 use serde_json::{Value, json};
 use tower::{Service, ServiceExt, service_fn};
 use tower_impersonation::{
-    Actor, CredentialSource, ImpersonatedUser, ImpersonationLayer, MemoryStore, Roles,
-    StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore,
+    Actor, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser, ImpersonationLayer,
+    MemoryStore, Roles, StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore,
     jwt::JwtKeys,
     services::{Caller, OrganizationImpersonationService, TokenService},
 };
@@ -737,6 +740,77 @@ async fn bad_jwts_are_401_invalid_token() {
             "{case}"
         );
         assert_eq!(body["error"], "invalid_token", "{case}");
+    }
+}
+
+#[tokio::test]
+async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let heard = Arc::clone(&refused);
+    let layer = ImpersonationLayer::builder(MemoryStore::new(), directory())
+        .jwt(JwtKeys::hs256(SECRET).unwrap())
+        .audit(move |event: &AuditEvent<'_>| {
+            if let AuditOutcome::Refused(rejection) = event.outcome {
+                heard.lock().unwrap().push(rejection.error_code());
+            }
+        })
+        .build();
+    let app = whoami_behind(layer);
+    let bob = "7cdb765a-3251-483f-9193-249a5e472fcb";
+    let now = Timestamp::now().as_secs();
+    let seed_with = |extra: Value| {
+        let mut claims = json!({"user_id": bob, "exp": in_an_hour()});
+        claims
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        seed_style_jwt(&claims, SECRET)
+    };
+    let claims = json!({"user_id": bob, "exp": in_an_hour()});
+    let cases = [
+        (
+            "crit",
+            jwt_with_header(
+                r#"{"alg":"HS256","crit":["x-unknown"],"x-unknown":true}"#,
+                &claims,
+                SECRET,
+            ),
+        ),
+        ("nbf a minute ahead", seed_with(json!({"nbf": now + 60}))),
+        (
+            "iat ten minutes ahead",
+            seed_with(json!({"iat": now + 600})),
+        ),
+        // 9999-12-31T23:59:59Z.
+        (
+            "exp in 9999",
+            seed_with(json!({"exp": 253_402_300_799_u64})),
+        ),
+    ];
+    // The second sight is where a cache of verified JWTs would answer.
+    for (case, jwt) in &cases {
+        for sight in ["first", "second"] {
+            let (status, body, headers) = call_as(&app, jwt).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{case}, {sight} sight");
+            assert_eq!(
+                headers[header::WWW_AUTHENTICATE],
+                r#"Bearer error="invalid_token""#
+            );
+            assert_eq!(body["error"], "invalid_token", "{case}");
+        }
+    }
+    assert_eq!(*refused.lock().unwrap(), ["invalid_token"; 8]);
+    // Within the rules, the same parameters are accepted.
+    for jwt in [
+        jwt_with_header(r#"{"alg":"HS256","x-unknown":true}"#, &claims, SECRET),
+        seed_with(json!({"nbf": now - 60, "iat": now - 60})),
+        // Within the leeway, by a second to spare for the layer's coarse clock.
+        seed_with(json!({"nbf": now + 4, "iat": now + 4})),
+    ] {
+        for _ in 0..2 {
+            let (status, who, _) = call_as(&app, &jwt).await;
+            assert_eq!((status, &who["id"]), (StatusCode::OK, &json!(bob)), "{jwt}");
+        }
     }
 }
 

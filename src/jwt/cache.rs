@@ -14,7 +14,7 @@ use dashmap::DashMap;
 
 use uuid::Uuid;
 
-use super::{JwtIdentity, claims::ImpersonationClaims, keys::JwtError};
+use super::{JwtIdentity, claims::ImpersonationClaims, keys::JwtError, validity::Validity};
 use crate::{role::Roles, time::Timestamp, token::DigestHashBuilder};
 
 /// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
@@ -27,8 +27,8 @@ pub(crate) struct Verified {
     pub(crate) organization: Option<Arc<str>>,
     pub(crate) actor: Option<Arc<str>>,
     pub(crate) roles: Roles,
-    /// Seconds since the epoch past which the token is refused: `exp` plus the leeway.
-    pub(crate) valid_until: u64,
+    /// When the token is accepted, by its time claims and the keys' rules.
+    pub(super) validity: Validity,
     /// Its `jti`, when that is a UUID (as every JWT this crate mints has): revocable by it.
     pub(crate) jti: Option<Uuid>,
     /// Its `iat`, or for the seed's bare form `exp` less the configured lifetime.
@@ -36,10 +36,11 @@ pub(crate) struct Verified {
 }
 
 impl Verified {
-    /// The shared form of verified claims; unknown roles make the token invalid.
-    pub(crate) fn new(
+    /// The shared form of verified claims, valid during `validity`; unknown roles make the
+    /// token invalid.
+    pub(super) fn new(
         claims: ImpersonationClaims,
-        leeway: u64,
+        validity: Validity,
         lifetime: Duration,
     ) -> Result<Self, JwtError> {
         let roles = match &claims.roles {
@@ -51,7 +52,7 @@ impl Verified {
             None => Timestamp::from_secs(claims.exp.saturating_sub(lifetime.as_secs())),
         };
         Ok(Self {
-            valid_until: claims.exp.saturating_add(leeway),
+            validity,
             jti: claims
                 .jti
                 .as_deref()
@@ -87,7 +88,8 @@ pub(crate) struct VerifiedCache {
 }
 
 impl VerifiedCache {
-    /// The verified token, if it is cached and still valid at `now` (seconds since the epoch).
+    /// The verified token, if it is cached and valid at `now` (seconds since the epoch) by every
+    /// time rule: the cache never answers for a token the rules refuse now.
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<Verified>> {
         let tail = Tail::of(token)?;
         let hit = self
@@ -95,7 +97,7 @@ impl VerifiedCache {
             .get(&tail)
             .filter(|entry| entry.0.as_bytes() == token)
             .map(|entry| Arc::clone(&entry.1))?;
-        if now <= hit.valid_until {
+        if hit.validity.contains(now) {
             return Some(hit);
         }
         self.remove(&tail);
@@ -170,12 +172,16 @@ mod tests {
     use super::*;
 
     fn verified(user_id: &str, valid_until: u64) -> Arc<Verified> {
+        verified_during(user_id, Validity::between(0, valid_until))
+    }
+
+    fn verified_during(user_id: &str, validity: Validity) -> Arc<Verified> {
         Arc::new(Verified {
             user_id: user_id.to_owned(),
             organization: None,
             actor: None,
             roles: Roles::full_access(),
-            valid_until,
+            validity,
             jti: None,
             issued_at: Timestamp::from_secs(0),
         })
@@ -203,6 +209,17 @@ mod tests {
         cache.insert(&token, verified("u1", 100));
         assert!(cache.get(token.as_bytes(), 100).is_some());
         assert!(cache.get(token.as_bytes(), 101).is_none());
+        assert_eq!((cache.len(), cache.count.load(Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn an_entry_is_served_only_within_its_interval() {
+        let cache = VerifiedCache::default();
+        let token = format!("token-{:040}", 2);
+        cache.insert(&token, verified_during("u1", Validity::between(50, 100)));
+        assert!(cache.get(token.as_bytes(), 50).is_some());
+        // A clock set back: the token is verified again, not taken from the cache.
+        assert!(cache.get(token.as_bytes(), 49).is_none());
         assert_eq!((cache.len(), cache.count.load(Relaxed)), (0, 0));
     }
 }

@@ -8,7 +8,12 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, de::IgnoredAny};
 use sha2::Sha256;
 
-use super::{claims::ImpersonationClaims, keys::JwtError, verifier::Verifier};
+use super::{
+    claims::ImpersonationClaims,
+    keys::JwtError,
+    validity::{TimeClaims, TimeRules, Validity},
+    verifier::Verifier,
+};
 
 /// An HS256 secret, as an HMAC-SHA256 state already keyed with it.
 #[derive(Clone)]
@@ -45,6 +50,9 @@ struct Payload {
     claims: ImpersonationClaims,
     /// No audience is configured, so a token meant for one is not for us.
     aud: Option<IgnoredAny>,
+    /// Not before, in seconds since the epoch: a rule of the token's time, not part of what it
+    /// grants.
+    nbf: Option<u64>,
 }
 
 impl<'t> Parts<'t> {
@@ -71,9 +79,13 @@ impl<'t> Parts<'t> {
         keys.any(|key| key.verifies(self.signed, &self.signature))
     }
 
-    /// The claims, once the signature is known good: `exp` required and not past `now` by more
-    /// than `leeway` seconds, no `aud`.
-    pub(super) fn claims(&self, now: u64, leeway: u64) -> Result<ImpersonationClaims, JwtError> {
+    /// The claims and when they are valid, once the signature is known good: `exp` required, no
+    /// `aud`, and `now` within what the time claims and `rules` allow.
+    pub(super) fn claims(
+        &self,
+        now: u64,
+        rules: TimeRules,
+    ) -> Result<(ImpersonationClaims, Validity), JwtError> {
         let json = URL_SAFE_NO_PAD
             .decode(self.payload)
             .map_err(|_| JwtError::Malformed)?;
@@ -81,9 +93,12 @@ impl<'t> Parts<'t> {
         if payload.aud.is_some() {
             return Err(JwtError::Malformed);
         }
-        if payload.claims.exp < now.saturating_sub(leeway) {
-            return Err(JwtError::Expired);
-        }
-        Ok(payload.claims)
+        let times = TimeClaims {
+            exp: payload.claims.exp,
+            nbf: payload.nbf,
+            iat: payload.claims.iat,
+        };
+        let validity = Validity::at(times, rules, now)?;
+        Ok((payload.claims, validity))
     }
 }

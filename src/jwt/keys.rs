@@ -16,6 +16,7 @@ use super::{
     cache::{Verified, VerifiedCache},
     claims::ImpersonationClaims,
     hs256::{MacKey, Parts},
+    validity::{TimeRules, Validity},
     verifier::Verifier,
 };
 use crate::{error::ConfigError, time::Timestamp};
@@ -31,6 +32,24 @@ const MIN_SECRET_LEN: usize = 32;
 /// checked only against keys of the algorithm its header names, and only the key its `kid`
 /// names, if it names one; asymmetric keys are named by their RFC 7638 thumbprint unless
 /// [`JwtKeys::with_key_id`] names them.
+///
+/// A token whose signature verifies is accepted only if its claims hold, read as RFC 7515 and
+/// RFC 7519 mean them, with times in whole seconds since the epoch and a leeway for clock skew
+/// ([`JwtKeys::with_leeway`], 5 seconds by default):
+///
+/// - its header has no `crit`: the extensions it would name must be understood, and this crate
+///   understands none;
+/// - `exp` is present, and now is at most `exp` plus the leeway;
+/// - now is at least `nbf` less the leeway, when there is an `nbf`;
+/// - now is at least `iat` less the leeway, when there is an `iat`: no token issued in the future;
+/// - `exp` lies at most the maximum lifetime ahead of now ([`JwtKeys::with_max_lifetime`], by
+///   default the lifetime, one hour, plus the leeway): however far ahead a token's `exp`, it is
+///   accepted only in the last hour and five seconds before, and the leeway after;
+/// - no `aud`, as no audience is configured.
+///
+/// The seed's bare `{"user_id", "exp"}` form is accepted within those rules. Every rule holds
+/// for a token remembered as verified as much as for one seen for the first time: a remembered
+/// token is accepted only while now lies within the interval its claims allow.
 ///
 /// `Debug` never shows a secret or a private key. Cheap to clone.
 ///
@@ -49,10 +68,14 @@ pub struct JwtKeys {
 
 struct Inner {
     keys: Vec<Key>,
-    /// Seconds a token is still accepted past its `exp`, for clock skew.
+    /// Seconds a token is still accepted past its `exp`, and before its `nbf` and `iat`, for
+    /// clock skew.
     leeway: u64,
     lifetime: Duration,
-    /// Tokens already verified with these keys. A new key set (a rotation) starts empty.
+    /// Seconds `exp` may lie ahead of now; `None` for the lifetime plus the leeway.
+    max_lifetime: Option<u64>,
+    /// Tokens already verified with these keys. A new configuration (a rotation, other rules)
+    /// starts empty.
     verified: VerifiedCache,
     /// The header segments most tokens carry, already parsed; filled by `From<Inner>`.
     known_headers: Vec<KnownHeader>,
@@ -88,6 +111,15 @@ pub enum JwtError {
     BadSignature,
     /// Past `exp`, beyond the leeway.
     Expired,
+    /// Before `nbf`, beyond the leeway.
+    NotYetValid,
+    /// An `iat` further in the future than the leeway.
+    IssuedInTheFuture,
+    /// An `exp` further ahead than the maximum lifetime ([`JwtKeys::with_max_lifetime`]).
+    ExpiresTooLate,
+    /// A header with `crit`: it names extensions the JWT must not be used without, and this crate
+    /// understands none (RFC 7515 §4.1.11).
+    CriticalExtension,
     /// Signing failed, or the keys hold no private key.
     Signing(String),
 }
@@ -99,6 +131,10 @@ impl fmt::Display for JwtError {
             JwtError::WrongAlgorithm => f.write_str("JWT algorithm not accepted"),
             JwtError::BadSignature => f.write_str("JWT signature not valid"),
             JwtError::Expired => f.write_str("JWT expired"),
+            JwtError::NotYetValid => f.write_str("JWT not valid yet"),
+            JwtError::IssuedInTheFuture => f.write_str("JWT issued in the future"),
+            JwtError::ExpiresTooLate => f.write_str("JWT expires too far ahead"),
+            JwtError::CriticalExtension => f.write_str("JWT requires an extension not supported"),
             JwtError::Signing(why) => write!(f, "JWT could not be signed: {why}"),
         }
     }
@@ -254,7 +290,9 @@ impl JwtKeys {
         Ok(inner.into())
     }
 
-    /// Clock skew tolerated on `exp` (default 5 seconds).
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in whole seconds (default 5 seconds).
+    /// Zero tolerates none, not even between the clock that minted a token and the one that
+    /// checks it.
     #[must_use]
     pub fn with_leeway(self, leeway: Duration) -> Self {
         let mut inner = self.into_inner();
@@ -270,14 +308,60 @@ impl JwtKeys {
         inner.into()
     }
 
+    /// How far ahead of now a token's `exp` may lie, in whole seconds: a token whose `exp` lies
+    /// further ahead is refused ([`JwtError::ExpiresTooLate`]) until it comes within. Default:
+    /// the lifetime plus the leeway, so the tokens these keys mint pass.
+    ///
+    /// Lower it to accept only shorter-lived tokens. For tokens minted elsewhere with a longer
+    /// lifetime, set [`JwtKeys::with_lifetime`] to that lifetime instead: this default follows
+    /// it, and so does what the crate derives from the lifetime (how long a user's revocation is
+    /// kept, the issue time of a JWT without `iat`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_impersonation::jwt::{ImpersonationClaims, JwtError, JwtKeys};
+    ///
+    /// let keys = JwtKeys::hs256(b"an example secret of at least 32 bytes!")?;
+    /// assert_eq!(keys.max_lifetime(), Duration::from_secs(3600 + 5));
+    /// let short = keys.with_max_lifetime(Duration::from_secs(600));
+    /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    /// let claims = |exp| ImpersonationClaims {
+    ///     user_id: "u1".into(),
+    ///     exp,
+    ///     iat: Some(now),
+    ///     jti: None,
+    ///     org: None,
+    ///     act: None,
+    ///     roles: None,
+    /// };
+    /// let in_five_minutes = short.sign(&claims(now + 300))?;
+    /// assert!(short.verify(&in_five_minutes).is_ok());
+    /// let in_a_day = short.sign(&claims(now + 86_400))?;
+    /// assert_eq!(short.verify(&in_a_day), Err(JwtError::ExpiresTooLate));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_lifetime(self, max_lifetime: Duration) -> Self {
+        let mut inner = self.into_inner();
+        inner.max_lifetime = Some(max_lifetime.as_secs());
+        inner.into()
+    }
+
     /// How long issued tokens live.
     pub fn lifetime(&self) -> Duration {
         self.inner.lifetime
     }
 
-    /// How long past its `exp` a token is still accepted, for clock skew.
+    /// How long past its `exp` (and before its `nbf` and `iat`) a token is still accepted, for
+    /// clock skew.
     pub fn leeway(&self) -> Duration {
         Duration::from_secs(self.inner.leeway)
+    }
+
+    /// How far ahead of now a token's `exp` may lie: [`JwtKeys::with_max_lifetime`], or the
+    /// lifetime plus the leeway.
+    pub fn max_lifetime(&self) -> Duration {
+        Duration::from_secs(self.inner.time_rules().max_lifetime)
     }
 
     /// The algorithm the signing key signs with.
@@ -327,15 +411,20 @@ impl JwtKeys {
             .map_err(|e| JwtError::Signing(e.to_string()))
     }
 
-    /// Verifies a token: its header's `alg` one of the keys' algorithms, `exp` required and in the
-    /// future (within the leeway), signed by the key of that algorithm its `kid` names, or by any
-    /// configured key of that algorithm when it names none.
+    /// Verifies a token: its header's `alg` one of the keys' algorithms and no `crit`, signed by
+    /// the key of that algorithm its `kid` names, or by any configured key of that algorithm when
+    /// it names none, and its time claims valid now (see [`JwtKeys`]).
     pub fn verify(&self, token: &str) -> Result<ImpersonationClaims, JwtError> {
-        self.verify_at(token, Timestamp::now().as_secs())
+        let now = Timestamp::now().as_secs();
+        self.verify_parts(token, now).map(|(claims, _)| claims)
     }
 
-    /// [`JwtKeys::verify`] at `now`, in seconds since the epoch.
-    fn verify_at(&self, token: &str, now: u64) -> Result<ImpersonationClaims, JwtError> {
+    /// [`JwtKeys::verify`] at `now`, in seconds since the epoch, and when the token is valid.
+    fn verify_parts(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<(ImpersonationClaims, Validity), JwtError> {
         let parts = Parts::split(token)?;
         let parsed;
         let (algorithm, kid) = match self.known_header(parts.header) {
@@ -357,7 +446,7 @@ impl JwtKeys {
         if !parts.signed_by_any(candidates) {
             return Err(JwtError::BadSignature);
         }
-        parts.claims(now, self.inner.leeway)
+        parts.claims(now, self.inner.time_rules())
     }
 
     /// [`JwtKeys::verify`] at `now`, through the cache as the layer goes through it (which takes
@@ -375,9 +464,9 @@ impl JwtKeys {
     }
 
     /// The claims of `token` if its text is that of a token that passed verification here and is
-    /// still valid at `now` (the request's one clock read): such a text needs no other check.
-    /// Tokens are remembered until they expire, so a client sending the same one again and again
-    /// pays for one verification, and compared by their full text.
+    /// valid at `now` (the request's one clock read) by every time rule: such a text needs no
+    /// other check. Tokens are remembered until they expire, so a client sending the same one
+    /// again and again pays for one verification, and compared by their full text.
     pub(crate) fn verified_before(&self, token: &[u8], now: Timestamp) -> Option<Arc<Verified>> {
         self.inner.verified.get(token, now.as_secs())
     }
@@ -389,12 +478,8 @@ impl JwtKeys {
         token: &str,
         now: Timestamp,
     ) -> Result<Arc<Verified>, JwtError> {
-        let claims = self.verify_at(token, now.as_secs())?;
-        let verified = Arc::new(Verified::new(
-            claims,
-            self.inner.leeway,
-            self.inner.lifetime,
-        )?);
+        let (claims, validity) = self.verify_parts(token, now.as_secs())?;
+        let verified = Arc::new(Verified::new(claims, validity, self.inner.lifetime)?);
         self.inner.verified.insert(token, Arc::clone(&verified));
         Ok(verified)
     }
@@ -407,9 +492,13 @@ impl JwtKeys {
     }
 
     /// The algorithm and `kid` a token's header names, once the algorithm is known to be one
-    /// some key uses.
+    /// some key uses and the header is known to name no critical extension (a `KnownHeader`
+    /// names none).
     fn header(&self, token: &str) -> Result<(JwtAlgorithm, Option<String>), JwtError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| classify(e.kind()))?;
+        if header.crit.is_some() {
+            return Err(JwtError::CriticalExtension);
+        }
         let algorithm = JwtAlgorithm::from_jsonwebtoken(header.alg)
             .filter(|alg| {
                 self.inner
@@ -421,14 +510,18 @@ impl JwtKeys {
         Ok((algorithm, header.kid))
     }
 
+    /// The configuration to change, its cache empty: what was verified under the old one is no
+    /// proof under the new.
     fn into_inner(self) -> Inner {
-        Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+        let shared = self.inner;
+        Inner {
             keys: shared.keys.clone(),
             leeway: shared.leeway,
             lifetime: shared.lifetime,
+            max_lifetime: shared.max_lifetime,
             verified: VerifiedCache::default(),
             known_headers: Vec::new(),
-        })
+        }
     }
 }
 
@@ -438,8 +531,17 @@ impl Inner {
             keys: vec![key],
             leeway: 5,
             lifetime: Duration::from_secs(3600),
+            max_lifetime: None,
             verified: VerifiedCache::default(),
             known_headers: Vec::new(),
+        }
+    }
+
+    fn time_rules(&self) -> TimeRules {
+        let default = self.lifetime.as_secs().saturating_add(self.leeway);
+        TimeRules {
+            leeway: self.leeway,
+            max_lifetime: self.max_lifetime.unwrap_or(default),
         }
     }
 }
@@ -568,6 +670,7 @@ impl fmt::Debug for JwtKeys {
             .field("keys", &keys)
             .field("secrets", &"<redacted>")
             .field("lifetime", &self.inner.lifetime)
+            .field("max_lifetime", &self.max_lifetime())
             .finish()
     }
 }
@@ -767,6 +870,221 @@ mod tests {
         let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
         let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
         assert!(keys.verify_cached(&tampered, Timestamp::now()).is_err());
+    }
+
+    /// A token over `claims` with this exact `header` JSON, signed with `SECRET`.
+    fn with_header(header: &str, claims: &serde_json::Value) -> String {
+        use hmac::{Hmac, Mac};
+        let header = URL_SAFE_NO_PAD.encode(header);
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let signed = format!("{header}.{payload}");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET).unwrap();
+        mac.update(signed.as_bytes());
+        format!(
+            "{signed}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    }
+
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_secs(secs)
+    }
+
+    /// A token `keys` verified at `then` and remembered: whether it is still taken from the cache
+    /// at `now`, and what verifying it at `now` (as a request then would) says.
+    fn cached_then_checked(
+        keys: &JwtKeys,
+        token: &str,
+        then: u64,
+        now: u64,
+    ) -> (bool, Result<(), JwtError>) {
+        assert!(
+            keys.verify_cached(token, at(then)).is_ok(),
+            "valid at {then}"
+        );
+        assert!(keys.verified_before(token.as_bytes(), at(then)).is_some());
+        let known = keys.verified_before(token.as_bytes(), at(now)).is_some();
+        (known, keys.verify_cached(token, at(now)).map(|_| ()))
+    }
+
+    #[test]
+    fn a_header_naming_a_critical_extension_is_refused_and_never_cached() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let now = Timestamp::now();
+        let claims = serde_json::json!({"user_id": "u1", "exp": now.as_secs() + 60});
+        for header in [
+            r#"{"alg":"HS256","crit":["x-unknown"],"x-unknown":true}"#,
+            r#"{"alg":"HS256","typ":"JWT","crit":["b64"],"b64":false}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+        ] {
+            let token = with_header(header, &claims);
+            assert_eq!(keys.verify(&token), Err(JwtError::CriticalExtension));
+            for sight in ["first", "second"] {
+                let verdict = keys.verify_cached(&token, now).err();
+                assert_eq!(
+                    verdict,
+                    Some(JwtError::CriticalExtension),
+                    "{sight}: {header}"
+                );
+            }
+            assert!(keys.verified_before(token.as_bytes(), now).is_none());
+        }
+        let not_a_list = with_header(r#"{"alg":"HS256","crit":"x-unknown"}"#, &claims);
+        assert_eq!(keys.verify(&not_a_list), Err(JwtError::Malformed));
+        // The same header parameter, not marked critical, may be ignored.
+        let ignorable = with_header(r#"{"alg":"HS256","x-unknown":true}"#, &claims);
+        assert!(keys.verify(&ignorable).is_ok());
+    }
+
+    #[test]
+    fn nbf_is_honoured_within_the_leeway_at_first_sight_and_on_a_cache_hit() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let t = Timestamp::now().as_secs();
+        let claims = serde_json::json!({"user_id": "u1", "exp": t + 600, "nbf": t + 60});
+        let token = seed_form(&claims, SECRET);
+        assert_eq!(keys.verify(&token), Err(JwtError::NotYetValid));
+        assert_eq!(
+            keys.verify_cached(&token, at(t + 54)).err(),
+            Some(JwtError::NotYetValid)
+        );
+        assert_eq!(
+            cached_then_checked(&keys, &token, t + 55, t + 600),
+            (true, Ok(()))
+        );
+        // A clock set back before `nbf`: the cache does not answer, the rule refuses.
+        assert_eq!(
+            cached_then_checked(&keys, &token, t + 55, t + 54),
+            (false, Err(JwtError::NotYetValid))
+        );
+        let past = seed_form(
+            &serde_json::json!({"user_id": "u1", "exp": t + 600, "nbf": t}),
+            SECRET,
+        );
+        assert!(keys.verify(&past).is_ok());
+    }
+
+    #[test]
+    fn an_iat_in_the_future_beyond_the_leeway_is_refused_at_first_sight_and_on_a_cache_hit() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let t = Timestamp::now().as_secs();
+        let ten_minutes_ahead = ImpersonationClaims {
+            iat: Some(t + 600),
+            ..claims(1200)
+        };
+        let token = keys.sign(&ten_minutes_ahead).unwrap();
+        assert_eq!(keys.verify(&token), Err(JwtError::IssuedInTheFuture));
+        assert_eq!(
+            keys.verify_cached(&token, at(t + 594)).err(),
+            Some(JwtError::IssuedInTheFuture)
+        );
+        assert_eq!(
+            cached_then_checked(&keys, &token, t + 595, t + 1000),
+            (true, Ok(()))
+        );
+        assert_eq!(
+            cached_then_checked(&keys, &token, t + 595, t + 594),
+            (false, Err(JwtError::IssuedInTheFuture))
+        );
+        for iat in [t + 5, t, t - 86_400] {
+            let issued = keys.sign(&ImpersonationClaims {
+                iat: Some(iat),
+                ..claims(60)
+            });
+            assert!(keys.verify(&issued.unwrap()).is_ok(), "iat {iat}");
+        }
+    }
+
+    #[test]
+    fn an_exp_beyond_the_maximum_lifetime_is_refused_at_first_sight_and_on_a_cache_hit() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        assert_eq!(keys.max_lifetime(), Duration::from_secs(3605));
+        let t = Timestamp::now().as_secs();
+        // 9999-12-31T23:59:59Z: a token a leaked key would make to live forever.
+        let year_9999 = 253_402_300_799;
+        let forever = seed_form(
+            &serde_json::json!({"user_id": "u1", "exp": year_9999}),
+            SECRET,
+        );
+        assert_eq!(keys.verify(&forever), Err(JwtError::ExpiresTooLate));
+        assert_eq!(
+            keys.verify_cached(&forever, at(t)).err(),
+            Some(JwtError::ExpiresTooLate)
+        );
+        // Accepted only in its last hour and five seconds, and the leeway after.
+        assert_eq!(
+            cached_then_checked(&keys, &forever, year_9999 - 3605, year_9999 + 5),
+            (true, Ok(()))
+        );
+        assert_eq!(
+            cached_then_checked(&keys, &forever, year_9999 - 3605, year_9999 - 3606),
+            (false, Err(JwtError::ExpiresTooLate))
+        );
+        // The seed's bare form keeps working within the hour, and just beyond it is refused.
+        let seed = |exp: u64| seed_form(&serde_json::json!({"user_id": "u1", "exp": exp}), SECRET);
+        assert!(keys.verify_cached(&seed(t + 3600), at(t)).is_ok());
+        assert!(keys.verify_cached(&seed(t + 3605), at(t)).is_ok());
+        assert_eq!(
+            keys.verify_cached(&seed(t + 3606), at(t)).err(),
+            Some(JwtError::ExpiresTooLate)
+        );
+    }
+
+    #[test]
+    fn a_cached_token_expires_with_the_leeway_and_no_later() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let t = Timestamp::now().as_secs();
+        let token = keys
+            .sign(&ImpersonationClaims {
+                exp: t + 60,
+                ..claims(0)
+            })
+            .unwrap();
+        assert_eq!(
+            cached_then_checked(&keys, &token, t, t + 65),
+            (true, Ok(()))
+        );
+        assert_eq!(
+            cached_then_checked(&keys, &token, t, t + 66),
+            (false, Err(JwtError::Expired))
+        );
+    }
+
+    #[test]
+    fn the_maximum_lifetime_follows_the_lifetime_unless_it_is_set() {
+        let t = Timestamp::now().as_secs();
+        let two_hours = JwtKeys::hs256(SECRET)
+            .unwrap()
+            .with_lifetime(Duration::from_secs(7200))
+            .with_leeway(Duration::from_secs(30));
+        assert_eq!(two_hours.max_lifetime(), Duration::from_secs(7230));
+        // What the keys mint, as the services mint it, passes every rule.
+        let minted = ImpersonationClaims {
+            iat: Some(t),
+            ..claims(7200)
+        };
+        assert!(two_hours.verify(&two_hours.sign(&minted).unwrap()).is_ok());
+        let tighter = two_hours.with_max_lifetime(Duration::from_secs(600));
+        assert_eq!(tighter.max_lifetime(), Duration::from_secs(600));
+        assert_eq!(
+            tighter.verify(&tighter.sign(&minted).unwrap()),
+            Err(JwtError::ExpiresTooLate)
+        );
+        assert!(tighter.verify(&tighter.sign(&claims(600)).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn changed_rules_start_with_an_empty_cache() {
+        let keys = JwtKeys::hs256(SECRET).unwrap();
+        let t = Timestamp::now().as_secs();
+        let token = keys.sign(&claims(3000)).unwrap();
+        assert!(keys.verify_cached(&token, at(t)).is_ok());
+        let stricter = keys.with_max_lifetime(Duration::from_secs(600));
+        assert!(stricter.verified_before(token.as_bytes(), at(t)).is_none());
+        assert_eq!(
+            stricter.verify_cached(&token, at(t)).err(),
+            Some(JwtError::ExpiresTooLate)
+        );
     }
 
     #[test]

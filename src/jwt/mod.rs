@@ -7,6 +7,7 @@ mod claims;
 mod hs256;
 mod keys;
 mod revocations;
+mod validity;
 mod verifier;
 
 pub use algorithm::JwtAlgorithm;

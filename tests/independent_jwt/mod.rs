@@ -27,7 +27,12 @@ pub fn independent_decode(jwt: &str, secret: &[u8]) -> (Value, Value) {
 
 /// Signs claims exactly as the seed's token is made: header `{"alg":"HS256"}`.
 pub fn seed_style_jwt(claims: &Value, secret: &[u8]) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+    jwt_with_header(r#"{"alg":"HS256"}"#, claims, secret)
+}
+
+/// Signs claims with HS256 under this exact header JSON.
+pub fn jwt_with_header(header: &str, claims: &Value, secret: &[u8]) -> String {
+    let header = URL_SAFE_NO_PAD.encode(header);
     let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
     mac.update(format!("{header}.{claims}").as_bytes());
