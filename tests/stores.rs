@@ -37,6 +37,7 @@ macro_rules! conformance {
                 minted_jwts_are_listed_while_live,
                 revoking_a_jwt_ends_it_alone_and_needs_its_organization,
                 revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones,
+                an_earlier_user_revocation_arriving_late_spares_nothing,
                 jwt_revocations_are_forgotten_once_their_jwts_have_expired
             );
 

@@ -89,8 +89,18 @@ impl JwtRevocations {
             .users
             .entry(Arc::clone(&revocation.user_id))
             .or_default();
-        of_user.retain(|known| known.organization != revocation.organization);
-        of_user.push(revocation);
+        // An earlier cutoff arriving late (another instance's clock, a delayed write) never
+        // spares JWTs a later one ended.
+        match of_user
+            .iter_mut()
+            .find(|known| known.organization == revocation.organization)
+        {
+            Some(known) => {
+                known.cutoff = known.cutoff.max(revocation.cutoff);
+                known.forget_at = known.forget_at.max(revocation.forget_at);
+            }
+            None => of_user.push(revocation),
+        }
     }
 
     /// Whether the JWT is revoked: by its `jti`, or as one of its user's issued before a cutoff.

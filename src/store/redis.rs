@@ -240,10 +240,20 @@ redis.call('PUBLISH', ARGV[4], 'jwt')
 return 1
 ";
 
-/// Revokes a user's JWTs issued before a cutoff and announces it. KEYS[1] the users' hash;
-/// ARGV[1] the field (organization and user), ARGV[2] 'cutoff forget_at', ARGV[3] the channel.
+/// Revokes a user's JWTs issued before a cutoff and announces it, keeping the later of this
+/// cutoff and one already held (and the later time to forget). KEYS[1] the users' hash; ARGV[1]
+/// the field (organization and user), ARGV[2] 'cutoff forget_at', ARGV[3] the channel.
 const REVOKE_USER_JWTS_SCRIPT: &str = r"
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local cutoff, forget_at = string.match(ARGV[2], '^(%d+) (%d+)$')
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then
+  local held_cutoff, held_forget_at = string.match(held, '^(%d+) (%d+)$')
+  if held_cutoff and tonumber(held_cutoff) > tonumber(cutoff) then cutoff = held_cutoff end
+  if held_forget_at and tonumber(held_forget_at) > tonumber(forget_at) then
+    forget_at = held_forget_at
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], cutoff .. ' ' .. forget_at)
 redis.call('PUBLISH', ARGV[3], 'jwt')
 return 1
 ";

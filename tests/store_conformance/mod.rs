@@ -321,6 +321,26 @@ pub async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization<S: TokenSto
     assert_eq!(store.list_jwts(&organization, now).await.unwrap(), [kept]);
 }
 
+pub async fn an_earlier_user_revocation_arriving_late_spares_nothing<S: TokenStore>(store: &S) {
+    let organization = organization();
+    let bobs = minted(&organization, "bob", Duration::from_secs(60));
+    store.record_jwt(bobs.clone()).await.unwrap();
+    let revocation = |cutoff: Timestamp| UserRevocation {
+        organization: organization.as_str().into(),
+        user_id: "bob".into(),
+        cutoff,
+        forget_at: cutoff.plus(Duration::from_secs(3600)),
+    };
+    let later = bobs.issued_at.plus(Duration::from_secs(1));
+    store.revoke_user_jwts(revocation(later)).await.unwrap();
+    let earlier = Timestamp::from_millis(bobs.issued_at.as_millis() - 10_000);
+    store.revoke_user_jwts(revocation(earlier)).await.unwrap();
+    assert!(
+        is_revoked(store, &bobs.identity()).await,
+        "the later cutoff still ends the JWT"
+    );
+}
+
 pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_ones<S: TokenStore>(
     store: &S,
 ) {

@@ -71,7 +71,11 @@ impl Queries {
             revoke_user_jwts: format!(
                 "INSERT INTO {users} (organization, user_id, cutoff, forget_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (organization, user_id) \
-                 DO UPDATE SET cutoff = excluded.cutoff, forget_at = excluded.forget_at"
+                 DO UPDATE SET \
+                 cutoff = CASE WHEN excluded.cutoff > {users}.cutoff \
+                     THEN excluded.cutoff ELSE {users}.cutoff END, \
+                 forget_at = CASE WHEN excluded.forget_at > {users}.forget_at \
+                     THEN excluded.forget_at ELSE {users}.forget_at END"
             ),
             revoked_jtis: format!(
                 "SELECT jti, expires_at FROM {jwts} \
