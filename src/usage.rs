@@ -84,6 +84,16 @@ impl LastUsed {
         (seen > self.written.load(Relaxed)).then(|| Timestamp::from_millis(seen))
     }
 
+    /// Gives back the claim a [`LastUsed::note`] at `at` made, when the store could not be told:
+    /// the use stays [unwritten](LastUsed::unwritten) for the next flush, and no other caller is
+    /// due before the interval is over.
+    pub(crate) fn release(&self, at: Timestamp) {
+        let claimed = at.as_millis();
+        let _ = self
+            .written
+            .compare_exchange(claimed, claimed.saturating_sub(1), Relaxed, Relaxed);
+    }
+
     /// Counts the uses up to `at` as told to the store, which now has them.
     pub fn mark_written(&self, at: Timestamp) {
         self.written.fetch_max(at.as_millis(), Relaxed);
@@ -128,6 +138,17 @@ impl<'de> Deserialize<'de> for LastUsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_use_the_store_was_not_told_of_is_left_for_the_flush() {
+        let used = LastUsed::default();
+        let at = Timestamp::from_millis(120_000);
+        assert!(used.note(at));
+        assert_eq!(used.unwritten(), None, "claimed for the write");
+        used.release(at);
+        assert_eq!(used.unwritten(), Some(at));
+        assert!(!used.note(at.plus(std::time::Duration::from_secs(1))));
+    }
 
     #[test]
     fn the_store_is_told_once_per_interval() {

@@ -7,7 +7,6 @@
 use std::{future::Future, pin::Pin, sync::Arc};
 
 use http::{HeaderMap, HeaderName, header::AUTHORIZATION, request::Parts};
-use uuid::Uuid;
 
 use crate::{
     audit::{AuditEvent, AuditOutcome, AuditSink},
@@ -208,7 +207,7 @@ where
                 let member = self.directory.resolve(&record.organization, &user).await;
                 let impersonated = self.admit(Arc::clone(&record), member, source)?;
                 if record.last_used.note(now) && self.store.writes_back_uses() {
-                    self.write_use(record.id, now).await;
+                    self.write_use(&record, now).await;
                 }
                 Ok(impersonated)
             }
@@ -414,9 +413,11 @@ where
     }
 
     /// Tells the store of a use; [`LastUsed::note`](crate::LastUsed::note) makes that once a
-    /// minute per token at most. A failure here does not fail the request.
-    async fn write_use(&self, id: Uuid, now: Timestamp) {
-        if let Err(error) = self.store.record_use(id, now).await {
+    /// minute per token at most. A failure here does not fail the request, and leaves the use
+    /// for the next flush.
+    async fn write_use(&self, record: &TokenRecord, now: Timestamp) {
+        if let Err(error) = self.store.record_use(record.id, now).await {
+            record.last_used.release(now);
             tracing::warn!(target: "tower_impersonation", %error, "could not record token use");
         }
     }
