@@ -108,7 +108,7 @@ async fn run<S: RevocationFeed>(backend: &str, a: S, b: S) -> Result<(), Error> 
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let after = revoked.elapsed().as_millis();
-    println!("B refuses it within {after} ms, though its cache would keep it for 60 s");
+    let after = revoked.elapsed();
+    println!("B refuses it {after:.1?} later, though its cache would keep it for 60 s");
     Ok(())
 }
