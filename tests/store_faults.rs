@@ -7,8 +7,8 @@
 //! past the operation timeout. Postgres: a commit that fails (a deferred constraint trigger) and
 //! another session holding the rows each write needs past the operation timeout, on
 //! `DATABASE_URL`; a read-only server and a stopped one, on a server of the test's own
-//! (tests/postgres_server). Postgres tests skip when their server is missing, except under `CI`,
-//! where they fail.
+//! (tests/postgres_server). Postgres tests are ignored unless asked for (`cargo test
+//! --all-features -- --ignored`, as `.ci/run` does) and then fail without their server.
 #![cfg(feature = "sqlite")]
 
 mod postgres_server;
@@ -512,35 +512,24 @@ mod with_postgres {
 
     use super::{postgres_server::PostgresServer, *};
 
-    /// Skips a test that lacks a server, except under `CI`, where it fails.
-    fn skip_unless_ci(what: &str) {
-        assert!(std::env::var_os("CI").is_none(), "CI is set but {what}");
-        eprintln!("{what}: skipping");
-    }
-
-    /// `DATABASE_URL`, or `None` (skip) when unset.
-    fn url() -> Option<String> {
-        let url = std::env::var("DATABASE_URL")
+    /// `DATABASE_URL`; the test fails when it is unset.
+    fn url() -> String {
+        std::env::var("DATABASE_URL")
             .ok()
-            .filter(|url| !url.is_empty());
-        if url.is_none() {
-            skip_unless_ci("DATABASE_URL is not set");
-        }
-        url
+            .filter(|url| !url.is_empty())
+            .expect("DATABASE_URL is not set: this test needs the Postgres it names")
     }
 
-    /// A server of the test's own, or `None` (skip) when Postgres is not installed.
-    fn own_server() -> Option<PostgresServer> {
+    /// A server of the test's own; the test fails when Postgres is not installed.
+    fn own_server() -> PostgresServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let server = PostgresServer::start(port);
-        if server.is_none() {
-            skip_unless_ci("Postgres (initdb, pg_ctl) is not installed");
-        }
-        server
+        PostgresServer::start(port).expect(
+            "Postgres (initdb, pg_ctl) is not installed: this test needs a server of its own",
+        )
     }
 
     /// A table prefix no other test uses.
@@ -587,8 +576,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn writes_failing_at_commit_answer_503_change_nothing_and_heal() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let store = store(&url, &prefix).await;
         writes_tell_the_truth_and_heal(
@@ -602,8 +592,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn a_flush_failing_at_commit_keeps_the_last_uses_for_the_next() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let store = store(&url, &prefix).await;
         a_failed_flush_keeps_last_uses_for_the_next(
@@ -643,8 +634,9 @@ mod with_postgres {
     /// Another session holds what each write needs for longer than the operation timeout: each
     /// write waits, gives up and answers 503, and none lands once the other session ends.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn writes_outwaited_by_another_writer_answer_503_and_never_land_later() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let store = store(&url, &prefix).await;
         let writes = Writes::prepare(&store, false).await;
@@ -715,8 +707,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs Postgres installed (.ci/run runs it)"]
     async fn on_a_read_only_server_writes_answer_503_change_nothing_and_heal() {
-        let Some(server) = own_server() else { return };
+        let server = own_server();
         let prefix = prefix();
         let store = store(&server.url(), &prefix).await;
         writes_tell_the_truth_and_heal(
@@ -730,8 +723,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs Postgres installed (.ci/run runs it)"]
     async fn while_the_server_is_stopped_writes_answer_503_and_heal_once_it_is_back() {
-        let Some(server) = own_server() else { return };
+        let server = own_server();
         let prefix = prefix();
         let store = store(&server.url(), &prefix).await;
         writes_tell_the_truth_and_heal(

@@ -1,8 +1,9 @@
 //! The store conformance suite run unchanged against every backend, then what is particular to
 //! the caching store and to Redis.
 //!
-//! Redis tests read `REDIS_URL`; without it they print "REDIS_URL not set: skipping Redis tests"
-//! and pass, except under `CI`, where they fail. Each test works under a key prefix of its own.
+//! Redis tests read `REDIS_URL` and Postgres tests `DATABASE_URL`: they are ignored unless asked
+//! for (`cargo test --all-features -- --ignored`, as `.ci/run` does with its servers up), and then
+//! fail without their server. Each test works under a key prefix of its own.
 
 mod gated_store;
 mod store_conformance;
@@ -19,14 +20,15 @@ use gated_store::GatedStore;
 use store_conformance::{issue, minted, organization};
 
 /// Generates one test per conformance case for a backend built by `$make` (an async expression
-/// giving `Option<(store, what must live as long as it)>`; `None` skips).
+/// giving `(store, what must live as long as it)`), each case carrying the attributes given
+/// before the backend's name (`#[ignore = ...]` for a backend that needs a server).
 macro_rules! conformance {
-    ($backend:ident, $make:expr) => {
+    ($(#[$attr:meta])* $backend:ident, $make:expr) => {
         mod $backend {
             #[allow(unused_imports)]
             use super::*;
 
-            conformance!(@cases $make;
+            conformance!(@cases [$(#[$attr])*] $make;
                 create_then_lookup,
                 a_narrowed_token_keeps_its_members,
                 list_shows_one_organization_oldest_first,
@@ -42,64 +44,70 @@ macro_rules! conformance {
             );
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn racing_creations_never_pass_the_limit() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::racing_creations_never_pass_the_limit(&store).await;
-                }
+                let (store, _kept) = $make;
+                store_conformance::racing_creations_never_pass_the_limit(&store).await;
             }
         }
     };
-    (@cases $make:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                if let Some((store, _kept)) = $make {
-                    store_conformance::$case(&store).await;
-                }
-            }
-        )*
+    (@cases $attrs:tt $make:expr; $($case:ident),*) => {
+        $(conformance!(@case $attrs $make; $case);)*
+    };
+    (@case [$(#[$attr:meta])*] $make:expr; $case:ident) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn $case() {
+            let (store, _kept) = $make;
+            store_conformance::$case(&store).await;
+        }
     };
 }
 
-conformance!(memory, Some((MemoryStore::new(), ())));
+conformance!(memory, (MemoryStore::new(), ()));
 conformance!(
     caching_memory_over_memory,
-    Some((
+    (
         CachingStore::new(MemoryStore::new(), MemoryStore::new()),
         ()
-    ))
+    )
 );
 #[cfg(feature = "redis")]
 conformance!(
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     redis_store,
-    with_redis::store().await.map(|store| (store, ()))
+    (with_redis::store().await, ())
 );
 #[cfg(feature = "redis")]
 conformance!(
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     caching_memory_over_redis,
-    with_redis::store()
-        .await
-        .map(|store| (CachingStore::new(MemoryStore::new(), store), ()))
+    (
+        CachingStore::new(MemoryStore::new(), with_redis::store().await),
+        ()
+    )
 );
 #[cfg(feature = "sqlite")]
-conformance!(sqlite_store, Some(with_sqlite::store().await));
+conformance!(sqlite_store, with_sqlite::store().await);
 #[cfg(feature = "sqlite")]
-conformance!(
-    caching_memory_over_sqlite,
-    Some(with_sqlite::store().await)
-        .map(|(store, file)| { (CachingStore::new(MemoryStore::new(), store), file) })
-);
+conformance!(caching_memory_over_sqlite, {
+    let (store, file) = with_sqlite::store().await;
+    (CachingStore::new(MemoryStore::new(), store), file)
+});
 #[cfg(feature = "postgres")]
 conformance!(
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     postgres_store,
-    with_postgres::store().await.map(|store| (store, ()))
+    (with_postgres::store().await, ())
 );
 #[cfg(feature = "postgres")]
 conformance!(
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     caching_memory_over_postgres,
-    with_postgres::store()
-        .await
-        .map(|store| (CachingStore::new(MemoryStore::new(), store), ()))
+    (
+        CachingStore::new(MemoryStore::new(), with_postgres::store().await),
+        ()
+    )
 );
 
 // ---- The caching store ------------------------------------------------------------------------
@@ -423,19 +431,13 @@ async fn in_their_last_tenth_one_check_reads_the_jwt_revocations_again() {
     assert_eq!(shared.reads(), 2);
 }
 
-/// The URL of a test server named by environment `variable`, or `None` (skip) when it is unset
-/// outside CI; under CI an unset variable fails the test.
+/// The URL of a test server named by environment `variable`. The tests that call it are ignored
+/// unless asked for, so an unset variable fails the test that was asked to run.
 #[cfg(any(feature = "redis", feature = "postgres"))]
-fn server_url(variable: &str) -> Option<String> {
+fn server_url(variable: &str) -> String {
     match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but {variable} is not: the tests that need it must run in CI")
-        }
-        _ => {
-            eprintln!("{variable} not set: skipping the tests that need it");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("{variable} is not set: this test needs the server it names"),
     }
 }
 
@@ -501,21 +503,18 @@ mod with_redis {
 
     use super::{issue, organization};
 
-    /// `REDIS_URL`, or `None` (skip) when unset outside CI.
-    pub(super) fn url() -> Option<String> {
+    /// `REDIS_URL`; the test fails when it is unset.
+    pub(super) fn url() -> String {
         super::server_url("REDIS_URL")
     }
 
     /// A store under a key prefix of its own.
-    pub(super) async fn store() -> Option<RedisStore> {
-        let url = url()?;
+    pub(super) async fn store() -> RedisStore {
         let prefix = format!("test-{}:", Uuid::new_v4());
-        Some(
-            RedisStore::connect(&url)
-                .await
-                .expect("Redis at REDIS_URL is reachable")
-                .key_prefix(&prefix),
-        )
+        RedisStore::connect(&url())
+            .await
+            .expect("Redis at REDIS_URL is reachable")
+            .key_prefix(&prefix)
     }
 
     async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
@@ -537,9 +536,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn keys_hold_digests_and_never_the_secret() {
-        let Some(url) = url() else { return };
-        let store = store().await.unwrap();
+        let url = url();
+        let store = store().await;
         let organization = organization();
         let (secret, record) = issue(&organization);
         store.create(record.clone(), usize::MAX).await.unwrap();
@@ -575,9 +575,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn revocations_are_published_as_digest_hex() {
-        let Some(url) = url() else { return };
-        let store = store().await.unwrap();
+        let url = url();
+        let store = store().await;
         let organization = organization();
         let (_, record) = issue(&organization);
         store.create(record.clone(), usize::MAX).await.unwrap();
@@ -604,9 +605,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn listing_drops_ids_of_vanished_tokens() {
-        let Some(url) = url() else { return };
-        let store = store().await.unwrap();
+        let url = url();
+        let store = store().await;
         let organization = organization();
         let (_, gone) = issue(&organization);
         let (_, kept) = issue(&organization);
@@ -640,9 +642,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn prefixes_keep_apps_apart() {
-        let Some(url) = url() else { return };
-        let first = store().await.unwrap();
+        let url = url();
+        let first = store().await;
         let second = RedisStore::connect(&url)
             .await
             .unwrap()
@@ -675,9 +678,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn a_cache_hears_jwt_revocations_from_another_instance() {
-        let Some(url) = url() else { return };
-        let here = store().await.unwrap();
+        let url = url();
+        let here = store().await;
         let there = RedisStore::connect(&url)
             .await
             .unwrap()
@@ -686,9 +690,10 @@ mod with_redis {
     }
 
     #[tokio::test]
+    #[ignore = "needs REDIS_URL (.ci/run runs it)"]
     async fn the_caching_store_hears_revocations_from_other_instances() {
-        let Some(url) = url() else { return };
-        let here = store().await.unwrap();
+        let url = url();
+        let here = store().await;
         let there = RedisStore::connect(&url)
             .await
             .unwrap()
@@ -849,8 +854,8 @@ mod with_postgres {
 
     use super::{issue, organization};
 
-    /// `DATABASE_URL`, or `None` (skip) when unset outside CI.
-    pub(super) fn url() -> Option<String> {
+    /// `DATABASE_URL`; the test fails when it is unset.
+    pub(super) fn url() -> String {
         super::server_url("DATABASE_URL")
     }
 
@@ -860,8 +865,8 @@ mod with_postgres {
     }
 
     /// A migrated store under tables of its own.
-    pub(super) async fn store() -> Option<PostgresStore> {
-        Some(store_with(&url()?, &prefix()).await)
+    pub(super) async fn store() -> PostgresStore {
+        store_with(&url(), &prefix()).await
     }
 
     async fn store_with(url: &str, prefix: &str) -> PostgresStore {
@@ -875,8 +880,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn a_revocation_is_announced_with_the_digest() {
-        let Some(store) = store().await else { return };
+        let store = store().await;
         let mut announcements = store.subscribe().await.unwrap();
         let organization = organization();
         let (_, record) = issue(&organization);
@@ -890,8 +896,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn the_caching_store_hears_revocations_from_other_instances() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let lifetime = Duration::from_secs(300);
         let here = CachingStore::new(MemoryStore::new(), store_with(&url, &prefix).await)
@@ -918,8 +925,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn a_cache_hears_jwt_revocations_from_another_instance() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let (here, there) = (
             store_with(&url, &prefix).await,
@@ -929,8 +937,9 @@ mod with_postgres {
     }
 
     #[tokio::test]
+    #[ignore = "needs DATABASE_URL (.ci/run runs it)"]
     async fn instances_migrating_together_apply_each_migration_once() {
-        let Some(url) = url() else { return };
+        let url = url();
         let prefix = prefix();
         let mut starting = tokio::task::JoinSet::new();
         for _ in 0..4 {

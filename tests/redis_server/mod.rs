@@ -37,17 +37,11 @@ impl RedisServer {
         server.spawn().then_some(server)
     }
 
-    /// `None` (skip) when `redis-server` is not on `PATH`, except under `CI`, where it panics.
-    pub fn start_or_skip(options: &[&str], test: &str) -> Option<Self> {
-        let server = Self::start_with(options);
-        if server.is_none() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but redis-server is not on PATH"
-            );
-            eprintln!("redis-server not on PATH: skipping {test}");
-        }
-        server
+    /// Starts `redis-server` with `options` for `test`, which needs it (such tests are ignored
+    /// unless asked for): panics when the binary is not on `PATH`.
+    pub fn start_for(options: &[&str], test: &str) -> Self {
+        Self::start_with(options)
+            .unwrap_or_else(|| panic!("redis-server is not on PATH: {test} needs it"))
     }
 
     pub fn url(&self) -> String {

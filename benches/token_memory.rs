@@ -1,7 +1,7 @@
 //! Measures the memory a `MemoryStore` uses per token: the process's resident size before and after
 //! storing 1,000,000 tokens.
 //!
-//! `cargo run --release --example token_memory [COUNT]`
+//! `cargo bench --bench token_memory [-- COUNT]`
 
 use std::{
     future::Future,
@@ -33,9 +33,10 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 fn main() {
+    // `cargo bench` adds `--bench` to the arguments: the count is the first that is a number.
     let count: usize = std::env::args()
-        .nth(1)
-        .and_then(|arg| arg.parse().ok())
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
         .unwrap_or(1_000_000);
     let prefix = TokenPrefix::default();
     let roles = Roles::full_access();
