@@ -94,7 +94,10 @@ async fn token_round_trip(client: &HttpClient, at: &str) {
         .send(Method::DELETE, &format!("{at}/{id}"), &admin)
         .await;
     assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{}", revoked.body);
-    assert_eq!(whoami_as_bob(client, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        whoami_as_bob(client, &token).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -21,8 +21,8 @@ use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
     reply::{
-        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body, reply,
-        under_base,
+        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body,
+        reply, under_base,
     },
 };
 use crate::{
