@@ -140,9 +140,9 @@
 //! | store | feature | for |
 //! | --- | --- | --- |
 //! | [`MemoryStore`] | | one process; tokens are lost when it stops |
-//! | [`SqliteStore`](store::SqliteStore) | `sqlite` | one instance, tokens on disk |
-//! | [`PostgresStore`](store::PostgresStore) | `postgres` | many instances; revocations announced by `LISTEN`/`NOTIFY` |
-//! | [`RedisStore`](store::RedisStore) | `redis` | many instances; revocations announced by pub/sub |
+//! | [`SqliteStore`] | `sqlite` | one instance, tokens on disk |
+//! | [`PostgresStore`] | `postgres` | many instances; revocations announced by `LISTEN`/`NOTIFY` |
+//! | [`RedisStore`] | `redis` | many instances; revocations announced by pub/sub |
 //! | [`CachingStore`](store::CachingStore) | | any of them behind a memory cache |
 //!
 //! A durable store is opened, migrated (the SQL stores) and put behind a
@@ -202,14 +202,43 @@
 //! | feature | adds |
 //! | --- | --- |
 //! | `axum` | [`ImpersonatedUser`] as an axum extractor (401 [`NotImpersonated`] when absent), and as `Option<ImpersonatedUser>` |
-//! | `sqlite` | [`SqliteStore`](store::SqliteStore); the SQLite library is compiled in |
-//! | `postgres` | [`PostgresStore`](store::PostgresStore) and its revocation feed |
-//! | `redis` | [`RedisStore`](store::RedisStore) and its revocation feed |
+//! | `sqlite` | [`SqliteStore`]; the SQLite library is compiled in |
+//! | `postgres` | [`PostgresStore`] and its revocation feed |
+//! | `redis` | [`RedisStore`] and its revocation feed |
 //!
-//! None is on by default. [`CachingStore::listen_for_revocations`](store::CachingStore::listen_for_revocations)
+//! None is on by default. [`CachingStore::listen_for_revocations`]
 //! comes with `postgres` or `redis`.
 //!
 //! SECURITY.md in the repository gives the threat model; BENCHMARKS.md what the layer costs.
+//!
+#![cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: store::SqliteStore")]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.SqliteStore.html"
+)]
+#![cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: store::PostgresStore")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PostgresStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.PostgresStore.html"
+)]
+#![cfg_attr(feature = "redis", doc = "[`RedisStore`]: store::RedisStore")]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "[`RedisStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.RedisStore.html"
+)]
+#![cfg_attr(feature = "axum", doc = "[`NotImpersonated`]: NotImpersonated")]
+#![cfg_attr(
+    not(feature = "axum"),
+    doc = "[`NotImpersonated`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/struct.NotImpersonated.html"
+)]
+#![cfg_attr(
+    any(feature = "redis", feature = "postgres"),
+    doc = "[`CachingStore::listen_for_revocations`]: store::CachingStore::listen_for_revocations"
+)]
+#![cfg_attr(
+    not(any(feature = "redis", feature = "postgres")),
+    doc = "[`CachingStore::listen_for_revocations`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/struct.CachingStore.html#method.listen_for_revocations"
+)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
