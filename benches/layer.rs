@@ -1,6 +1,6 @@
 //! The layer's cost per request, side by side with references, in one run.
 //!
-//! `cargo bench --bench layer`. Group `layer` holds the functions the README's table compares;
+//! `cargo bench --bench layer`. Group `layer` holds the functions BENCHMARKS.md's table compares;
 //! group `scaling` measures one thread against two serving `opaque_header` together.
 
 use std::{

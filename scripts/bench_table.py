@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the README's performance table from the last `cargo bench --bench layer` run.
+"""Prints BENCHMARKS.md's table of the layer from the last `cargo bench --bench layer` run.
 
 Reads criterion's medians (target/criterion/<group>/<function>/new/estimates.json), so every
 figure comes from one run; then checks the ratios issue 4 sets as targets.

@@ -10,6 +10,7 @@ use crate::impersonated::ImpersonatedUser;
 
 /// The rejection of the [`ImpersonatedUser`] extractor: 401, the request was not impersonated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub struct NotImpersonated;
 
 impl IntoResponse for NotImpersonated {
@@ -27,6 +28,7 @@ impl IntoResponse for NotImpersonated {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> FromRequestParts<S> for ImpersonatedUser {
     type Rejection = NotImpersonated;
 
@@ -39,6 +41,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ImpersonatedUser {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl<S: Send + Sync> OptionalFromRequestParts<S> for ImpersonatedUser {
     type Rejection = std::convert::Infallible;
 

@@ -1,4 +1,4 @@
-//! Millisecond timestamps and the two date formats of the seeds.
+//! Millisecond timestamps and the two date formats the services answer with.
 
 use std::{
     fmt,
@@ -93,7 +93,7 @@ impl Timestamp {
         format!("{date}.{millis:03}+0000")
     }
 
-    /// The JSON:API format of seed 000: `2021-11-23T14:38:20Z`.
+    /// The JSON:API impersonation endpoint's format: `2021-11-23T14:38:20Z`.
     pub fn to_rfc3339_seconds(self) -> String {
         format!("{}Z", self.civil())
     }

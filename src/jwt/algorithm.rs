@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr};
 
 use jsonwebtoken::Algorithm;
 
-/// A JWT signature algorithm `JwtKeys` signs and verifies with: the seed's HS256 (a shared
+/// A JWT signature algorithm `JwtKeys` signs and verifies with: HS256 (a shared
 /// secret), or EdDSA (Ed25519) and ES256 (ECDSA on P-256), whose public keys verify without being
 /// able to sign.
 ///
@@ -21,7 +21,7 @@ use jsonwebtoken::Algorithm;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum JwtAlgorithm {
-    /// HMAC with SHA-256 (the seed's): one secret signs and verifies.
+    /// HMAC with SHA-256: one secret signs and verifies.
     #[default]
     Hs256,
     /// EdDSA with Ed25519 (RFC 8037).

@@ -31,7 +31,7 @@ pub(crate) struct Verified {
     pub(super) validity: Validity,
     /// Its `jti`, when that is a UUID (as every JWT this crate mints has): revocable by it.
     pub(crate) jti: Option<Uuid>,
-    /// Its `iat`, or for the seed's bare form `exp` less the configured lifetime.
+    /// Its `iat`, or for the bare form `exp` less the configured lifetime.
     pub(crate) issued_at: Timestamp,
 }
 

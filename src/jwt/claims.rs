@@ -9,7 +9,7 @@ pub struct ActorClaim {
     pub sub: String,
 }
 
-/// The claims of an impersonation JWT: the seed's `user_id` and `exp`, and what this crate adds.
+/// The claims of an impersonation JWT: `user_id` and `exp`, and what this crate adds.
 ///
 /// Tokens minted elsewhere carrying only `user_id` and `exp` are accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,7 +26,7 @@ const MIN_SECRET_LEN: usize = 32;
 
 /// The keys of impersonation JWTs: the first signs, every one verifies, so keys can rotate.
 ///
-/// HS256 (the seed's, one shared secret) is the default; an Ed25519 (`EdDSA`) or P-256 (`ES256`)
+/// HS256 (one shared secret) is the default; an Ed25519 (`EdDSA`) or P-256 (`ES256`)
 /// key pair signs tokens that others verify with its public key alone, which
 /// [`JwtKeys::jwks`] publishes as a JWK Set and [`JwtKeys::from_jwks`] reads back. A token is
 /// checked only against keys of the algorithm its header names, and only the key its `kid`
@@ -47,7 +47,7 @@ const MIN_SECRET_LEN: usize = 32;
 ///   accepted only in the last hour and five seconds before, and the leeway after;
 /// - no `aud`, as no audience is configured.
 ///
-/// The seed's bare `{"user_id", "exp"}` form is accepted within those rules. Every rule holds
+/// The bare `{"user_id", "exp"}` form is accepted within those rules. Every rule holds
 /// for a token remembered as verified as much as for one seen for the first time: a remembered
 /// token is accepted only while now lies within the interval its claims allow.
 ///
@@ -82,7 +82,7 @@ struct Inner {
 }
 
 /// A header segment whose meaning is known without decoding it: the one each key signs with, and
-/// the seed's `{"alg":"HS256"}`. A token that starts with one skips a base64 and JSON parse.
+/// the bare form's `{"alg":"HS256"}`. A token that starts with one skips a base64 and JSON parse.
 struct KnownHeader {
     segment: String,
     algorithm: JwtAlgorithm,

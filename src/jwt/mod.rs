@@ -1,4 +1,4 @@
-//! Impersonation JWTs: the seed's HS256 tokens (or EdDSA and ES256 ones), their claims and the
+//! Impersonation JWTs: HS256 tokens (or EdDSA and ES256 ones), their claims and the
 //! keys that sign and verify them.
 
 mod algorithm;

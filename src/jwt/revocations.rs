@@ -34,7 +34,7 @@ pub struct MintedJwt {
 pub struct JwtIdentity<'a> {
     /// Its `jti`, when it has one that is a UUID.
     pub jti: Option<Uuid>,
-    /// Its `org` claim; the seed's bare JWTs have none.
+    /// Its `org` claim; bare JWTs (`user_id` and `exp` only) have none.
     pub organization: Option<&'a str>,
     /// Its `user_id` claim.
     pub user_id: &'a str,

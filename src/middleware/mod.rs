@@ -1,5 +1,10 @@
-//! The impersonation middleware: [`ImpersonationLayer`] builds [`Impersonation`], whose calls return
-//! [`ResponseFuture`].
+//! The impersonation middleware: [`ImpersonationLayer`] (`layer.rs`, configured by `builder.rs`)
+//! builds [`Impersonation`] (`service.rs`), whose calls return [`ResponseFuture`] (`future.rs`);
+//! the checks behind a credential live in `authorize.rs`.
+//!
+//! Requests without a credential never allocate or box. Requests with one are decided at once
+//! when the store and directory can answer without waiting (memory, a cache hit), and box one
+//! future only when a backend has to be waited for.
 
 mod authorize;
 mod builder;

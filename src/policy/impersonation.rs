@@ -20,7 +20,7 @@ where
     }
 }
 
-/// The default: any member of the organization may be impersonated, as both seeds describe.
+/// The default: any member of the organization may be impersonated.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AnyMember;
 

@@ -1,5 +1,5 @@
 //! [`OrganizationImpersonationService`]: an organization admin asks for a JWT to act as a member
-//! (seed 000).
+//! (the JSON:API impersonation endpoint).
 
 use std::{
     convert::Infallible,
@@ -21,7 +21,8 @@ use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
     reply::{
-        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body, reply,
+        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body,
+        reply, under_base,
     },
 };
 use crate::{
@@ -38,12 +39,13 @@ const JSON_API_UTF8: &str = "application/vnd.api+json; charset=utf-8";
 /// Longest `reason` accepted, in characters.
 const MAX_REASON_CHARS: usize = 1000;
 
-/// Impersonation JWTs of an organization (seed 000), minted, listed and ended by its admins:
+/// Impersonation JWTs of an organization, minted, listed and ended by its admins through the
+/// JSON:API impersonation endpoint:
 ///
 /// - `POST {base}/{org}/impersonation` with a JSON:API document naming a member
-///   (`attributes.user`: name, id, or key/relay email) and a `reason` answers the seed's
+///   (`attributes.user`: name, id, or key/relay email) and a `reason` answers a JSON:API
 ///   document holding a JWT that acts as that member (plus its `jti` and `expires_at`), signed
-///   by the [`JwtKeys`]' signing key: HS256 (the seed's) by default, EdDSA or ES256 with such
+///   by the [`JwtKeys`]' signing key: HS256 by default, EdDSA or ES256 with such
 ///   keys, whose public keys [`JwksService`](super::JwksService) publishes. The store remembers
 ///   the JWT (never the JWT itself) until it expires.
 /// - `GET {base}/{org}/impersonation`: the organization's live JWTs, a JSON:API collection with
@@ -52,12 +54,14 @@ const MAX_REASON_CHARS: usize = 1000;
 ///   (within the cache lifetime on other instances sharing the store); 404 for an unknown jti
 ///   or another organization's, 400 for one that is not a UUID.
 /// - `DELETE {base}/{org}/impersonation?user={user}`: 204, and every JWT issued for that user
-///   in `{org}` until now answers 401, the seed's bare form too (its issue time taken as `exp`
+///   in `{org}` until now answers 401, the bare form (claims `user_id` and `exp` only) too (its issue time taken as `exp`
 ///   less the lifetime; JWTs minted in the same second as the revocation are ended too). JWTs
 ///   minted afterwards work.
 ///
-/// Only an admin of `{org}`, never an impersonated caller, may call. `base` is
-/// `/api/v2/organizations` unless configured otherwise. Each JWT issued or ended is told to the
+/// Only an admin of `{org}`, never an impersonated caller, may call. Nested with a router that
+/// strips its path (axum's `nest_service("/api/v2/organizations", ...)`), the service answers
+/// `/{org}/impersonation[/{jti}]` below it; handed whole paths, it answers below `base`, which is
+/// `/api/v2/organizations` unless [`base_path`](Self::base_path) says otherwise. Each JWT issued or ended is told to the
 /// service's [`Audit`] (by default [`TracingAudit`](crate::TracingAudit)). Every error is a
 /// JSON:API error document; a store that cannot answer is 503 with `Retry-After`.
 pub struct OrganizationImpersonationService<D, St> {
@@ -122,7 +126,8 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         self
     }
 
-    /// Where the organizations live (default `/api/v2/organizations`).
+    /// Where the organizations live, for routers that hand the service whole paths (default
+    /// `/api/v2/organizations`); a router that strips the path needs none.
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
         Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
         Ok(self)
@@ -280,11 +285,13 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
     }
 
     /// The organization and, after `impersonation/`, the JWT id a path names.
+    /// The organization and JWT id `path` names: `/{org}/impersonation[/{jti}]` after the base
+    /// path, or as the whole path when a router nesting the service at its base stripped it.
     fn route(&self, path: &str) -> Result<(String, Option<String>), ApiError> {
         let not_found = || ApiError::new(StatusCode::NOT_FOUND, "no such endpoint");
-        let rest = path
-            .strip_prefix(self.config.base_path.as_str())
-            .and_then(|rest| rest.strip_prefix('/'))
+        let rest = under_base(path, &self.config.base_path)
+            .unwrap_or(path)
+            .strip_prefix('/')
             .ok_or_else(not_found)?;
         let (organization, rest) = rest.split_once('/').ok_or_else(not_found)?;
         if organization.is_empty() {

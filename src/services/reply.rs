@@ -60,6 +60,15 @@ pub(crate) fn mount_path(path: &str) -> Result<String, ConfigError> {
     Ok(path.trim_end_matches('/').to_owned())
 }
 
+/// Where a request's path falls under a service's base path: what follows the base in a full
+/// path (the service mounted with `route_service`, or handed every request by a gateway), or
+/// `None` for a path outside it, such as the one a router leaves after stripping the base (axum's
+/// `nest_service` hands the service `/` or `/{id}`).
+pub(crate) fn under_base<'a>(path: &'a str, base: &str) -> Option<&'a str> {
+    path.strip_prefix(base)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// The caller, if it may act at all: impersonation never mints more impersonation.
 pub(crate) fn caller<B>(request: &Request<B>) -> Result<Caller, Refusal> {
     if request.extensions().get::<ImpersonatedUser>().is_some() {

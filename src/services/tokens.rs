@@ -1,4 +1,4 @@
-//! [`TokenService`]: create, list and delete impersonation tokens (seed 003).
+//! [`TokenService`]: create, list and delete Guru-style workspace impersonation tokens.
 
 use std::{
     convert::Infallible,
@@ -21,7 +21,7 @@ use super::{
     members::{self, Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
-        error_with_message, json, method_not_allowed, mount_path, read_body,
+        error_with_message, json, method_not_allowed, mount_path, read_body, under_base,
     },
 };
 use crate::{
@@ -42,7 +42,7 @@ const MAX_NAME_CHARS: usize = 200;
 /// Most roles one token may carry.
 const MAX_ROLES: usize = 64;
 
-/// Issues, lists and revokes impersonation tokens for organization admins, as seed 003 describes:
+/// Issues, lists and revokes Guru-style workspace impersonation tokens for organization admins:
 ///
 /// - `POST {base}`: `{"name"?, "roles"?, "expiresAt"?, "users"?}` → 200 `{"id", "name", "token",
 ///   "roles", "users"?}`, the only time the whole token is shown. `users` narrows the token to
@@ -53,7 +53,11 @@ const MAX_ROLES: usize = 64;
 /// - `GET {base}`: the caller's organization's tokens, masked;
 /// - `DELETE {base}/{id}`: 204, and the token stops working at once.
 ///
-/// `base` is `/api/v1/api-tokens/impersonation` unless configured otherwise. Each token created
+/// Mounted with a router that strips its path (axum's `nest_service`), the service answers
+/// `POST /`, `GET /` and `DELETE /{id}` below that path, wherever it is. Handed whole paths
+/// (axum's `route_service`, a gateway's own routing), it answers below `base`, which is
+/// `/api/v1/api-tokens/impersonation` unless [`base_path`](Self::base_path) says otherwise; see
+/// [the module](super) for an example. Each token created
 /// or revoked is told to the service's [`Audit`] (by default
 /// [`TracingAudit`](crate::TracingAudit)).
 #[derive(Debug)]
@@ -115,7 +119,8 @@ impl<St: TokenStore> TokenService<St> {
         Ok(self)
     }
 
-    /// Where the service is mounted (default `/api/v1/api-tokens/impersonation`).
+    /// Where the service is mounted, for routers that hand it whole paths (default
+    /// `/api/v1/api-tokens/impersonation`); a router that strips the path needs none.
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
         Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
         Ok(self)
@@ -147,9 +152,12 @@ enum Route {
 }
 
 impl Config {
+    /// The operation `path` asks for, whether it is the full path under the base path or the
+    /// path a router nesting the service leaves (`/` or `/{id}`, where only a UUID is an id).
     fn route(&self, method: &Method, path: &str) -> Route {
-        let Some(rest) = path.strip_prefix(self.base_path.as_str()) else {
-            return Route::NotFound;
+        let (rest, nested) = match under_base(path, &self.base_path) {
+            Some(rest) => (rest, false),
+            None => (path, true),
         };
         match (rest, rest.strip_prefix('/')) {
             ("" | "/", _) => match *method {
@@ -157,7 +165,7 @@ impl Config {
                 Method::GET => Route::List,
                 _ => Route::WrongMethod("GET, POST"),
             },
-            (_, Some(id)) if !id.is_empty() && !id.contains('/') => match *method {
+            (_, Some(id)) if is_token_id(id, nested) => match *method {
                 Method::DELETE => Route::Delete(id.to_owned()),
                 _ => Route::WrongMethod("DELETE"),
             },
@@ -291,6 +299,13 @@ impl<St: TokenStore> TokenService<St> {
     }
 }
 
+/// Whether the segment after the collection names a token. Under the base path any segment
+/// does (a malformed id is then told 400); in a path a router left, only a UUID does, so that a
+/// path the service was never meant for stays 404.
+fn is_token_id(id: &str, nested: bool) -> bool {
+    !id.is_empty() && !id.contains('/') && (!nested || Uuid::try_parse(id).is_ok())
+}
+
 /// The answer to `users` that could not all be resolved.
 fn unresolved_users(unresolved: Unresolved) -> Response<Full<Bytes>> {
     match unresolved {
@@ -396,7 +411,7 @@ fn parse_expiry(at: &str) -> Result<Timestamp, String> {
     Ok(expires_at)
 }
 
-/// The create response: seed 003's fields, plus when the token was made and when it expires.
+/// The create response: the token, shown this once, its fields, and when it was made and expires.
 #[derive(Serialize)]
 struct Created {
     id: Uuid,
@@ -412,7 +427,7 @@ struct Created {
     expires_at: Option<String>,
 }
 
-/// One entry of the listing, in seed 003's shape.
+/// One entry of the listing: the token masked, and its fields.
 #[derive(Serialize)]
 struct Listed {
     token: String,

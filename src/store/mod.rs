@@ -1,9 +1,29 @@
 //! Where impersonation tokens are kept: the [`TokenStore`] trait and its backends.
 //!
-//! - [`MemoryStore`]: this process's memory, the default;
-//! - [`RedisStore`] (feature `redis`): Redis, shared by every instance of an app;
-//! - [`CachingStore`]: a fast store in front of a shared one, with a bounded revocation delay.
+//! - [`MemoryStore`]: this process's memory, the default, lost when the process stops;
+//! - [`SqliteStore`] (feature `sqlite`): an SQLite file, durable, for one instance;
+//! - [`PostgresStore`] (feature `postgres`): Postgres, shared by every instance of an app, with
+//!   revocations announced by `LISTEN`/`NOTIFY`;
+//! - [`RedisStore`] (feature `redis`): Redis, shared the same way, with revocations announced by
+//!   pub/sub;
+//! - [`CachingStore`]: a fast store in front of a durable or shared one, with a bounded
+//!   revocation delay, and with `listen_for_revocations` (features `postgres` or `redis`) to drop
+//!   a token revoked elsewhere at once.
 //!
+//! Each backend's page shows its set-up: open or connect, `migrate()` for the SQL stores, a
+//! [`CachingStore`] in front, and the revocation listener for the shared ones. Every backend
+//! passes the same conformance suite; a store of the app's own implements [`TokenStore`].
+//!
+#![cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: SqliteStore")]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.SqliteStore.html"
+)]
+#![cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: PostgresStore")]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PostgresStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.PostgresStore.html"
+)]
 #![cfg_attr(feature = "redis", doc = "[`RedisStore`]: RedisStore")]
 #![cfg_attr(
     not(feature = "redis"),

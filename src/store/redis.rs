@@ -23,6 +23,7 @@ use crate::{
 };
 
 /// The key prefix unless configured otherwise.
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub const DEFAULT_KEY_PREFIX: &str = "tower-impersonation:";
 
 /// How long one connection attempt may take.
@@ -98,6 +99,7 @@ const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// Clones share the connection. Use it from within a Tokio runtime with its time driver enabled.
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisStore {
     client: Client,
     connection: ConnectionManager,
@@ -724,6 +726,7 @@ fn jwt_revocations(jtis: &[String], users: &[String]) -> Result<JwtRevocations, 
     Ok(revocations)
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 impl RevocationFeed for RedisStore {
     type Subscription = RedisRevocations;
 
@@ -754,6 +757,7 @@ impl RevocationFeed for RedisStore {
 
 /// Revocations announced on a [`RedisStore`]'s channel, on a pub/sub connection that is checked
 /// with a `PING` every 5 seconds when idle, so a silently dropped connection is noticed.
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub struct RedisRevocations {
     sink: PubSubSink,
     messages: PubSubStream,

@@ -24,6 +24,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// A store shared by many instances that announces every revocation to the instances listening,
 /// so that a [`CachingStore`] in front of it drops a revoked token at once instead of within its
 /// cache lifetime.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 pub trait RevocationFeed: TokenStore + Clone {
     /// A live subscription to the store's announcements.
     type Subscription: RevocationSubscription;
@@ -34,6 +35,7 @@ pub trait RevocationFeed: TokenStore + Clone {
 }
 
 /// Revocation announcements, as they arrive.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 pub trait RevocationSubscription: Send + 'static {
     /// The next announcement. An error means the subscription is lost, and announcements made
     /// meanwhile may be missed; the listener then subscribes again.
@@ -43,6 +45,7 @@ pub trait RevocationSubscription: Send + 'static {
 /// What one revocation announcement says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 pub enum Announcement {
     /// The token whose secret has this digest was revoked.
     Token(TokenDigest),
@@ -65,6 +68,7 @@ impl Announcement {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 impl<Cache: TokenStore, Store: RevocationFeed> CachingStore<Cache, Store> {
     /// Drops tokens revoked on other instances from this cache as soon as the store announces
     /// them, instead of within the cache lifetime.
@@ -90,6 +94,7 @@ impl<Cache: TokenStore, Store: RevocationFeed> CachingStore<Cache, Store> {
 /// The task that applies revocations announced by a shared store to a [`CachingStore`]; stops
 /// when dropped.
 #[must_use = "the listener stops when dropped"]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 pub struct RevocationListener {
     task: JoinHandle<()>,
     subscribed: Arc<AtomicBool>,

@@ -44,6 +44,7 @@ use crate::{
 /// The table prefix unless configured otherwise: tables are `impersonation_tokens`,
 /// `impersonation_jwts`, `impersonation_jwt_user_revocations` and
 /// `impersonation_schema_versions`.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 
 /// Keeps tokens in an SQL database: one row per token, keyed by the SHA-256 digest of its secret
@@ -90,6 +91,7 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// whether a commit the disk failed to flush survives a crash is the disk's to say.
 ///
 /// Clones share the connection pool.
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub struct SqlStore<DB: Backend> {
     pool: Pool<DB>,
     queries: Arc<Queries>,
@@ -100,6 +102,7 @@ pub struct SqlStore<DB: Backend> {
 /// What one SQL database does its own way: how a write begins, and how a revocation is announced.
 /// Implemented for [`sqlx::Sqlite`] (feature `sqlite`) and [`sqlx::Postgres`] (feature
 /// `postgres`).
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub trait Backend: Database {
     /// Begins a write transaction on `connection`, holding the lock named `lock`, if any, until
     /// it ends (writes naming the same lock run one after another), and has the database end

@@ -36,8 +36,10 @@ const MAX_CONNECTIONS: u32 = 8;
 /// let _revocations = store.listen_for_revocations(); // keep it as long as the store
 /// # Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub type PostgresStore = SqlStore<Postgres>;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl SqlStore<Postgres> {
     /// Connects to Postgres at `url` (`postgres://user[:password]@host[:port]/database`).
     /// Fails with [`StoreError::Backend`] when the URL is invalid or the server cannot be
@@ -66,6 +68,7 @@ impl SqlStore<Postgres> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl Backend for Postgres {
     /// `lock_timeout` and `statement_timeout`, set for the transaction alone, end the server's
     /// waits; the lock is a transaction-scoped advisory lock on the name's hash, released at
@@ -104,6 +107,7 @@ impl Backend for Postgres {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 impl RevocationFeed for SqlStore<Postgres> {
     type Subscription = PostgresRevocations;
 
@@ -126,6 +130,7 @@ impl RevocationFeed for SqlStore<Postgres> {
 /// Revocations announced on a [`PostgresStore`]'s channel. A connection that dies silently (no
 /// reset from the peer) is not noticed until the operating system gives up on it; the cache
 /// lifetime still bounds how late a revocation takes effect meanwhile.
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PostgresRevocations {
     listener: PgListener,
 }

@@ -31,8 +31,10 @@ const MAX_CONNECTIONS: u32 = 4;
 /// let store = CachingStore::new(MemoryStore::new(), file);
 /// # let _ = store; Ok(()) }
 /// ```
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub type SqliteStore = SqlStore<Sqlite>;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 impl SqlStore<Sqlite> {
     /// Opens the SQLite file at `path`, creating it, readable and writable by this user alone
     /// (mode 0600), if it does not exist. Call [`SqlStore::migrate`] before use.
@@ -61,6 +63,7 @@ impl SqlStore<Sqlite> {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 impl Backend for Sqlite {
     /// SQLite has one writer at a time: `BEGIN IMMEDIATE` takes the write lock at once, so what a
     /// transaction reads stays true until it commits, and no later statement of it waits. It
