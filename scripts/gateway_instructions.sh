@@ -21,8 +21,8 @@ if ! command -v valgrind >/dev/null 2>&1; then
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq valgrind >/dev/null
 fi
 
-cargo build --release --example gateway
-gateway_binary="$PWD/target/release/examples/gateway"
+cargo build --release -p impersonation-gateway
+gateway_binary="$PWD/target/release/impersonation-gateway"
 work="$(mktemp -d)"
 gateway=""
 trap '[[ -n "$gateway" ]] && kill "$gateway" 2>/dev/null; rm -rf "$work"' EXIT

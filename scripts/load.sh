@@ -56,8 +56,8 @@ if ! command -v wrk >/dev/null 2>&1; then
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --example gateway
-binary="$PWD/target/release/examples/gateway"
+cargo build --release -p impersonation-gateway
+binary="$PWD/target/release/impersonation-gateway"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
 gateway=""

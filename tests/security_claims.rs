@@ -3,12 +3,17 @@
 
 use std::path::Path;
 
-/// The `path::test` citations of SECURITY.md: (file, test name), or (file, None) for a whole file.
+/// The `path::test` citations of SECURITY.md: (file, test name), or (file, None) for a whole file;
+/// the example gateway's tests are under `examples/gateway/tests/`.
 fn citations(text: &str) -> Vec<(String, Option<String>)> {
     text.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|quoted| quoted.starts_with("tests/") || quoted.starts_with("src/"))
+        .filter(|quoted| {
+            ["tests/", "src/", "examples/"]
+                .iter()
+                .any(|root| quoted.starts_with(root))
+        })
         .filter(|quoted| !quoted.contains('<'))
         .map(|quoted| match quoted.split_once("::") {
             Some((file, path)) => {

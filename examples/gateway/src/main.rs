@@ -2,9 +2,9 @@
 //! impersonation JWTs (seed 000), role scopes and gRPC health on one port.
 //!
 //! ```text
-//! cargo run --example gateway [-- --addr HOST:PORT] [--store URL] [--audit-log FILE] ...
-//! cargo run --example gateway -- --help
-//! cargo run --example gateway --features postgres -- --store postgres://127.0.0.1/app
+//! cargo run -p impersonation-gateway [-- --addr HOST:PORT] [--store URL] [--audit-log FILE] ...
+//! cargo run -p impersonation-gateway -- --help
+//! cargo run -p impersonation-gateway --features postgres -- --store postgres://127.0.0.1/app
 //! ```
 //!
 //! With no `--users` it serves a demo organization and prints `curl` commands for every flow.
@@ -56,7 +56,7 @@ const MAX_TIMEOUT_SECS: u64 = 86_400;
 /// a request never waits on the log.
 // No `Debug`: the options hold the JWT secret.
 #[derive(Parser)]
-#[command(name = "gateway", version)]
+#[command(name = "impersonation-gateway", version)]
 struct Options {
     /// Where to listen
     #[arg(
@@ -335,7 +335,6 @@ async fn run(
             )
             .await
         }
-        #[cfg(feature = "sqlite")]
         StoreUrl::Sqlite(path) => {
             let file = tower_impersonation::store::SqliteStore::open(&path)
                 .await

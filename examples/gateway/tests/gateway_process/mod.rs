@@ -50,11 +50,9 @@ impl std::ops::Deref for Gateway {
     }
 }
 
-/// The example binary built beside this test binary (`target/debug/examples/gateway`).
+/// The gateway binary, which cargo builds before the tests that run it.
 pub fn binary() -> PathBuf {
-    let test_binary = std::env::current_exe().unwrap();
-    let profile_dir = test_binary.parent().unwrap().parent().unwrap();
-    profile_dir.join("examples").join("gateway")
+    PathBuf::from(env!("CARGO_BIN_EXE_impersonation-gateway"))
 }
 
 /// A loopback port free right now.

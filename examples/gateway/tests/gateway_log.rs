@@ -1,10 +1,11 @@
 //! The example gateway's log: one line per event, in text or JSON, whatever the values hold, and
 //! lines the writer thread could not keep up with are counted rather than lost silently.
 
-#[path = "../examples/gateway/audit_log/mod.rs"]
+#[path = "../src/audit_log/mod.rs"]
 #[allow(dead_code, reason = "the gateway uses the rest")]
 mod audit_log;
 #[allow(dead_code, reason = "each layer test uses a part")]
+#[path = "../../../tests/layer_fixture/mod.rs"]
 mod layer_fixture;
 
 use std::{

@@ -3,7 +3,7 @@
 //! verify with an independent JOSE library (jwt-compact) from the gateway's JWK Set document
 //! alone; an HS256 gateway publishes an empty set; a bad key is a clear error at start.
 
-#[path = "../examples/gateway/app/mod.rs"]
+#[path = "../src/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
 mod gateway_app;

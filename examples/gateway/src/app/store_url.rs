@@ -37,11 +37,10 @@ impl FromStr for StoreUrl {
 }
 
 impl StoreUrl {
-    /// The cargo feature the store needs, if any.
+    /// The gateway's cargo feature the store needs, if any: memory and SQLite are always built.
     pub fn feature(&self) -> Option<&'static str> {
         match self {
-            Self::Memory => None,
-            Self::Sqlite(_) => Some("sqlite"),
+            Self::Memory | Self::Sqlite(_) => None,
             Self::Postgres(_) => Some("postgres"),
             Self::Redis(_) => Some("redis"),
         }
@@ -52,7 +51,7 @@ impl StoreUrl {
         let feature = self.feature().unwrap_or_default();
         format!(
             "--store {self}: this gateway was built without the `{feature}` feature; run \
-             cargo run --example gateway --features {feature} -- --store ..."
+             cargo run -p impersonation-gateway --features {feature} -- --store ..."
         )
     }
 }

@@ -1,7 +1,6 @@
 //! The example gateway on its default store, an SQLite file, run as a process and restarted or
 //! killed: tokens and revocations outlive it, and `kill -9` in the middle of creations loses no
 //! token whose creation was answered.
-#![cfg(feature = "sqlite")]
 
 mod gateway_process;
 

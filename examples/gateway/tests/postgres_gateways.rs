@@ -7,6 +7,7 @@
 #![cfg(feature = "postgres")]
 
 mod gateway_process;
+#[path = "../../../tests/postgres_server/mod.rs"]
 mod postgres_server;
 
 use std::time::{Duration, Instant};

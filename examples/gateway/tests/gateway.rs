@@ -1,10 +1,11 @@
 //! The example gateway, served on loopback and driven with a real HTTP client, a real gRPC client
 //! and, for the commands it prints, `curl` itself.
 
-#[path = "../examples/gateway/app/mod.rs"]
+#[path = "../src/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
 mod gateway_app;
+#[path = "../../../tests/independent_jwt/mod.rs"]
 mod independent_jwt;
 
 use std::{num::NonZeroU32, process::Command, sync::Arc};

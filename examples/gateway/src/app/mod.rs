@@ -44,7 +44,7 @@ pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The OpenAPI document of the services and the gateway, served as JSON at `/openapi.json`: the
 /// repository's own file, so the document and what is served cannot drift apart.
-pub const OPENAPI_YAML: &str = include_str!("../../../openapi.yaml");
+pub const OPENAPI_YAML: &str = include_str!("../../../../openapi.yaml");
 
 /// What the gateway is built from.
 pub struct Gateway<St> {

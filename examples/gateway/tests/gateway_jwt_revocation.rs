@@ -1,10 +1,11 @@
 //! Ending impersonation JWTs through the example gateway, served on loopback: one by its `jti`,
 //! all of a user's (the seed's bare form among them), and the organization's live ones listed.
 
-#[path = "../examples/gateway/app/mod.rs"]
+#[path = "../src/app/mod.rs"]
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
 mod gateway_app;
+#[path = "../../../tests/independent_jwt/mod.rs"]
 mod independent_jwt;
 
 use std::{sync::Arc, time::Duration};
