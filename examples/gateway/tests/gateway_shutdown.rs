@@ -110,16 +110,10 @@ async fn sigterm_lets_a_request_in_flight_finish_then_exits_zero() {
     assert!(!log.contains(&token), "the token never reaches the log");
 }
 
-fn redis_url() -> Option<String> {
+fn redis_url() -> String {
     match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI is set but REDIS_URL is not: the Redis tests must run in CI")
-        }
-        _ => {
-            eprintln!("REDIS_URL not set: skipping the Redis shutdown test");
-            None
-        }
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("REDIS_URL is not set: this test needs the Redis it names"),
     }
 }
 
@@ -132,8 +126,9 @@ async fn last_used(gateway: &Gateway, id: &str) -> Option<String> {
 }
 
 #[tokio::test]
+#[ignore = "needs REDIS_URL (.ci/run runs it)"]
 async fn sigterm_writes_back_to_redis_the_last_use_held_in_memory() {
-    let Some(url) = redis_url() else { return };
+    let url = redis_url();
     let redis = ["--quiet", "--redis", &url];
     let mut serving = Gateway::start_with(&redis).await;
     let reading = Gateway::start_with(&redis).await;
