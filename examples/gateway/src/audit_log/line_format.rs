@@ -10,6 +10,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
+use tower_impersonation::Timestamp;
 use tracing::{
     Event, Level, Subscriber,
     field::Field,
@@ -480,7 +481,7 @@ fn write_timestamp(line: &mut String) {
         if *cached != secs {
             *cached = secs;
             second.clear();
-            second.extend(date_and_time(secs).map(char::from));
+            second.push_str(&date_and_time(secs));
         }
         line.push_str(second);
     });
@@ -491,47 +492,13 @@ fn write_timestamp(line: &mut String) {
     line.push('Z');
 }
 
-/// `secs` since the epoch as `2026-01-02T03:04:05.`. Digits are placed by hand: `write!` with
-/// six padded numbers costs ten times as much.
-fn date_and_time(secs: u64) -> [u8; 20] {
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let in_day = secs % 86_400;
-    let mut text = *b"0000-00-00T00:00:00.";
-    put_digits(&mut text[0..4], year.clamp(0, 9999) as u64);
-    put_digits(&mut text[5..7], month.into());
-    put_digits(&mut text[8..10], day.into());
-    put_digits(&mut text[11..13], in_day / 3600);
-    put_digits(&mut text[14..16], in_day / 60 % 60);
-    put_digits(&mut text[17..19], in_day % 60);
+/// `secs` since the epoch as `2026-01-02T03:04:05.`, by the crate's calendar. Written once a
+/// second per thread, so its cost does not matter.
+fn date_and_time(secs: u64) -> String {
+    let mut text = Timestamp::from_secs(secs).to_rfc3339_seconds();
+    text.pop(); // the `Z`: the fraction of the second comes first
+    text.push('.');
     text
-}
-
-/// Writes `value`'s last `digits.len()` decimal digits into `digits`, zero-padded.
-fn put_digits(digits: &mut [u8], mut value: u64) {
-    for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
-/// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -559,7 +526,7 @@ mod tests {
     #[test]
     fn dates_and_times_read_as_rfc_3339() {
         // 2024-02-29T23:59:59, a leap day, and the epoch.
-        assert_eq!(&date_and_time(1_709_251_199), b"2024-02-29T23:59:59.");
-        assert_eq!(&date_and_time(0), b"1970-01-01T00:00:00.");
+        assert_eq!(date_and_time(1_709_251_199), "2024-02-29T23:59:59.");
+        assert_eq!(date_and_time(0), "1970-01-01T00:00:00.");
     }
 }
