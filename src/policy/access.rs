@@ -62,8 +62,7 @@ impl PathPolicy {
 
     fn resource<'a>(&self, path: &'a str) -> Option<&'a str> {
         let rest = path.strip_prefix(self.prefix.as_str())?.strip_prefix('/')?;
-        // memchr rather than `split_once`'s character search: a quarter of the cost, on every
-        // impersonated request.
+        // A byte search: this runs on every impersonated request.
         let segment = memchr::memchr(b'/', rest.as_bytes()).map_or(rest, |end| &rest[..end]);
         (!segment.is_empty()).then_some(segment)
     }
