@@ -10,7 +10,7 @@ use sha2::Sha256;
 
 use super::{
     claims::ImpersonationClaims,
-    keys::JwtError,
+    error::JwtError,
     validity::{TimeClaims, TimeRules, Validity},
     verifier::Verifier,
 };

@@ -4,15 +4,24 @@
 mod algorithm;
 mod cache;
 mod claims;
+mod crypto_backend;
+mod error;
 mod hs256;
+mod jwks;
+mod key_material;
 mod keys;
+mod known_header;
 mod revocations;
+#[cfg(test)]
+mod test_fixtures;
 mod validity;
+mod verification;
 mod verifier;
 
 pub use algorithm::JwtAlgorithm;
 pub(crate) use cache::Verified;
 pub use claims::{ActorClaim, ImpersonationClaims};
-pub use keys::{JwtError, JwtKeys};
+pub use error::JwtError;
+pub use keys::JwtKeys;
 pub(crate) use revocations::JwtBook;
 pub use revocations::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};

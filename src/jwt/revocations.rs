@@ -238,7 +238,7 @@ mod tests {
         assert!(revocations.is_revoked(&identity(None, Some("acme"), 99)));
         assert!(
             revocations.is_revoked(&identity(None, None, 99)),
-            "the seed's bare form"
+            "the bare form"
         );
         assert!(
             !revocations.is_revoked(&identity(None, Some("acme"), 100)),
