@@ -11,7 +11,7 @@ mod jwks;
 mod key_material;
 mod keys;
 mod known_header;
-mod revocations;
+mod revocation_book;
 #[cfg(test)]
 mod test_fixtures;
 mod validity;
@@ -23,5 +23,5 @@ pub(crate) use cache::Verified;
 pub use claims::{ActorClaim, ImpersonationClaims};
 pub use error::JwtError;
 pub use keys::JwtKeys;
-pub(crate) use revocations::JwtBook;
-pub use revocations::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};
+pub(crate) use revocation_book::{JwtBook, revocation_cutoff};
+pub use revocation_book::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};
