@@ -22,7 +22,8 @@ pub enum JwtError {
     NotYetValid,
     /// An `iat` further in the future than the leeway.
     IssuedInTheFuture,
-    /// An `exp` further ahead than the maximum lifetime ([`JwtKeys::with_max_lifetime`]).
+    /// An `exp` further ahead than the maximum lifetime
+    /// ([`JwtKeys::with_max_lifetime`](super::JwtKeys::with_max_lifetime)).
     ExpiresTooLate,
     /// A header with `crit`: it names extensions the JWT must not be used without, and this crate
     /// understands none (RFC 7515 §4.1.11).
