@@ -14,7 +14,7 @@ use dashmap::DashMap;
 
 use uuid::Uuid;
 
-use super::{JwtIdentity, claims::ImpersonationClaims, keys::JwtError, validity::Validity};
+use super::{JwtIdentity, claims::ImpersonationClaims, error::JwtError, validity::Validity};
 use crate::{role::Roles, time::Timestamp, token::DigestHashBuilder};
 
 /// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.

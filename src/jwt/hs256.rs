@@ -1,7 +1,6 @@
-//! HS256 verification with an HMAC keyed once per secret. jsonwebtoken's `decode` derives the HMAC
-//! key state again on every call and reads the header and the claims twice: most of what a first
-//! sight of a token costs beyond hashing it. Signing stays with jsonwebtoken. A token cut into
-//! its parts ([`Parts`]) is checked the same way whatever its algorithm (`verifier.rs`).
+//! HS256 verification with an HMAC keyed once per secret, where jsonwebtoken's `decode` keys it
+//! on every call; signing stays with jsonwebtoken. A token cut into its parts ([`Parts`]) is
+//! checked the same way whatever its algorithm (`verifier.rs`).
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
@@ -10,7 +9,7 @@ use sha2::Sha256;
 
 use super::{
     claims::ImpersonationClaims,
-    keys::JwtError,
+    error::JwtError,
     validity::{TimeClaims, TimeRules, Validity},
     verifier::Verifier,
 };

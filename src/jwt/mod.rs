@@ -4,15 +4,24 @@
 mod algorithm;
 mod cache;
 mod claims;
+mod crypto_backend;
+mod error;
 mod hs256;
+mod jwks;
+mod key_material;
 mod keys;
-mod revocations;
+mod known_header;
+mod revocation_book;
+#[cfg(test)]
+mod test_fixtures;
 mod validity;
+mod verification;
 mod verifier;
 
 pub use algorithm::JwtAlgorithm;
 pub(crate) use cache::Verified;
 pub use claims::{ActorClaim, ImpersonationClaims};
-pub use keys::{JwtError, JwtKeys};
-pub(crate) use revocations::JwtBook;
-pub use revocations::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};
+pub use error::JwtError;
+pub use keys::JwtKeys;
+pub(crate) use revocation_book::{JwtBook, revocation_cutoff};
+pub use revocation_book::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};

@@ -1,7 +1,7 @@
 //! When a JWT may be used: its time claims (`exp`, `nbf`, `iat`) as RFC 7519 means them, with a
 //! leeway for clock skew, and a maximum lifetime.
 
-use super::keys::JwtError;
+use super::error::JwtError;
 
 /// The time rules of a key set, in seconds.
 #[derive(Clone, Copy, Debug)]

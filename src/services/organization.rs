@@ -29,7 +29,7 @@ use crate::{
     audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
     directory::{Member, UserDirectory},
     error::ConfigError,
-    jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation},
+    jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation, revocation_cutoff},
     store::{StoreError, TokenStore},
     time::Timestamp,
 };
@@ -571,14 +571,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             "send the document as Content-Type: application/vnd.api+json",
         )),
     }
-}
-
-/// The cutoff of a user's revocation made at `now`: the start of the next second. A JWT's
-/// issue time is in whole seconds, so one issued in the same second as the revocation, before
-/// or after it, cannot be told apart and is ended too; a cutoff of `now` itself missed those of
-/// a revocation made in a second's first millisecond, or after the clock stepped back.
-fn revocation_cutoff(now: Timestamp) -> Timestamp {
-    Timestamp::from_secs(now.as_secs() + 1)
 }
 
 #[cfg(test)]

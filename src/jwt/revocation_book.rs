@@ -56,6 +56,14 @@ pub struct UserRevocation {
     pub forget_at: Timestamp,
 }
 
+/// The cutoff of a user's revocation made at `now`: the start of the next second. A JWT's issue
+/// time is in whole seconds, so one issued in the same second as the revocation, before or after
+/// it, cannot be told apart and is ended too, even when the revocation falls in the second's
+/// first millisecond or the clock has stepped back.
+pub(crate) fn revocation_cutoff(now: Timestamp) -> Timestamp {
+    Timestamp::from_secs(now.as_secs() + 1)
+}
+
 /// The JWT revocations in force: single JWTs by `jti`, and all of a user's JWTs issued before a
 /// time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -238,7 +246,7 @@ mod tests {
         assert!(revocations.is_revoked(&identity(None, Some("acme"), 99)));
         assert!(
             revocations.is_revoked(&identity(None, None, 99)),
-            "the seed's bare form"
+            "the bare form"
         );
         assert!(
             !revocations.is_revoked(&identity(None, Some("acme"), 100)),
