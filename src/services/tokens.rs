@@ -21,8 +21,9 @@ use super::{
     members::{self, Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
-        error_with_message, json, method_not_allowed, mount_path, read_body, under_base,
+        error_with_message, json, method_not_allowed, read_body,
     },
+    router::{MountPath, Resource, resource},
 };
 use crate::{
     audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
@@ -71,7 +72,7 @@ pub struct TokenService<St> {
 #[derive(Clone, Debug)]
 struct Config {
     prefix: TokenPrefix,
-    base_path: String,
+    base_path: MountPath,
     body_limit: usize,
     max_tokens: usize,
 }
@@ -96,7 +97,7 @@ impl<St: TokenStore> TokenService<St> {
             members: Members::new(directory),
             config: Arc::new(Config {
                 prefix: TokenPrefix::default(),
-                base_path: "/api/v1/api-tokens/impersonation".to_owned(),
+                base_path: MountPath::default_for("/api/v1/api-tokens/impersonation"),
                 body_limit: DEFAULT_BODY_LIMIT,
                 max_tokens: DEFAULT_MAX_TOKENS_PER_ORGANIZATION,
             }),
@@ -122,7 +123,7 @@ impl<St: TokenStore> TokenService<St> {
     /// Where the service is mounted, for routers that hand it whole paths (default
     /// `/api/v1/api-tokens/impersonation`); a router that strips the path needs none.
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
-        Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
+        Arc::make_mut(&mut self.config).base_path = MountPath::new(path)?;
         Ok(self)
     }
 
@@ -155,17 +156,14 @@ impl Config {
     /// The operation `path` asks for, whether it is the full path under the base path or the
     /// path a router nesting the service leaves (`/` or `/{id}`, where only a UUID is an id).
     fn route(&self, method: &Method, path: &str) -> Route {
-        let (rest, nested) = match under_base(path, &self.base_path) {
-            Some(rest) => (rest, false),
-            None => (path, true),
-        };
-        match (rest, rest.strip_prefix('/')) {
-            ("" | "/", _) => match *method {
+        let below = self.base_path.below(path);
+        match resource(below.rest, "") {
+            Some(Resource::Collection) => match *method {
                 Method::POST => Route::Create,
                 Method::GET => Route::List,
                 _ => Route::WrongMethod("GET, POST"),
             },
-            (_, Some(id)) if is_token_id(id, nested) => match *method {
+            Some(Resource::Item(id)) if names_a_token(id, below.nested) => match *method {
                 Method::DELETE => Route::Delete(id.to_owned()),
                 _ => Route::WrongMethod("DELETE"),
             },
@@ -299,11 +297,11 @@ impl<St: TokenStore> TokenService<St> {
     }
 }
 
-/// Whether the segment after the collection names a token. Under the base path any segment
+/// Whether the segment after the collection names a token. Under the mount path any segment
 /// does (a malformed id is then told 400); in a path a router left, only a UUID does, so that a
 /// path the service was never meant for stays 404.
-fn is_token_id(id: &str, nested: bool) -> bool {
-    !id.is_empty() && !id.contains('/') && (!nested || Uuid::try_parse(id).is_ok())
+fn names_a_token(id: &str, nested: bool) -> bool {
+    !nested || Uuid::try_parse(id).is_ok()
 }
 
 /// The answer to `users` that could not all be resolved.
