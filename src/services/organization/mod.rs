@@ -51,16 +51,18 @@ use crate::{
 ///   (within the cache lifetime on other instances sharing the store); 404 for an unknown jti
 ///   or another organization's, 400 for one that is not a UUID.
 /// - `DELETE {base}/{org}/impersonation?user={user}`: 204, and every JWT issued for that user
-///   in `{org}` until now answers 401, the bare form (claims `user_id` and `exp` only) too (its issue time taken as `exp`
-///   less the lifetime; JWTs minted in the same second as the revocation are ended too). JWTs
-///   minted afterwards work.
+///   in `{org}` until now answers 401, those minted in the same second included. A bare JWT
+///   (claims `user_id` and `exp` only) counts as issued at `exp` less the lifetime. JWTs minted
+///   afterwards work.
 ///
 /// Only an admin of `{org}`, never an impersonated caller, may call. Nested with a router that
 /// strips its path (axum's `nest_service("/api/v2/organizations", ...)`), the service answers
-/// `/{org}/impersonation[/{jti}]` below it; handed whole paths, it answers below `base`, which is
-/// `/api/v2/organizations` unless [`base_path`](Self::base_path) says otherwise. Each JWT issued or ended is told to the
-/// service's [`Audit`] (by default [`TracingAudit`](crate::TracingAudit)). Every error is a
-/// JSON:API error document; a store that cannot answer is 503 with `Retry-After`.
+/// `/{org}/impersonation[/{jti}]` below it. Handed whole paths, it answers below `base`:
+/// `/api/v2/organizations` unless [`base_path`](Self::base_path) says otherwise.
+///
+/// Each JWT issued or ended is told to the service's [`Audit`] (by default
+/// [`TracingAudit`](crate::TracingAudit)). Every error is a JSON:API error document; a store
+/// that cannot answer is 503 with `Retry-After`.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,
