@@ -22,10 +22,9 @@ impl MountPath {
         Ok(Self(path.trim_end_matches('/').to_owned()))
     }
 
-    /// The part of `path` below the service. A full path (the service mounted with
-    /// `route_service`, or handed every request by a gateway) loses the mount path; a path
-    /// outside it is taken as the one a router nesting the service left after stripping the
-    /// mount path (axum's `nest_service` hands the service `/` or `/{id}`).
+    /// The part of `path` below the service. A full path (from `route_service`, or a gateway
+    /// handing the service every request) loses the mount path. Any other path is taken as what
+    /// a nesting router left after stripping it: axum's `nest_service` hands `/` or `/{id}`.
     pub(super) fn below<'a>(&self, path: &'a str) -> Below<'a> {
         match path
             .strip_prefix(self.0.as_str())

@@ -2,7 +2,7 @@
 //! the documents it answers with.
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode, header::CONTENT_TYPE};
+use http::StatusCode;
 use http_body_util::Full;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The JSON:API media type, which requests must be sent as.
-const JSON_API: &str = "application/vnd.api+json";
+pub(super) const JSON_API: &str = "application/vnd.api+json";
 /// The media type of every document the endpoint answers with.
 const JSON_API_UTF8: &str = "application/vnd.api+json; charset=utf-8";
 
@@ -78,21 +78,6 @@ impl From<Refusal> for ApiError {
 
 pub(super) fn unprocessable(detail: &str) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
-}
-
-/// Refuses (415) a document not sent as JSON:API.
-pub(super) fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let essence = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().trim());
-    match essence {
-        Some(essence) if essence.eq_ignore_ascii_case(JSON_API) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the document as Content-Type: application/vnd.api+json",
-        )),
-    }
 }
 
 /// The answer to a mint: the JWT that acts as `user`, shown this once, with its id and lifetime.

@@ -11,7 +11,9 @@ mod body;
 mod jsonapi;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, request::Parts};
+use http::{
+    HeaderMap, Method, Request, Response, StatusCode, header::CONTENT_TYPE, request::Parts,
+};
 use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
@@ -19,7 +21,7 @@ use uuid::Uuid;
 
 use self::{
     body::{Ask, user_in_query},
-    jsonapi::{ApiError, check_content_type, listing, minted_document},
+    jsonapi::{ApiError, JSON_API, listing, minted_document},
 };
 use super::{
     DEFAULT_BODY_LIMIT,
@@ -380,6 +382,20 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
 fn store_failure(error: StoreError) -> ApiError {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
     UNAVAILABLE.into()
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default().trim());
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case(JSON_API) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the document as Content-Type: application/vnd.api+json",
+        )),
+    }
 }
 
 /// The cutoff of a user's revocation made at `now`: the start of the next second. A JWT's
