@@ -180,14 +180,35 @@ fn administers(found: Option<&UserWithMemberships>, organization: &str) -> bool 
         .is_some_and(|membership| membership.admin)
 }
 
-/// Why a directory could not answer.
+/// Why a directory could not answer. Messages never contain a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DirectoryError(pub String);
+#[non_exhaustive]
+pub enum DirectoryError {
+    /// The directory's backend could not be reached or failed; the request may be retried
+    /// later.
+    Backend(String),
+}
 
 impl fmt::Display for DirectoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "user directory unavailable: {}", self.0)
+        match self {
+            DirectoryError::Backend(why) => write!(f, "user directory unavailable: {why}"),
+        }
     }
 }
 
 impl std::error::Error for DirectoryError {}
+
+#[cfg(test)]
+mod tests {
+    use super::DirectoryError;
+
+    #[test]
+    fn a_directory_error_says_the_directory_is_unavailable_and_why() {
+        let error = DirectoryError::Backend("connection refused".to_owned());
+        assert_eq!(
+            error.to_string(),
+            "user directory unavailable: connection refused"
+        );
+    }
+}

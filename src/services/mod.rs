@@ -43,6 +43,7 @@ mod jwks;
 mod members;
 mod organization;
 mod reply;
+mod router;
 mod tokens;
 
 pub use caller::Caller;

@@ -8,7 +8,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 
 use super::caller::Caller;
-use crate::{error::ConfigError, impersonated::ImpersonatedUser};
+use crate::impersonated::ImpersonatedUser;
 
 /// The future of a service call.
 pub type ServiceFuture =
@@ -51,23 +51,6 @@ pub(crate) const UNAVAILABLE: Refusal = Refusal::new(
     StatusCode::SERVICE_UNAVAILABLE,
     "the token store is unavailable; retry shortly",
 );
-
-/// A path a service is mounted at: starts with `/`, kept without a trailing one.
-pub(crate) fn mount_path(path: &str) -> Result<String, ConfigError> {
-    if !path.starts_with('/') {
-        return Err(ConfigError::InvalidPathPrefix(path.to_owned()));
-    }
-    Ok(path.trim_end_matches('/').to_owned())
-}
-
-/// Where a request's path falls under a service's base path: what follows the base in a full
-/// path (the service mounted with `route_service`, or handed every request by a gateway), or
-/// `None` for a path outside it, such as the one a router leaves after stripping the base (axum's
-/// `nest_service` hands the service `/` or `/{id}`).
-pub(crate) fn under_base<'a>(path: &'a str, base: &str) -> Option<&'a str> {
-    path.strip_prefix(base)
-        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
-}
 
 /// The caller, if it may act at all: impersonation never mints more impersonation.
 pub(crate) fn caller<B>(request: &Request<B>) -> Result<Caller, Refusal> {

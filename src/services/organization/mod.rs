@@ -7,23 +7,27 @@ use std::{
     task::{Context, Poll},
 };
 
+mod body;
+mod jsonapi;
+
 use bytes::Bytes;
 use http::{
     HeaderMap, Method, Request, Response, StatusCode, header::CONTENT_TYPE, request::Parts,
 };
 use http_body::Body;
 use http_body_util::Full;
-use serde_json::{Value, json};
 use tower_service::Service;
 use uuid::Uuid;
 
+use self::{
+    body::{Ask, user_in_query},
+    jsonapi::{ApiError, JSON_API, listing, minted_document},
+};
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
-    reply::{
-        NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, mount_path, read_body,
-        reply, under_base,
-    },
+    reply::{NOT_ADMIN, ServiceFuture, UNAVAILABLE, caller, empty, read_body},
+    router::{MountPath, Resource, resource},
 };
 use crate::{
     audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
@@ -33,11 +37,6 @@ use crate::{
     store::{StoreError, TokenStore},
     time::Timestamp,
 };
-
-const JSON_API: &str = "application/vnd.api+json";
-const JSON_API_UTF8: &str = "application/vnd.api+json; charset=utf-8";
-/// Longest `reason` accepted, in characters.
-const MAX_REASON_CHARS: usize = 1000;
 
 /// Impersonation JWTs of an organization, minted, listed and ended by its admins through the
 /// JSON:API impersonation endpoint:
@@ -54,16 +53,18 @@ const MAX_REASON_CHARS: usize = 1000;
 ///   (within the cache lifetime on other instances sharing the store); 404 for an unknown jti
 ///   or another organization's, 400 for one that is not a UUID.
 /// - `DELETE {base}/{org}/impersonation?user={user}`: 204, and every JWT issued for that user
-///   in `{org}` until now answers 401, the bare form (claims `user_id` and `exp` only) too (its issue time taken as `exp`
-///   less the lifetime; JWTs minted in the same second as the revocation are ended too). JWTs
-///   minted afterwards work.
+///   in `{org}` until now answers 401, those minted in the same second included. A bare JWT
+///   (claims `user_id` and `exp` only) counts as issued at `exp` less the lifetime. JWTs minted
+///   afterwards work.
 ///
 /// Only an admin of `{org}`, never an impersonated caller, may call. Nested with a router that
 /// strips its path (axum's `nest_service("/api/v2/organizations", ...)`), the service answers
-/// `/{org}/impersonation[/{jti}]` below it; handed whole paths, it answers below `base`, which is
-/// `/api/v2/organizations` unless [`base_path`](Self::base_path) says otherwise. Each JWT issued or ended is told to the
-/// service's [`Audit`] (by default [`TracingAudit`](crate::TracingAudit)). Every error is a
-/// JSON:API error document; a store that cannot answer is 503 with `Retry-After`.
+/// `/{org}/impersonation[/{jti}]` below it. Handed whole paths, it answers below `base`:
+/// `/api/v2/organizations` unless [`base_path`](Self::base_path) says otherwise.
+///
+/// Each JWT issued or ended is told to the service's [`Audit`] (by default
+/// [`TracingAudit`](crate::TracingAudit)). Every error is a JSON:API error document; a store
+/// that cannot answer is 503 with `Retry-After`.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,
@@ -74,7 +75,7 @@ pub struct OrganizationImpersonationService<D, St> {
 
 #[derive(Clone, Debug)]
 struct Config {
-    base_path: String,
+    base_path: MountPath,
     body_limit: usize,
     require_reason: bool,
 }
@@ -110,7 +111,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             store,
             keys,
             config: Arc::new(Config {
-                base_path: "/api/v2/organizations".to_owned(),
+                base_path: MountPath::default_for("/api/v2/organizations"),
                 body_limit: DEFAULT_BODY_LIMIT,
                 require_reason: false,
             }),
@@ -129,7 +130,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
     /// Where the organizations live, for routers that hand the service whole paths (default
     /// `/api/v2/organizations`); a router that strips the path needs none.
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
-        Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
+        Arc::make_mut(&mut self.config).base_path = MountPath::new(path)?;
         Ok(self)
     }
 
@@ -175,70 +176,6 @@ where
     }
 }
 
-/// A JSON:API error: status, message, and the member of the document at fault.
-struct ApiError {
-    status: StatusCode,
-    detail: String,
-    pointer: Option<&'static str>,
-    /// The methods the path takes, for a 405.
-    allow: &'static str,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        Self {
-            status,
-            detail: detail.into(),
-            pointer: None,
-            allow: "",
-        }
-    }
-
-    fn not_allowed(allow: &'static str) -> Self {
-        Self {
-            allow,
-            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("use {allow}"))
-        }
-    }
-
-    fn at(mut self, pointer: &'static str) -> Self {
-        self.pointer = Some(pointer);
-        self
-    }
-
-    fn into_response(self) -> Response<Full<Bytes>> {
-        let mut error = json!({
-            "status": self.status.as_str(),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "detail": self.detail,
-        });
-        if let Some(pointer) = self.pointer {
-            error["source"] = json!({ "pointer": pointer });
-        }
-        let body = json!({ "errors": [error] }).to_string();
-        let mut response = reply(self.status, JSON_API_UTF8, body.into());
-        if !self.allow.is_empty() {
-            response.headers_mut().insert(
-                http::header::ALLOW,
-                http::HeaderValue::from_static(self.allow),
-            );
-        }
-        response
-    }
-}
-
-impl From<Refusal> for ApiError {
-    fn from(refusal: Refusal) -> Self {
-        ApiError::new(refusal.status, refusal.message)
-    }
-}
-
-/// A checked request document.
-struct Ask {
-    user: String,
-    reason: Option<String>,
-}
-
 impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<D, St> {
     async fn handle<B>(&self, request: Request<B>) -> Result<Response<Full<Bytes>>, ApiError>
     where
@@ -262,7 +199,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             (Method::POST, _) => {
                 check_content_type(&parts.headers)?;
                 let body = read_body(body, self.config.body_limit).await?;
-                let ask = self.parse(&body)?;
+                let ask = Ask::parse(&body, self.config.require_reason)?;
                 let member = self.find(&organization, &ask.user).await?;
                 self.mint(
                     &caller,
@@ -284,25 +221,20 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         }
     }
 
-    /// The organization and, after `impersonation/`, the JWT id a path names.
-    /// The organization and JWT id `path` names: `/{org}/impersonation[/{jti}]` after the base
-    /// path, or as the whole path when a router nesting the service at its base stripped it.
+    /// The organization and JWT id `path` names: `/{org}/impersonation[/{jti}]` below the mount
+    /// path.
     fn route(&self, path: &str) -> Result<(String, Option<String>), ApiError> {
         let not_found = || ApiError::new(StatusCode::NOT_FOUND, "no such endpoint");
-        let rest = under_base(path, &self.config.base_path)
-            .unwrap_or(path)
+        let rest = self.config.base_path.below(path).rest;
+        let (organization, rest) = rest
             .strip_prefix('/')
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(organization, _)| !organization.is_empty())
             .ok_or_else(not_found)?;
-        let (organization, rest) = rest.split_once('/').ok_or_else(not_found)?;
-        if organization.is_empty() {
-            return Err(not_found());
-        }
-        match rest.split_once('/') {
-            None if rest == "impersonation" => Ok((organization.to_owned(), None)),
-            Some(("impersonation", jti)) if !jti.is_empty() && !jti.contains('/') => {
-                Ok((organization.to_owned(), Some(jti.to_owned())))
-            }
-            _ => Err(not_found()),
+        match resource(rest, "impersonation") {
+            Some(Resource::Collection) => Ok((organization.to_owned(), None)),
+            Some(Resource::Item(jti)) => Ok((organization.to_owned(), Some(jti.to_owned()))),
+            None => Err(not_found()),
         }
     }
 
@@ -312,25 +244,7 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             .list_jwts(organization, Timestamp::now())
             .await
             .map_err(store_failure)?;
-        let data: Vec<Value> = live
-            .iter()
-            .map(|jwt| {
-                json!({
-                    "id": jwt.jti.to_string(),
-                    "type": "impersonation",
-                    "attributes": {
-                        "jti": jwt.jti.to_string(),
-                        "user": &*jwt.user_id,
-                        "actor": &*jwt.actor,
-                        "reason": jwt.reason,
-                        "created_at": jwt.issued_at.to_rfc3339_seconds(),
-                        "expires_at": jwt.expires_at.to_rfc3339_seconds(),
-                    }
-                })
-            })
-            .collect();
-        let document = json!({ "data": data }).to_string();
-        Ok(reply(StatusCode::OK, JSON_API_UTF8, document.into()))
+        Ok(listing(&live))
     }
 
     async fn revoke(
@@ -388,64 +302,6 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         };
         self.audit.record(&AuditEvent::of(outcome, parts));
         Ok(empty(StatusCode::NO_CONTENT))
-    }
-
-    fn parse(&self, body: &[u8]) -> Result<Ask, ApiError> {
-        let document: Value = super::json::from_slice(body).map_err(|error| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {error}"),
-            )
-        })?;
-        let data = document
-            .get("data")
-            .filter(|data| data.is_object())
-            .ok_or_else(|| {
-                ApiError::new(StatusCode::BAD_REQUEST, "the document needs a data object")
-                    .at("/data")
-            })?;
-        match data.get("type").and_then(Value::as_str) {
-            Some("impersonation") => {}
-            _ => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "data.type must be \"impersonation\"",
-                )
-                .at("/data/type"));
-            }
-        }
-        let attributes = data.get("attributes");
-        let text = |name: &str| attributes.and_then(|a| a.get(name));
-        let user = match text("user") {
-            Some(Value::String(user)) if !user.is_empty() && user.len() <= crate::MAX_USER_LEN => {
-                user.clone()
-            }
-            _ => {
-                return Err(unprocessable(
-                    "attributes.user must name a member of the organization",
-                )
-                .at("/data/attributes/user"));
-            }
-        };
-        let reason = match text("reason") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(reason)) if reason.chars().count() <= MAX_REASON_CHARS => {
-                Some(reason.clone())
-            }
-            Some(_) => {
-                return Err(unprocessable(
-                    "attributes.reason must be a string of at most 1000 characters",
-                )
-                .at("/data/attributes/reason"));
-            }
-        };
-        let blank = reason.as_deref().is_none_or(|r| r.trim().is_empty());
-        if self.config.require_reason && blank {
-            return Err(
-                unprocessable("attributes.reason is required").at("/data/attributes/reason")
-            );
-        }
-        Ok(Ask { user, reason })
     }
 
     async fn find(&self, organization: &str, who: &str) -> Result<Member, ApiError> {
@@ -513,24 +369,12 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             reason,
         };
         self.audit.record(&AuditEvent::of(outcome, parts));
-        let document = json!({
-            "data": {
-                "id": member.user.id,
-                "type": "impersonation",
-                "attributes": {
-                    "created_at": created_at.to_rfc3339_seconds(),
-                    "expires_at": expires_at.to_rfc3339_seconds(),
-                    "jti": jti.to_string(),
-                    "json_web_token": token,
-                    "updated_at": null,
-                    "updated_in_db_at": null,
-                }
-            }
-        });
-        Ok(reply(
-            StatusCode::OK,
-            JSON_API_UTF8,
-            document.to_string().into(),
+        Ok(minted_document(
+            &member.user.id,
+            jti,
+            &token,
+            created_at,
+            expires_at,
         ))
     }
 }
@@ -538,25 +382,6 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
 fn store_failure(error: StoreError) -> ApiError {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
     UNAVAILABLE.into()
-}
-
-/// The `user` of a `?user=` query, percent-decoded.
-fn user_in_query(query: Option<&str>) -> Result<String, ApiError> {
-    let mut users = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .filter(|(name, _)| name == "user")
-        .map(|(_, user)| user.into_owned());
-    match (users.next(), users.next()) {
-        (Some(user), None) if !user.is_empty() && user.len() <= crate::MAX_USER_LEN => Ok(user),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "name one user whose JWTs to end: ?user={name, id or email}, or DELETE \
-             .../impersonation/{jti} for one JWT",
-        )),
-    }
-}
-
-fn unprocessable(detail: &str) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -1,5 +1,8 @@
 //! [`TokenService`]: create, list and delete Guru-style workspace impersonation tokens.
 
+mod request;
+mod response;
+
 use std::{
     convert::Infallible,
     sync::Arc,
@@ -10,26 +13,28 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, request::Parts};
 use http_body::Body;
 use http_body_util::Full;
-use serde::Serialize;
-use serde_json::{Map, Value};
 use tower_service::Service;
 use uuid::Uuid;
 
+use self::{
+    request::CreateRequest,
+    response::{Created, Listed},
+};
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
-    members::{self, Members, Unresolved},
+    members::{Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
-        error_with_message, json, method_not_allowed, mount_path, read_body, under_base,
+        error_with_message, json, method_not_allowed, read_body,
     },
+    router::{MountPath, Resource, resource},
 };
 use crate::{
     audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
     directory::UserDirectory,
     error::ConfigError,
     record::TokenRecord,
-    role::Roles,
     store::{StoreError, TokenStore},
     time::Timestamp,
     token::TokenPrefix,
@@ -37,10 +42,6 @@ use crate::{
 
 /// Most tokens one organization may hold unless configured otherwise.
 pub const DEFAULT_MAX_TOKENS_PER_ORGANIZATION: usize = 1000;
-/// Longest token name accepted, in characters.
-const MAX_NAME_CHARS: usize = 200;
-/// Most roles one token may carry.
-const MAX_ROLES: usize = 64;
 
 /// Issues, lists and revokes Guru-style workspace impersonation tokens for organization admins:
 ///
@@ -49,16 +50,17 @@ const MAX_ROLES: usize = 64;
 ///   some members, named by id, email or name and resolved through the directory when the token
 ///   is created (answered as their ids); a name that is not a member of the caller's organization
 ///   answers 422 with its position, and nothing is stored. Without it the token may act as any
-///   member;
-/// - `GET {base}`: the caller's organization's tokens, masked;
+///   member.
+/// - `GET {base}`: the caller's organization's tokens, masked.
 /// - `DELETE {base}/{id}`: 204, and the token stops working at once.
 ///
 /// Mounted with a router that strips its path (axum's `nest_service`), the service answers
 /// `POST /`, `GET /` and `DELETE /{id}` below that path, wherever it is. Handed whole paths
-/// (axum's `route_service`, a gateway's own routing), it answers below `base`, which is
-/// `/api/v1/api-tokens/impersonation` unless [`base_path`](Self::base_path) says otherwise; see
-/// [the module](super) for an example. Each token created
-/// or revoked is told to the service's [`Audit`] (by default
+/// (axum's `route_service`, a gateway's own routing), it answers below `base`:
+/// `/api/v1/api-tokens/impersonation` unless [`base_path`](Self::base_path) says otherwise. See
+/// [the module](super) for an example.
+///
+/// Each token created or revoked is told to the service's [`Audit`] (by default
 /// [`TracingAudit`](crate::TracingAudit)).
 #[derive(Debug)]
 pub struct TokenService<St> {
@@ -71,7 +73,7 @@ pub struct TokenService<St> {
 #[derive(Clone, Debug)]
 struct Config {
     prefix: TokenPrefix,
-    base_path: String,
+    base_path: MountPath,
     body_limit: usize,
     max_tokens: usize,
 }
@@ -96,7 +98,7 @@ impl<St: TokenStore> TokenService<St> {
             members: Members::new(directory),
             config: Arc::new(Config {
                 prefix: TokenPrefix::default(),
-                base_path: "/api/v1/api-tokens/impersonation".to_owned(),
+                base_path: MountPath::default_for("/api/v1/api-tokens/impersonation"),
                 body_limit: DEFAULT_BODY_LIMIT,
                 max_tokens: DEFAULT_MAX_TOKENS_PER_ORGANIZATION,
             }),
@@ -122,7 +124,7 @@ impl<St: TokenStore> TokenService<St> {
     /// Where the service is mounted, for routers that hand it whole paths (default
     /// `/api/v1/api-tokens/impersonation`); a router that strips the path needs none.
     pub fn base_path(mut self, path: &str) -> Result<Self, ConfigError> {
-        Arc::make_mut(&mut self.config).base_path = mount_path(path)?;
+        Arc::make_mut(&mut self.config).base_path = MountPath::new(path)?;
         Ok(self)
     }
 
@@ -152,20 +154,17 @@ enum Route {
 }
 
 impl Config {
-    /// The operation `path` asks for, whether it is the full path under the base path or the
+    /// The operation `path` asks for, whether it is the full path under the mount path or the
     /// path a router nesting the service leaves (`/` or `/{id}`, where only a UUID is an id).
     fn route(&self, method: &Method, path: &str) -> Route {
-        let (rest, nested) = match under_base(path, &self.base_path) {
-            Some(rest) => (rest, false),
-            None => (path, true),
-        };
-        match (rest, rest.strip_prefix('/')) {
-            ("" | "/", _) => match *method {
+        let below = self.base_path.below(path);
+        match resource(below.rest, "") {
+            Some(Resource::Collection) => match *method {
                 Method::POST => Route::Create,
                 Method::GET => Route::List,
                 _ => Route::WrongMethod("GET, POST"),
             },
-            (_, Some(id)) if is_token_id(id, nested) => match *method {
+            Some(Resource::Item(id)) if names_a_token(id, below.nested) => match *method {
                 Method::DELETE => Route::Delete(id.to_owned()),
                 _ => Route::WrongMethod("DELETE"),
             },
@@ -239,15 +238,7 @@ impl<St: TokenStore> TokenService<St> {
                 Err(unresolved) => return unresolved_users(unresolved),
             }
         }
-        let created = Created {
-            id: record.id,
-            name: record.name.clone(),
-            token: secret.expose(),
-            roles: record.roles.to_strings(),
-            users: record.users.clone(),
-            date_created: record.created_at.to_listing_format(),
-            expires_at: record.expires_at.map(Timestamp::to_listing_format),
-        };
+        let created = Created::of(&record, secret.expose());
         let (id, organization) = (record.id, Arc::clone(&record.organization));
         match self.store.create(record, self.config.max_tokens).await {
             Ok(()) => {}
@@ -299,11 +290,11 @@ impl<St: TokenStore> TokenService<St> {
     }
 }
 
-/// Whether the segment after the collection names a token. Under the base path any segment
+/// Whether the segment after the collection names a token. Under the mount path any segment
 /// does (a malformed id is then told 400); in a path a router left, only a UUID does, so that a
 /// path the service was never meant for stays 404.
-fn is_token_id(id: &str, nested: bool) -> bool {
-    !id.is_empty() && !id.contains('/') && (!nested || Uuid::try_parse(id).is_ok())
+fn names_a_token(id: &str, nested: bool) -> bool {
+    !nested || Uuid::try_parse(id).is_ok()
 }
 
 /// The answer to `users` that could not all be resolved.
@@ -323,178 +314,4 @@ fn unresolved_users(unresolved: Unresolved) -> Response<Full<Bytes>> {
 fn store_failure(error: &StoreError) -> Response<Full<Bytes>> {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
     error_json(UNAVAILABLE)
-}
-
-/// A checked create request.
-struct CreateRequest {
-    name: Option<String>,
-    roles: Roles,
-    expires_at: Option<Timestamp>,
-    /// The members named, as written; resolved once the request is checked.
-    users: Option<Vec<String>>,
-}
-
-impl CreateRequest {
-    /// Parses the optional body; every refusal says what to fix.
-    fn parse(body: &[u8]) -> Result<Self, String> {
-        let mut request = CreateRequest {
-            name: None,
-            roles: Roles::full_access(),
-            expires_at: None,
-            users: None,
-        };
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(request);
-        }
-        let value: Value = super::json::from_slice(body)
-            .map_err(|error| format!("the body is not valid JSON: {error}"))?;
-        let Value::Object(fields) = value else {
-            return Err("the body must be a JSON object".to_owned());
-        };
-        request.read_fields(fields)?;
-        Ok(request)
-    }
-
-    fn read_fields(&mut self, fields: Map<String, Value>) -> Result<(), String> {
-        for (key, value) in fields {
-            match (key.as_str(), value) {
-                ("name" | "roles" | "expiresAt" | "users", Value::Null) => {}
-                ("name", Value::String(name)) => self.name = Some(parse_name(name)?),
-                ("name", _) => return Err("name must be a string".to_owned()),
-                ("roles", Value::Array(roles)) => self.roles = parse_roles(&roles)?,
-                ("roles", _) => return Err("roles must be a list of role strings".to_owned()),
-                ("expiresAt", Value::String(at)) => self.expires_at = Some(parse_expiry(&at)?),
-                ("expiresAt", _) => return Err("expiresAt must be a date string".to_owned()),
-                ("users", Value::Array(users)) => self.users = Some(members::parse(&users)?),
-                ("users", _) => return Err("users must be a list of members".to_owned()),
-                (other, _) => {
-                    return Err(format!(
-                        "unknown field {:?}: accepted fields are name, roles, expiresAt and users",
-                        other.chars().take(40).collect::<String>()
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn parse_name(name: String) -> Result<String, String> {
-    let valid = name.chars().count() <= MAX_NAME_CHARS && !name.chars().any(char::is_control);
-    if valid {
-        Ok(name)
-    } else {
-        Err(format!(
-            "name must be at most {MAX_NAME_CHARS} characters, without control characters"
-        ))
-    }
-}
-
-fn parse_roles(roles: &[Value]) -> Result<Roles, String> {
-    if roles.is_empty() || roles.len() > MAX_ROLES {
-        return Err(format!("roles must hold 1 to {MAX_ROLES} roles"));
-    }
-    let texts = roles
-        .iter()
-        .map(|role| role.as_str().ok_or("roles must be a list of role strings"))
-        .collect::<Result<Vec<&str>, _>>()?;
-    Roles::parse(&texts).map_err(|error| error.to_string())
-}
-
-fn parse_expiry(at: &str) -> Result<Timestamp, String> {
-    let expires_at = Timestamp::parse_utc(at).ok_or(
-        "expiresAt must be a UTC date such as 2030-01-31T12:00:00Z or 2030-01-31T12:00:00.000+0000",
-    )?;
-    if expires_at <= Timestamp::now() {
-        return Err("expiresAt must be in the future".to_owned());
-    }
-    Ok(expires_at)
-}
-
-/// The create response: the token, shown this once, its fields, and when it was made and expires.
-#[derive(Serialize)]
-struct Created {
-    id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    token: String,
-    roles: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    users: Option<Arc<[String]>>,
-    #[serde(rename = "dateCreated")]
-    date_created: String,
-    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
-    expires_at: Option<String>,
-}
-
-/// One entry of the listing: the token masked, and its fields.
-#[derive(Serialize)]
-struct Listed {
-    token: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    id: Uuid,
-    roles: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    users: Option<Arc<[String]>>,
-    #[serde(rename = "dateCreated")]
-    date_created: String,
-    #[serde(rename = "lastUsed", skip_serializing_if = "Option::is_none")]
-    last_used: Option<String>,
-    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
-    expires_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expired: Option<bool>,
-}
-
-impl Listed {
-    fn of(record: &TokenRecord, prefix: &str, now: Timestamp) -> Self {
-        Self {
-            token: record.masked_token(prefix),
-            name: record.name.clone(),
-            id: record.id,
-            roles: record.roles.to_strings(),
-            users: record.users.clone(),
-            date_created: record.created_at.to_listing_format(),
-            last_used: record.last_used.get().map(Timestamp::to_listing_format),
-            expires_at: record.expires_at.map(Timestamp::to_listing_format),
-            expired: record.expires_at.map(|_| record.is_expired(now)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_empty_body_asks_for_a_full_access_token() {
-        let request = CreateRequest::parse(b"").unwrap();
-        assert_eq!(request.roles, Roles::full_access());
-        assert!(request.name.is_none() && request.expires_at.is_none() && request.users.is_none());
-    }
-
-    #[test]
-    fn create_bodies_are_checked_field_by_field() {
-        let refused = |body: &str| CreateRequest::parse(body.as_bytes()).err().unwrap();
-        assert!(refused("{").contains("not valid JSON"));
-        assert!(refused("[]").contains("JSON object"));
-        assert!(refused(r#"{"roles": "read:*"}"#).contains("list"));
-        assert!(refused(r#"{"roles": ["admin"]}"#).contains("unknown role"));
-        assert!(refused(r#"{"roles": []}"#).contains("1 to"));
-        assert!(refused(r#"{"role": ["read:*"]}"#).contains("unknown field"));
-        assert!(refused(r#"{"name": 7}"#).contains("name"));
-        assert!(refused(r#"{"expiresAt": "2000-01-01T00:00:00Z"}"#).contains("future"));
-        assert!(refused(r#"{"expiresAt": "tomorrow"}"#).contains("UTC date"));
-        assert!(refused(r#"{"users": "u1"}"#).contains("list of members"));
-        assert!(refused(r#"{"users": []}"#).contains("1 to"));
-    }
-
-    #[test]
-    fn a_read_only_named_request_parses() {
-        let body = br#"{"name": "XYZ Integration Token", "roles": ["read:*"]}"#;
-        let request = CreateRequest::parse(body).unwrap();
-        assert_eq!(request.name.as_deref(), Some("XYZ Integration Token"));
-        assert_eq!(request.roles.to_strings(), ["read:*"]);
-    }
 }
