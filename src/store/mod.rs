@@ -31,11 +31,11 @@
 )]
 
 mod caching;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod feed;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "redis", feature = "postgres"))]
-mod revocations;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
@@ -43,14 +43,17 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use caching::RevocationListener;
 pub use caching::{CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_MAX_CACHED_TOKENS};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use feed::{Announcement, RevocationFeed, RevocationSubscription};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{DEFAULT_KEY_PREFIX, RedisRevocations, RedisStore};
-#[cfg(any(feature = "redis", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
-pub use revocations::{Announcement, RevocationFeed, RevocationListener, RevocationSubscription};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sql::SqliteStore;

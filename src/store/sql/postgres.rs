@@ -11,7 +11,7 @@ use sqlx::{
 use super::{Backend, SqlStore, backend};
 use crate::store::{
     DEFAULT_OPERATION_TIMEOUT, StoreError,
-    revocations::{Announcement, RevocationFeed, RevocationSubscription},
+    feed::{Announcement, RevocationFeed, RevocationSubscription},
 };
 
 /// Connections kept open per instance, the revocation listener's among them.
@@ -94,7 +94,7 @@ impl Backend for Postgres {
 
     /// `NOTIFY`, delivered when the revoking transaction commits.
     fn announce_jwt_revocations(channel: &str) -> Option<String> {
-        let payload = crate::store::revocations::JWT_REVOCATIONS;
+        let payload = crate::store::feed::JWT_REVOCATIONS;
         Some(format!("SELECT pg_notify('{channel}', '{payload}')"))
     }
 
