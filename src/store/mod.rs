@@ -59,17 +59,13 @@ pub use redis::{DEFAULT_KEY_PREFIX, RedisRevocations, RedisStore};
 pub use sql::SqliteStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub use sql::{Backend, DEFAULT_TABLE_PREFIX, SqlStore};
+pub use sql::{DEFAULT_TABLE_PREFIX, SqlDatabase, SqlStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sql::{PostgresRevocations, PostgresStore};
 
-use crate::{
-    jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
-    record::TokenRecord,
-    time::Timestamp,
-    token::TokenDigest,
-};
+pub use crate::jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};
+use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
 
 /// How long one operation of a networked or on-disk store may take, reconnection included, unless
 /// configured otherwise: past it the operation fails with [`StoreError::Backend`] and the layer

@@ -6,8 +6,10 @@
 //! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`), the versioned
 //! schema (`schema.rs`, from the crate's `migrations/`) and how a write is made and committed
 //! (`write.rs`). What differs, how to connect and how a write begins, is each backend's
-//! [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
+//! [`Dialect`](database::Dialect) implementation (`sqlite.rs`, `postgres.rs`), which seals
+//! [`SqlDatabase`] (`database.rs`).
 
+mod database;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queries;
@@ -26,6 +28,8 @@ use uuid::Uuid;
 pub use postgres::{PostgresRevocations, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+
+pub use self::database::SqlDatabase;
 
 use self::{
     queries::Queries,
@@ -92,36 +96,14 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 ///
 /// Clones share the connection pool.
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub struct SqlStore<DB: Backend> {
+pub struct SqlStore<DB: SqlDatabase> {
     pool: Pool<DB>,
     queries: Arc<Queries>,
     prefix: Arc<str>,
     timeout: Duration,
 }
 
-/// What one SQL database does its own way: how a write begins, and how a revocation is announced.
-/// Implemented for [`sqlx::Sqlite`] (feature `sqlite`) and [`sqlx::Postgres`] (feature
-/// `postgres`).
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub trait Backend: Database {
-    /// Begins a write transaction on `connection`, holding the lock named `lock`, if any, until
-    /// it ends (writes naming the same lock run one after another), and has the database end
-    /// each of its own waits in it (for a lock, for a statement) within `waits`, with an error.
-    fn begin_write<'a>(
-        connection: &'a mut Self::Connection,
-        lock: Option<&'a str>,
-        waits: Duration,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
-
-    /// The statement that deletes token `$1` of organization `$2` from `tokens` and answers its
-    /// `digest`, announcing the revocation on `channel` where the database can.
-    fn revoke_statement(tokens: &str, channel: &str) -> String;
-
-    /// The statement that announces JWT revocations on `channel`, where the database can.
-    fn announce_jwt_revocations(channel: &str) -> Option<String>;
-}
-
-impl<DB: Backend> Clone for SqlStore<DB> {
+impl<DB: SqlDatabase> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -132,7 +114,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
     }
 }
 
-impl<DB: Backend> fmt::Debug for SqlStore<DB> {
+impl<DB: SqlDatabase> fmt::Debug for SqlStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The pool's options hold the connection details, a password among them: left out.
         f.debug_struct("SqlStore")
@@ -143,7 +125,7 @@ impl<DB: Backend> fmt::Debug for SqlStore<DB> {
     }
 }
 
-impl<DB: Backend> SqlStore<DB> {
+impl<DB: SqlDatabase> SqlStore<DB> {
     /// A store over `pool`, with the default table prefix and operation timeout.
     pub fn from_pool(pool: Pool<DB>) -> Self {
         Self {
@@ -232,7 +214,7 @@ impl<DB: Backend> SqlStore<DB> {
 
 impl<DB> SqlStore<DB>
 where
-    DB: Backend,
+    DB: SqlDatabase,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -463,7 +445,7 @@ where
 
 impl<DB> TokenStore for SqlStore<DB>
 where
-    DB: Backend,
+    DB: SqlDatabase,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,

@@ -8,7 +8,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 
-use super::{Backend, SqlStore, backend};
+use super::{SqlStore, backend, database::Dialect};
 use crate::store::{
     DEFAULT_OPERATION_TIMEOUT, StoreError,
     feed::{Announcement, RevocationFeed, RevocationSubscription},
@@ -69,7 +69,7 @@ impl SqlStore<Postgres> {
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl Backend for Postgres {
+impl Dialect for Postgres {
     /// `lock_timeout` and `statement_timeout`, set for the transaction alone, end the server's
     /// waits; the lock is a transaction-scoped advisory lock on the name's hash, released at
     /// commit or rollback.
