@@ -57,7 +57,7 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// stores the token only below it, so instances sharing the Redis never pass the limit together;
 /// revocation is one Lua script that deletes the token
 /// only if it belongs to the given organization and then publishes its digest hex on
-/// `{prefix}revocations`: the store's [`RevocationFeed`], for
+/// `{prefix}revocations`: the store's [`RevocationFeed`](super::RevocationFeed), for
 /// [`CachingStore::listen_for_revocations`](super::CachingStore::listen_for_revocations).
 ///
 /// Several apps can share one Redis with different [key prefixes](RedisStore::key_prefix). The

@@ -5,8 +5,8 @@ use std::{future::Future, time::Duration};
 
 use sqlx::Database;
 
-/// An SQL database an [`SqlStore`](super::SqlStore) runs on: [`sqlx::Sqlite`] (feature
-/// `sqlite`) and [`sqlx::Postgres`] (feature `postgres`). Sealed: the crate implements it for
+/// An SQL database an [`SqlStore`](super::SqlStore) runs on: `sqlx::Sqlite` (feature
+/// `sqlite`) and `sqlx::Postgres` (feature `postgres`). Sealed: the crate implements it for
 /// these two alone.
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub trait SqlDatabase: Dialect {}
