@@ -20,8 +20,8 @@ use crate::{
 
 /// Keeps tokens in this process's memory, in concurrent sets: fast, and gone at restart.
 ///
-/// Each record is kept once and indexed twice, by digest and by id; an index entry is one pointer,
-/// so a million tokens take about 230 bytes each (`cargo bench --bench token_memory` measures it).
+/// Each record is kept once and indexed twice, by digest and by id, each index entry one pointer
+/// (`cargo bench --bench token_memory` measures a token's footprint).
 /// Clones share the same tokens.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {

@@ -31,11 +31,11 @@
 )]
 
 mod caching;
+#[cfg(any(feature = "redis", feature = "postgres"))]
+mod feed;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(any(feature = "redis", feature = "postgres"))]
-mod revocations;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
@@ -43,30 +43,29 @@ use std::{fmt, future::Future, sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use caching::RevocationListener;
 pub use caching::{CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_MAX_CACHED_TOKENS};
+#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
+pub use feed::{Announcement, RevocationFeed, RevocationSubscription};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{DEFAULT_KEY_PREFIX, RedisRevocations, RedisStore};
-#[cfg(any(feature = "redis", feature = "postgres"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
-pub use revocations::{Announcement, RevocationFeed, RevocationListener, RevocationSubscription};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sql::SqliteStore;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub use sql::{Backend, DEFAULT_TABLE_PREFIX, SqlStore};
+pub use sql::{DEFAULT_TABLE_PREFIX, SqlDatabase, SqlStore};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use sql::{PostgresRevocations, PostgresStore};
 
-use crate::{
-    jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
-    record::TokenRecord,
-    time::Timestamp,
-    token::TokenDigest,
-};
+pub use crate::jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation};
+use crate::{record::TokenRecord, time::Timestamp, token::TokenDigest};
 
 /// How long one operation of a networked or on-disk store may take, reconnection included, unless
 /// configured otherwise: past it the operation fails with [`StoreError::Backend`] and the layer

@@ -10,19 +10,14 @@ use std::{
 /// When a copy of something in the store (a token's record, the JWT revocations) was read, and
 /// whether a caller is reading it again.
 ///
-/// A copy answers while younger than the cache's lifetime, never after. Once nine tenths of the
-/// lifetime have passed, the first caller to [`claim`](Freshness::claim) it reads the store
-/// again while every other caller is still answered from the copy. Without that, every request
-/// for a hot token arriving between its expiry and the first new read would read the store
-/// itself, queueing on it: a stampede each lifetime, as many reads at once as requests in
-/// flight, enough to drain a connection pool. The tenth left (half a second at the default 5 s)
-/// gives the one refresh time to land before anyone has to wait, and a token in steady use is
-/// read a tenth more often than by expiry alone (a quarter would have cost a third more reads).
+/// A copy answers while younger than the cache's lifetime, never after. In the last tenth of the
+/// lifetime, the first caller to [`claim`](Freshness::claim) it reads the store again while the
+/// others are still answered from the copy, so a hot token never sends every request in flight
+/// to the store at once.
 pub(super) struct Freshness {
     /// When the copy was read ([`monotonic_millis`](crate::time::monotonic_millis) before the
     /// store was asked) shifted left by one, its lowest bit set while a caller has claimed the
-    /// refresh: one word, so a cache entry stays as small as it was, and a lookup reads both with
-    /// one load.
+    /// refresh: one word, so a lookup reads both with one load.
     state: AtomicU64,
 }
 

@@ -2,12 +2,17 @@
 //! embedded file, feature `sqlite`) and [`PostgresStore`] (shared by many instances, feature
 //! `postgres`).
 //!
-//! One implementation serves both. What they share lives here and beside it: the SQL text
-//! (`queries.rs`), the mapping between a row and a [`TokenRecord`] (`row.rs`), the versioned
-//! schema (`schema.rs`, from the crate's `migrations/`) and how a write is made and committed
-//! (`write.rs`). What differs, how to connect and how a write begins, is each backend's
-//! [`Backend`] implementation (`sqlite.rs`, `postgres.rs`).
+//! One implementation serves both. What they share lives here and beside it: the token and JWT
+//! operations (`tokens.rs`, `jwts.rs`), the SQL text (`queries.rs`), the mapping between a row
+//! and a [`TokenRecord`] (`row.rs`), the versioned schema (`schema.rs`, from the crate's
+//! `migrations/`), how a write is made and committed (`write.rs`) and how a failure becomes a
+//! [`StoreError`] (`errors.rs`). What differs, how to connect and how a write begins, is each
+//! database's [`Dialect`](database::Dialect) (`sqlite.rs`, `postgres.rs`), which seals
+//! [`SqlDatabase`] (`database.rs`).
 
+mod database;
+mod errors;
+mod jwts;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queries;
@@ -15,6 +20,7 @@ mod row;
 mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod tokens;
 mod write;
 
 use std::{fmt, future::Future, sync::Arc, time::Duration};
@@ -27,9 +33,11 @@ pub use postgres::{PostgresRevocations, PostgresStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+pub use self::database::SqlDatabase;
+
 use self::{
+    errors::{backend, is_connection_lost},
     queries::Queries,
-    row::Columns,
     write::{Write, WriteError},
 };
 use super::{DEFAULT_OPERATION_TIMEOUT, StoreError, TokenStore};
@@ -92,36 +100,14 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 ///
 /// Clones share the connection pool.
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub struct SqlStore<DB: Backend> {
+pub struct SqlStore<DB: SqlDatabase> {
     pool: Pool<DB>,
     queries: Arc<Queries>,
     prefix: Arc<str>,
     timeout: Duration,
 }
 
-/// What one SQL database does its own way: how a write begins, and how a revocation is announced.
-/// Implemented for [`sqlx::Sqlite`] (feature `sqlite`) and [`sqlx::Postgres`] (feature
-/// `postgres`).
-#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
-pub trait Backend: Database {
-    /// Begins a write transaction on `connection`, holding the lock named `lock`, if any, until
-    /// it ends (writes naming the same lock run one after another), and has the database end
-    /// each of its own waits in it (for a lock, for a statement) within `waits`, with an error.
-    fn begin_write<'a>(
-        connection: &'a mut Self::Connection,
-        lock: Option<&'a str>,
-        waits: Duration,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
-
-    /// The statement that deletes token `$1` of organization `$2` from `tokens` and answers its
-    /// `digest`, announcing the revocation on `channel` where the database can.
-    fn revoke_statement(tokens: &str, channel: &str) -> String;
-
-    /// The statement that announces JWT revocations on `channel`, where the database can.
-    fn announce_jwt_revocations(channel: &str) -> Option<String>;
-}
-
-impl<DB: Backend> Clone for SqlStore<DB> {
+impl<DB: SqlDatabase> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -132,7 +118,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
     }
 }
 
-impl<DB: Backend> fmt::Debug for SqlStore<DB> {
+impl<DB: SqlDatabase> fmt::Debug for SqlStore<DB> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The pool's options hold the connection details, a password among them: left out.
         f.debug_struct("SqlStore")
@@ -143,7 +129,7 @@ impl<DB: Backend> fmt::Debug for SqlStore<DB> {
     }
 }
 
-impl<DB: Backend> SqlStore<DB> {
+impl<DB: SqlDatabase> SqlStore<DB> {
     /// A store over `pool`, with the default table prefix and operation timeout.
     pub fn from_pool(pool: Pool<DB>) -> Self {
         Self {
@@ -232,7 +218,7 @@ impl<DB: Backend> SqlStore<DB> {
 
 impl<DB> SqlStore<DB>
 where
-    DB: Backend,
+    DB: SqlDatabase,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -286,175 +272,6 @@ where
         }
     }
 
-    async fn insert(&self, record: TokenRecord, limit: usize) -> Result<(), StoreError> {
-        let columns = Columns::of(&record)?;
-        let lock = format!("{}:{}", self.queries.tokens, record.organization);
-        let inserting = async {
-            let mut write = self.begin_write(Some(&lock)).await?;
-            if limit != usize::MAX {
-                let count = sqlx::query(&self.queries.count).bind(record.organization.to_string());
-                let held = write.fetch_one(count).await?.try_get::<i64, _>("held")?;
-                if usize::try_from(held).is_ok_and(|held| held >= limit) {
-                    return Ok(false);
-                }
-            }
-            write
-                .execute(columns.bind(sqlx::query(&self.queries.insert)))
-                .await?;
-            write.commit().await?;
-            Ok(true)
-        };
-        match self.written("create a token", inserting).await? {
-            true => Ok(()),
-            false => Err(StoreError::LimitReached { limit }),
-        }
-    }
-
-    async fn find(&self, digest: TokenDigest) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let finding = sqlx::query(&self.queries.lookup)
-            .bind(digest.to_hex())
-            .fetch_optional(&self.pool);
-        let Some(row) = self.within("look a token up", finding).await? else {
-            return Ok(None);
-        };
-        let record = row::record(&row)?;
-        if record.digest != digest {
-            return Err(StoreError::Decode(
-                "a record is stored under another token's digest".to_owned(),
-            ));
-        }
-        Ok(Some(Arc::new(record)))
-    }
-
-    async fn collect(&self, organization: &str) -> Result<Vec<Arc<TokenRecord>>, StoreError> {
-        let listing = sqlx::query(&self.queries.list)
-            .bind(organization.to_owned())
-            .fetch_all(&self.pool);
-        let rows = self.within("list tokens", listing).await?;
-        rows.iter()
-            .map(|row| row::record(row).map(Arc::new))
-            .collect()
-    }
-
-    async fn delete(&self, organization: &str, id: Uuid) -> Result<bool, StoreError> {
-        let revoke = sqlx::query(&self.queries.revoke)
-            .bind(id.hyphenated().to_string())
-            .bind(organization.to_owned());
-        let deleting = async {
-            let mut write = self.begin_write(None).await?;
-            let deleted = !write.fetch_all(revoke).await?.is_empty();
-            write.commit().await?;
-            Ok(deleted)
-        };
-        self.written("revoke a token", deleting).await
-    }
-
-    async fn insert_jwt(&self, jwt: MintedJwt) -> Result<(), StoreError> {
-        let now = row::millis(Timestamp::now())?;
-        let queries = &self.queries;
-        let insert = row::bind_jwt(sqlx::query(&queries.record_jwt), &jwt)?;
-        let inserting = async {
-            let mut write = self.begin_write(None).await?;
-            for forget in [
-                &queries.forget_expired_jwts,
-                &queries.forget_expired_user_revocations,
-            ] {
-                write.execute(sqlx::query(forget).bind(now)).await?;
-            }
-            write.execute(insert).await?;
-            write.commit().await
-        };
-        self.written("record a JWT", inserting).await
-    }
-
-    async fn collect_jwts(
-        &self,
-        organization: &str,
-        now: Timestamp,
-    ) -> Result<Vec<MintedJwt>, StoreError> {
-        let listing = sqlx::query(&self.queries.list_jwts)
-            .bind(organization.to_owned())
-            .bind(row::millis(now)?)
-            .fetch_all(&self.pool);
-        let rows = self.within("list JWTs", listing).await?;
-        rows.iter().map(row::minted_jwt).collect()
-    }
-
-    async fn revoke_one_jwt(
-        &self,
-        organization: &str,
-        jti: Uuid,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let revoke = sqlx::query(&self.queries.revoke_jwt)
-            .bind(organization.to_owned())
-            .bind(row::millis(now)?)
-            .bind(jti.hyphenated().to_string());
-        let revoking = async {
-            let mut write = self.begin_write(None).await?;
-            let revoked = !write.fetch_all(revoke).await?.is_empty();
-            if revoked {
-                self.announce_jwt_revocations(&mut write).await?;
-            }
-            write.commit().await?;
-            Ok(revoked)
-        };
-        self.written("revoke a JWT", revoking).await
-    }
-
-    async fn revoke_all_user_jwts(&self, revocation: UserRevocation) -> Result<(), StoreError> {
-        let revoke = sqlx::query(&self.queries.revoke_user_jwts)
-            .bind(revocation.organization.to_string())
-            .bind(revocation.user_id.to_string())
-            .bind(row::millis(revocation.cutoff)?)
-            .bind(row::millis(revocation.forget_at)?);
-        let revoking = async {
-            let mut write = self.begin_write(None).await?;
-            write.execute(revoke).await?;
-            self.announce_jwt_revocations(&mut write).await?;
-            write.commit().await
-        };
-        self.written("revoke a user's JWTs", revoking).await
-    }
-
-    /// Announces JWT revocations when `write` commits, where the backend can.
-    async fn announce_jwt_revocations(&self, write: &mut Write<DB>) -> Result<(), WriteError> {
-        if let Some(announce) = &self.queries.announce_jwt_revocations {
-            write.execute(sqlx::query(announce)).await?;
-        }
-        Ok(())
-    }
-
-    async fn read_jwt_revocations(&self, now: Timestamp) -> Result<JwtRevocations, StoreError> {
-        let now = row::millis(now)?;
-        let queries = &self.queries;
-        let reading = async {
-            let jtis = sqlx::query(&queries.revoked_jtis)
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?;
-            let users = sqlx::query(&queries.user_revocations)
-                .bind(now)
-                .fetch_all(&self.pool)
-                .await?;
-            Ok((jtis, users))
-        };
-        let (jtis, users) = self.within("read JWT revocations", reading).await?;
-        row::jwt_revocations(&jtis, &users)
-    }
-
-    async fn touch(&self, id: Uuid, at: Timestamp) -> Result<(), StoreError> {
-        let record_use = sqlx::query(&self.queries.record_use)
-            .bind(row::millis(at)?)
-            .bind(id.hyphenated().to_string());
-        let touching = async {
-            let mut write = self.begin_write(None).await?;
-            write.execute(record_use).await?;
-            write.commit().await
-        };
-        self.written("record a use", touching).await
-    }
-
     /// Begins a write, holding `lock` if given, within the operation timeout.
     async fn begin_write(&self, lock: Option<&str>) -> Result<Write<DB>, WriteError> {
         Write::begin(&self.pool, lock, self.timeout).await
@@ -463,7 +280,7 @@ where
 
 impl<DB> TokenStore for SqlStore<DB>
 where
-    DB: Backend,
+    DB: SqlDatabase,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
@@ -544,27 +361,4 @@ where
     ) -> impl Future<Output = Result<JwtRevocations, StoreError>> + Send {
         self.read_jwt_revocations(now)
     }
-}
-
-/// Whether `error` lost the connection, rather than being the database's own answer.
-fn is_connection_lost(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed
-    )
-}
-
-/// A message for a database failure: the server's own words for its errors, the kind of an I/O
-/// error, and never the connection URL or options (which may hold a password).
-fn backend(database: &str, action: &str, error: &sqlx::Error) -> StoreError {
-    let why = match error {
-        sqlx::Error::Database(error) => error.message().to_owned(),
-        sqlx::Error::Io(error) => error.kind().to_string(),
-        sqlx::Error::Tls(_) => "TLS failed".to_owned(),
-        sqlx::Error::PoolTimedOut => "no connection could be had in time".to_owned(),
-        sqlx::Error::PoolClosed => "the connection pool is closed".to_owned(),
-        sqlx::Error::Configuration(_) => "the connection options are invalid".to_owned(),
-        other => other.to_string(),
-    };
-    StoreError::Backend(format!("{database}: could not {action}: {why}"))
 }

@@ -8,10 +8,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgListener, PgPoolOptions},
 };
 
-use super::{Backend, SqlStore, backend};
+use super::{SqlStore, backend, database::Dialect};
 use crate::store::{
     DEFAULT_OPERATION_TIMEOUT, StoreError,
-    revocations::{Announcement, RevocationFeed, RevocationSubscription},
+    feed::{Announcement, RevocationFeed, RevocationSubscription},
 };
 
 /// Connections kept open per instance, the revocation listener's among them.
@@ -69,7 +69,7 @@ impl SqlStore<Postgres> {
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-impl Backend for Postgres {
+impl Dialect for Postgres {
     /// `lock_timeout` and `statement_timeout`, set for the transaction alone, end the server's
     /// waits; the lock is a transaction-scoped advisory lock on the name's hash, released at
     /// commit or rollback.
@@ -94,7 +94,7 @@ impl Backend for Postgres {
 
     /// `NOTIFY`, delivered when the revoking transaction commits.
     fn announce_jwt_revocations(channel: &str) -> Option<String> {
-        let payload = crate::store::revocations::JWT_REVOCATIONS;
+        let payload = crate::store::feed::JWT_REVOCATIONS;
         Some(format!("SELECT pg_notify('{channel}', '{payload}')"))
     }
 

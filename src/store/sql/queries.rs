@@ -1,9 +1,9 @@
 //! The SQL text of [`SqlStore`](super::SqlStore), built once per table prefix. `$1`-style
 //! parameters read the same on SQLite and Postgres, so one text serves both but for the
-//! revocation, which each [`Backend`] words.
+//! revocation, which each [`Dialect`](super::database::Dialect) words.
 
 use super::{
-    Backend,
+    SqlDatabase,
     row::{COLUMNS, JWT_COLUMNS},
 };
 use crate::error::ConfigError;
@@ -41,7 +41,7 @@ pub(super) struct Queries {
 
 impl Queries {
     /// The statements for tables named with `prefix`, already checked by [`check_prefix`].
-    pub(super) fn new<DB: Backend>(prefix: &str) -> Self {
+    pub(super) fn new<DB: SqlDatabase>(prefix: &str) -> Self {
         let tokens = format!("{prefix}tokens");
         let versions = format!("{prefix}schema_versions");
         let channel = revocation_channel(prefix);

@@ -7,7 +7,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{Backend, SqlStore, backend, write::waits_within};
+use super::{SqlStore, backend, database::Dialect, write::waits_within};
 use crate::store::{DEFAULT_OPERATION_TIMEOUT, StoreError};
 
 /// Connections kept open: readers run side by side in WAL mode; writers take turns.
@@ -64,7 +64,7 @@ impl SqlStore<Sqlite> {
 }
 
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-impl Backend for Sqlite {
+impl Dialect for Sqlite {
     /// SQLite has one writer at a time: `BEGIN IMMEDIATE` takes the write lock at once, so what a
     /// transaction reads stays true until it commits, and no later statement of it waits. It
     /// waits for another writer's transaction to end for `waits` at most (the connection's busy

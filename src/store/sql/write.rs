@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::{Database, Executor, IntoArguments, Pool, pool::PoolConnection, query::Query};
 use tokio::time::{Instant, timeout_at};
 
-use super::Backend;
+use super::SqlDatabase;
 
 /// Why a write failed.
 #[derive(Debug)]
@@ -50,11 +50,11 @@ pub(super) struct Write<DB: Database> {
 
 impl<DB> Write<DB>
 where
-    DB: Backend,
+    DB: SqlDatabase,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     /// Takes a connection from `pool` and begins a transaction holding `lock` (see
-    /// [`Backend::begin_write`]), all within `timeout`, which then bounds the steps before the
+    /// [`Dialect::begin_write`](super::database::Dialect::begin_write)), all within `timeout`, which then bounds the steps before the
     /// commit.
     pub(super) async fn begin(
         pool: &Pool<DB>,
