@@ -3,8 +3,7 @@
 
 use crate::common::{http_cases, servers::serve, world};
 
-use axum::{Json, Router, routing::get};
-use serde_json::Value;
+use axum::{Router, routing::get};
 use tower_impersonation::{ImpersonationLayer, TokenStore, policy::deny_admins};
 
 use http::StatusCode;
@@ -171,7 +170,8 @@ async fn route_layer_guards_matched_routes_only() {
 #[cfg(feature = "axum")]
 #[tokio::test]
 async fn the_extractor_answers_401_when_not_impersonated_and_option_takes_both() {
-    use serde_json::json;
+    use axum::Json;
+    use serde_json::{Value, json};
     use tower_impersonation::ImpersonatedUser;
 
     let tokens = tokens().await;

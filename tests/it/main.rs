@@ -6,6 +6,7 @@
 mod common;
 
 mod axum_layer;
+#[cfg(feature = "axum")]
 mod axum_services;
 mod fuzz_regressions;
 mod grant;

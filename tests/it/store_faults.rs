@@ -11,7 +11,7 @@
 //! --all-features -- --ignored`, as `.ci/run` does) and then fail without their server.
 #![cfg(feature = "sqlite")]
 
-use crate::common::{postgres_server, world::ADA_ID};
+use crate::common::world::ADA_ID;
 
 use std::{sync::Arc, time::Duration};
 
@@ -510,8 +510,8 @@ mod with_postgres {
     use sqlx::{Connection, PgConnection};
     use tower_impersonation::store::PostgresStore;
 
-    use super::{postgres_server::PostgresServer, *};
-    use crate::common::servers::free_port;
+    use super::*;
+    use crate::common::{postgres_server::PostgresServer, servers::free_port};
 
     /// `DATABASE_URL`; the test fails when it is unset.
     fn url() -> String {
