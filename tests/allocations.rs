@@ -1,6 +1,8 @@
 //! Ordinary requests, those without an impersonation credential, must not allocate in the layer.
 //! Counted with a counting global allocator, per thread, so parallel tests do not interfere.
 
+mod common;
+
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     cell::Cell,
@@ -15,9 +17,10 @@ use http::{Request, Response, header::AUTHORIZATION};
 use http_body_util::Empty;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_impersonation::{
-    ImpersonationLayer, MemoryStore, Roles, StaticDirectory, TokenPrefix, TokenRecord, TokenStore,
-    jwt::JwtKeys,
+    ImpersonationLayer, MemoryStore, Roles, TokenPrefix, TokenRecord, TokenStore, jwt::JwtKeys,
 };
+
+use common::world::{ACME, ADA, ADA_ID, directory};
 
 struct Counting;
 
@@ -53,13 +56,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
             return output;
         }
     }
-}
-
-fn directory() -> StaticDirectory {
-    StaticDirectory::from_json(
-        r#"{"organizations": [{"id": "acme", "members": [{"id": "u1", "email": "ada@acme.test", "admin": true}]}]}"#,
-    )
-    .unwrap()
 }
 
 /// The layer as an app would mount it, with JWTs accepted too, around a service that allocates
@@ -101,14 +97,11 @@ fn ordinary_requests_do_not_allocate() {
 fn the_counter_sees_the_allocations_of_an_impersonated_request() {
     let store = MemoryStore::new();
     let (secret, record) =
-        TokenRecord::issue(&TokenPrefix::default(), "acme", "u1", Roles::full_access());
+        TokenRecord::issue(&TokenPrefix::default(), ACME, ADA_ID, Roles::full_access());
     block_on(store.create(record, usize::MAX)).unwrap();
     let mut service = layered(store);
     let request = Request::get("/api/v1/cards")
-        .header(
-            AUTHORIZATION,
-            format!("Bearer {}:ada@acme.test", secret.expose()),
-        )
+        .header(AUTHORIZATION, format!("Bearer {}:{ADA}", secret.expose()))
         .body(())
         .unwrap();
     let (count, response) = allocations_during(|| {

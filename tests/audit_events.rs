@@ -2,18 +2,14 @@
 //! binary to itself: tracing caches which callsites are enabled process-wide, and tests running
 //! beside it without a subscriber would race it.
 
-mod captured_logs;
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod http_cases;
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod layer_fixture;
+mod common;
+
+use common::{captured_logs, http_cases, servers::serve, world};
 
 use std::sync::{Arc, Mutex};
 
-use axum::{Extension, Json, Router, extract::Request, routing::any};
+use axum::{Extension, Router, routing::any};
 use http::StatusCode;
-use serde_json::Value;
-use tokio::net::TcpListener;
 use tower_impersonation::{
     Audit, AuditEvent, AuditOutcome, ImpersonationLayer, MemoryStore, StaticDirectory,
     UserDirectory,
@@ -23,23 +19,8 @@ use tower_impersonation::{
 };
 
 use captured_logs::Captured;
-use http_cases::{HttpClient, what_the_app_saw};
-use layer_fixture::{ACME, BOB, directory, tokens};
-
-async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
-    serve(Router::new().fallback(any(echo)).layer(layer)).await
-}
-
-async fn echo(request: Request) -> Json<Value> {
-    Json(what_the_app_saw(&request))
-}
-
-async fn serve(router: Router) -> HttpClient {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    HttpClient::new(base)
-}
+use http_cases::{echo, serve_behind};
+use world::{ACME, BOB, directory, tokens};
 
 #[tokio::test]
 async fn accepted_and_refused_impersonations_are_audited_with_who_did_what() {

@@ -1,7 +1,12 @@
 //! Every `tracing` line of a full flow (create, use in both forms, JWT, revoke, every rejection),
 //! and the `Debug` form of every type holding a secret, is captured and searched for secrets.
 
-mod captured_logs;
+mod common;
+
+use common::{
+    captured_logs,
+    world::{ACME, ADA_ID, BOB_ID, directory},
+};
 
 use std::convert::Infallible;
 
@@ -12,27 +17,15 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_impersonation::{
-    ImpersonatedUser, ImpersonationLayer, MemoryStore, StaticDirectory, TokenPrefix, TokenSecret,
+    ImpersonatedUser, ImpersonationLayer, MemoryStore, TokenPrefix, TokenSecret,
     jwt::JwtKeys,
     services::{Caller, OrganizationImpersonationService, TokenService},
 };
 
-const ORG: &str = "acme";
 const JWT_SECRET: &str = "the jwt secret, 32 bytes or more!";
 
 /// Headers sent, method, and the status expected back.
 type Attempt<'a> = (&'a [(&'a str, &'a str)], Method, StatusCode);
-
-fn directory() -> StaticDirectory {
-    StaticDirectory::from_json(
-        r#"{"organizations": [
-            {"id": "acme", "members": [
-                {"id": "ada", "email": "ada@acme.test", "name": "Ada", "admin": true},
-                {"id": "bob", "email": "bob@acme.test", "name": "Bob"}]},
-            {"id": "globex", "members": [{"id": "carol", "email": "carol@globex.test"}]}]}"#,
-    )
-    .unwrap()
-}
 
 fn request(
     method: Method,
@@ -49,7 +42,7 @@ fn request(
         .unwrap();
     request
         .extensions_mut()
-        .insert(Caller::new("ada", ORG, true));
+        .insert(Caller::new(ADA_ID, ACME, true));
     request
 }
 
@@ -125,7 +118,7 @@ async fn no_secret_reaches_logs_or_debug_output() {
         .await,
         call(&[("authorization", &with_suffix)], Method::GET).await,
     ];
-    let ask = json!({"data": {"type": "impersonation", "attributes": {"reason": "support", "user": "bob"}}});
+    let ask = json!({"data": {"type": "impersonation", "attributes": {"reason": "support", "user": BOB_ID}}});
     let minted = orgs
         .clone()
         .oneshot(request(
@@ -161,7 +154,7 @@ async fn no_secret_reaches_logs_or_debug_output() {
             StatusCode::BAD_REQUEST,
         ),
         (
-            &[("authorization", &unknown), ("x-guru-userid", "bob")],
+            &[("authorization", &unknown), ("x-guru-userid", BOB_ID)],
             Method::GET,
             StatusCode::UNAUTHORIZED,
         ),
@@ -171,7 +164,7 @@ async fn no_secret_reaches_logs_or_debug_output() {
             StatusCode::UNAUTHORIZED,
         ),
         (
-            &[("x-guru-userid", "bob")],
+            &[("x-guru-userid", BOB_ID)],
             Method::GET,
             StatusCode::FORBIDDEN,
         ),

@@ -5,7 +5,7 @@
 #[allow(dead_code, reason = "main.rs uses parts this test does not")]
 mod app;
 mod gateway_app;
-#[path = "../../../tests/independent_jwt/mod.rs"]
+#[path = "../../../tests/common/independent_jwt.rs"]
 mod independent_jwt;
 
 use std::{sync::Arc, time::Duration};

@@ -5,7 +5,7 @@
 #[allow(dead_code, reason = "the gateway uses the rest")]
 mod audit_log;
 #[allow(dead_code, reason = "each layer test uses a part")]
-#[path = "../../../tests/layer_fixture/mod.rs"]
+#[path = "../../../tests/common/world.rs"]
 mod layer_fixture;
 
 use std::{

@@ -8,7 +8,7 @@
 #![cfg(feature = "postgres")]
 
 mod gateway_process;
-#[path = "../../../tests/postgres_server/mod.rs"]
+#[path = "../../../tests/common/postgres_server.rs"]
 mod postgres_server;
 
 use std::time::{Duration, Instant};

@@ -7,11 +7,11 @@
 //! past the operation timeout. Postgres: a commit that fails (a deferred constraint trigger) and
 //! another session holding the rows each write needs past the operation timeout, on
 //! `DATABASE_URL`; a read-only server and a stopped one, on a server of the test's own
-//! (tests/postgres_server). Postgres tests are ignored unless asked for (`cargo test
+//! (tests/common/postgres_server.rs). Postgres tests are ignored unless asked for (`cargo test
 //! --all-features -- --ignored`, as `.ci/run` does) and then fail without their server.
 #![cfg(feature = "sqlite")]
 
-mod postgres_server;
+use crate::common::world::ADA_ID;
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,7 +36,7 @@ fn issue(organization: &str, name_len: usize) -> TokenRecord {
     let (_, mut record) = TokenRecord::issue(
         &TokenPrefix::default(),
         organization,
-        "admin-1",
+        ADA_ID,
         Roles::full_access(),
     );
     record.name = Some("n".repeat(name_len));
@@ -50,7 +50,7 @@ fn minted(organization: &str, user: &str, reason_len: usize) -> MintedJwt {
         jti: Uuid::new_v4(),
         organization: organization.into(),
         user_id: user.into(),
-        actor: "admin-1".into(),
+        actor: ADA_ID.into(),
         reason: "r".repeat(reason_len),
         issued_at,
         expires_at: issued_at.plus(Duration::from_secs(3600)),
@@ -505,29 +505,22 @@ mod with_sqlite {
 
 #[cfg(feature = "postgres")]
 mod with_postgres {
-    use std::{net::TcpListener, time::Instant};
+    use std::time::Instant;
 
     use sqlx::{Connection, PgConnection};
     use tower_impersonation::store::PostgresStore;
 
-    use super::{postgres_server::PostgresServer, *};
+    use super::*;
+    use crate::common::{postgres_server::PostgresServer, servers::free_port};
 
     /// `DATABASE_URL`; the test fails when it is unset.
     fn url() -> String {
-        std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-            .expect("DATABASE_URL is not set: this test needs the Postgres it names")
+        crate::common::servers::server_url("DATABASE_URL")
     }
 
     /// A server of the test's own; the test fails when Postgres is not installed.
     fn own_server() -> PostgresServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        PostgresServer::start(port).expect(
+        PostgresServer::start(free_port()).expect(
             "Postgres (initdb, pg_ctl) is not installed: this test needs a server of its own",
         )
     }

@@ -1,10 +1,8 @@
 //! The layer in a plain hyper server (no axum), through hyper-util's `TowerToHyperService`, driven
 //! by a real HTTP client on loopback: the same documented answers as in axum.
 
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod http_cases;
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod layer_fixture;
+use crate::common::http_cases;
+use crate::common::world;
 
 use std::convert::Infallible;
 
@@ -22,7 +20,7 @@ use tower::{ServiceBuilder, service_fn};
 use tower_impersonation::ImpersonationLayer;
 
 use http_cases::{HttpClient, check_documented_answers, what_the_app_saw};
-use layer_fixture::{BOB, directory, tokens};
+use world::{BOB, directory, tokens};
 
 /// Serves `layer` around an inner service that answers what it saw, one connection per task.
 async fn serve(layer: ImpersonationLayer) -> HttpClient {

@@ -7,7 +7,10 @@
 //! (`cargo test --all-features -- --ignored`, as `.ci/run` does) and then fails without its server.
 #![cfg(feature = "redis")]
 
-mod redis_server;
+use crate::common::{
+    redis_server,
+    world::{ACME, ADA_ID, BOB, BOB_ID, directory},
+};
 
 use std::{
     convert::Infallible,
@@ -24,7 +27,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 use tower_impersonation::{
-    ImpersonatedUser, ImpersonationLayer, MemoryStore, ResponseBody, StaticDirectory,
+    ImpersonatedUser, ImpersonationLayer, MemoryStore, ResponseBody,
     services::{Caller, TokenService},
     store::{
         CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_OPERATION_TIMEOUT, RedisStore,
@@ -35,7 +38,6 @@ use uuid::Uuid;
 
 use redis_server::RedisServer;
 
-const ORG: &str = "acme";
 const BASE: &str = "/api/v1/api-tokens/impersonation";
 
 type Store = CachingStore<MemoryStore, RedisStore>;
@@ -48,16 +50,6 @@ struct Instance {
     tokens: TokenService<Store>,
     listener: RevocationListener,
     lifetime: Duration,
-}
-
-fn directory() -> StaticDirectory {
-    StaticDirectory::from_json(&format!(
-        r#"{{"organizations": [{{"id": "{ORG}", "members": [
-            {{"id": "admin-1", "email": "ada@acme.test", "name": "Ada", "admin": true}},
-            {{"id": "bob-1", "email": "bob@acme.test", "name": "Bob"}}
-        ]}}]}}"#
-    ))
-    .unwrap()
 }
 
 async fn instance(url: &str, prefix: &str, lifetime: Duration) -> Instance {
@@ -90,14 +82,14 @@ impl Instance {
         let request = Request::builder()
             .uri("/api/v1/cards")
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
-            .header("X-Guru-UserID", "bob@acme.test")
+            .header("X-Guru-UserID", BOB)
             .body(Full::new(Bytes::new()))
             .unwrap();
         let response = self.app.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
         if parts.status == StatusCode::OK {
-            assert_eq!(body, "bob-1", "the request acted as Bob");
+            assert_eq!(body, BOB_ID, "the request acted as Bob");
         }
         (parts.status, parts.headers)
     }
@@ -111,7 +103,7 @@ impl Instance {
             .unwrap();
         request
             .extensions_mut()
-            .insert(Caller::new("admin-1", ORG, true));
+            .insert(Caller::new(ADA_ID, ACME, true));
         let response = self.tokens.clone().oneshot(request).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
@@ -161,10 +153,7 @@ impl Instance {
 
 /// `REDIS_URL`; the test fails when it is unset.
 fn redis_url() -> String {
-    match std::env::var("REDIS_URL") {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("REDIS_URL is not set: this test needs the Redis it names"),
-    }
+    crate::common::servers::server_url("REDIS_URL")
 }
 
 fn prefix() -> String {

@@ -1,42 +1,14 @@
 //! The layer in a real axum server on loopback, driven by a real HTTP client: every answer issue 2
 //! documents, and what axum users reach for (`route_layer`, the extractor, the options).
 
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod http_cases;
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod layer_fixture;
+use crate::common::{http_cases, servers::serve, world};
 
-use axum::{
-    Json, Router,
-    extract::Request,
-    routing::{any, get},
-};
-use serde_json::Value;
-use tokio::net::TcpListener;
+use axum::{Router, routing::get};
 use tower_impersonation::{ImpersonationLayer, TokenStore, policy::deny_admins};
 
 use http::StatusCode;
-use http_cases::{HttpClient, Reply, check_documented_answers, what_the_app_saw};
-use layer_fixture::{ACME, BOB, CAROL_OF_GLOBEX, directory, tokens};
-
-async fn serve(router: Router) -> HttpClient {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    HttpClient::new(base)
-}
-
-/// Every path answers what the app saw.
-fn echo_app() -> Router {
-    async fn echo(request: Request) -> Json<Value> {
-        Json(what_the_app_saw(&request))
-    }
-    Router::new().fallback(any(echo))
-}
-
-async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
-    serve(echo_app().layer(layer)).await
-}
+use http_cases::{Reply, check_documented_answers, echo, serve_behind};
+use world::{ACME, BOB, CAROL_OF_GLOBEX, directory, tokens};
 
 fn suffixed(token: &str, user: &str) -> Vec<u8> {
     format!("Bearer {token}:{user}").into_bytes()
@@ -179,9 +151,6 @@ async fn deny_admins_keeps_admins_from_being_impersonated_with_the_usual_answer(
 #[tokio::test]
 async fn route_layer_guards_matched_routes_only() {
     let tokens = tokens().await;
-    async fn echo(request: Request) -> Json<Value> {
-        Json(what_the_app_saw(&request))
-    }
     let router = Router::new()
         .route("/api/v1/whoami", get(echo))
         .route_layer(ImpersonationLayer::new(tokens.store.clone(), directory()));
@@ -201,7 +170,8 @@ async fn route_layer_guards_matched_routes_only() {
 #[cfg(feature = "axum")]
 #[tokio::test]
 async fn the_extractor_answers_401_when_not_impersonated_and_option_takes_both() {
-    use serde_json::json;
+    use axum::Json;
+    use serde_json::{Value, json};
     use tower_impersonation::ImpersonatedUser;
 
     let tokens = tokens().await;

@@ -1,5 +1,5 @@
 //! What every `TokenStore` does, written once and run unchanged against each backend by
-//! `tests/stores.rs`.
+//! `tests/it/stores.rs`.
 //!
 //! Each function takes any store and works in organizations of its own (fresh UUIDs), so the
 //! functions can share one store, and stores can share one Redis.
@@ -13,6 +13,8 @@ use tower_impersonation::{
 };
 use uuid::Uuid;
 
+use super::world::{ADA_ID, BOB_ID};
+
 /// An organization no other test uses.
 pub fn organization() -> String {
     format!("org-{}", Uuid::new_v4())
@@ -23,7 +25,7 @@ pub fn issue(organization: &str) -> (TokenSecret, TokenRecord) {
     TokenRecord::issue(
         &TokenPrefix::default(),
         organization,
-        "admin-1",
+        ADA_ID,
         Roles::full_access(),
     )
 }
@@ -234,7 +236,7 @@ pub fn minted(organization: &str, user: &str, ago: Duration) -> MintedJwt {
         jti: Uuid::new_v4(),
         organization: organization.into(),
         user_id: user.into(),
-        actor: "admin-1".into(),
+        actor: ADA_ID.into(),
         reason: "ticket 42".to_owned(),
         issued_at,
         expires_at: issued_at.plus(Duration::from_secs(3600)),
@@ -254,11 +256,11 @@ async fn is_revoked<S: TokenStore>(store: &S, jwt: &JwtIdentity<'_>) -> bool {
 
 pub async fn minted_jwts_are_listed_while_live<S: TokenStore>(store: &S) {
     let (organization, other) = (organization(), organization());
-    let older = minted(&organization, "bob", Duration::from_secs(60));
+    let older = minted(&organization, BOB_ID, Duration::from_secs(60));
     let newer = minted(&organization, "carol", Duration::from_secs(30));
-    let mut expired = minted(&organization, "bob", Duration::from_secs(7200));
+    let mut expired = minted(&organization, BOB_ID, Duration::from_secs(7200));
     expired.expires_at = Timestamp::from_millis(Timestamp::now().as_millis() - 1000);
-    let foreign = minted(&other, "bob", Duration::from_secs(10));
+    let foreign = minted(&other, BOB_ID, Duration::from_secs(10));
     for jwt in [&newer, &expired, &older, &foreign] {
         store.record_jwt(jwt.clone()).await.unwrap();
     }
@@ -279,8 +281,8 @@ pub async fn minted_jwts_are_listed_while_live<S: TokenStore>(store: &S) {
 
 pub async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization<S: TokenStore>(store: &S) {
     let (organization, other) = (organization(), organization());
-    let revoked = minted(&organization, "bob", Duration::from_secs(60));
-    let kept = minted(&organization, "bob", Duration::from_secs(30));
+    let revoked = minted(&organization, BOB_ID, Duration::from_secs(60));
+    let kept = minted(&organization, BOB_ID, Duration::from_secs(30));
     store.record_jwt(revoked.clone()).await.unwrap();
     store.record_jwt(kept.clone()).await.unwrap();
     assert!(!is_revoked(store, &revoked.identity()).await);
@@ -323,11 +325,11 @@ pub async fn revoking_a_jwt_ends_it_alone_and_needs_its_organization<S: TokenSto
 
 pub async fn an_earlier_user_revocation_arriving_late_spares_nothing<S: TokenStore>(store: &S) {
     let organization = organization();
-    let bobs = minted(&organization, "bob", Duration::from_secs(60));
+    let bobs = minted(&organization, BOB_ID, Duration::from_secs(60));
     store.record_jwt(bobs.clone()).await.unwrap();
     let revocation = |cutoff: Timestamp| UserRevocation {
         organization: organization.as_str().into(),
-        user_id: "bob".into(),
+        user_id: BOB_ID.into(),
         cutoff,
         forget_at: cutoff.plus(Duration::from_secs(3600)),
     };
@@ -345,7 +347,7 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
     store: &S,
 ) {
     let organization = organization();
-    let bobs = minted(&organization, "bob", Duration::from_secs(60));
+    let bobs = minted(&organization, BOB_ID, Duration::from_secs(60));
     let carols = minted(&organization, "carol", Duration::from_secs(60));
     store.record_jwt(bobs.clone()).await.unwrap();
     store.record_jwt(carols.clone()).await.unwrap();
@@ -353,7 +355,7 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
     store
         .revoke_user_jwts(UserRevocation {
             organization: organization.as_str().into(),
-            user_id: "bob".into(),
+            user_id: BOB_ID.into(),
             cutoff,
             forget_at: cutoff.plus(Duration::from_secs(3600)),
         })
@@ -364,7 +366,7 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
     let seed_form = JwtIdentity {
         jti: None,
         organization: None,
-        user_id: "bob",
+        user_id: BOB_ID,
         issued_at: bobs.issued_at,
     };
     assert!(
@@ -384,7 +386,7 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
         "another organization's"
     );
 
-    let mut later = minted(&organization, "bob", Duration::ZERO);
+    let mut later = minted(&organization, BOB_ID, Duration::ZERO);
     later.issued_at = cutoff.plus(Duration::from_secs(1));
     store.record_jwt(later.clone()).await.unwrap();
     assert!(
@@ -408,7 +410,7 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
 /// Revocations are kept only while the JWTs they end could still be used: the set is bounded.
 pub async fn jwt_revocations_are_forgotten_once_their_jwts_have_expired<S: TokenStore>(store: &S) {
     let organization = organization();
-    let jwt = minted(&organization, "bob", Duration::from_secs(60));
+    let jwt = minted(&organization, BOB_ID, Duration::from_secs(60));
     store.record_jwt(jwt.clone()).await.unwrap();
     let now = Timestamp::now();
     assert!(store.revoke_jwt(&organization, jwt.jti, now).await.unwrap());

@@ -4,17 +4,12 @@
 //! tokens and JWTs, on the memory store and on a cache over SQLite, with a directory that answers
 //! at once and one that has to be waited on.
 
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod http_cases;
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod layer_fixture;
+use crate::common::{http_cases, world};
 
 use std::sync::{Arc, Mutex};
 
-use axum::{Json, Router, extract::Request, routing::any};
 use http::{Method, StatusCode};
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tower_impersonation::{
     Actor, AuditEvent, AuditOutcome, ImpersonationBuilder, ImpersonationLayer, MemoryStore, Roles,
     StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore, UserDirectory,
@@ -24,24 +19,10 @@ use tower_impersonation::{
     store::{CachingStore, SqliteStore},
 };
 
-use http_cases::{HttpClient, Reply, what_the_app_saw};
+use http_cases::{HttpClient, Reply, serve_behind};
+use world::{ACME, ADA_ID, ANN_ID, Ada, BOB, BOB_ID, directory, directory_json};
 
 const SECRET: &[u8] = b"a test secret of at least thirty-two bytes";
-
-/// Acme's members; Ada and Ann are admins unless `ada_is_admin` is false.
-fn acme(ada_is_admin: bool) -> String {
-    format!(
-        r#"{{"organizations": [{{"id": "acme", "members": [
-            {{"id": "a-1", "email": "ada@acme.test", "admin": {ada_is_admin}}},
-            {{"id": "a-2", "email": "ann@acme.test", "admin": true}},
-            {{"id": "b-1", "email": "bob@acme.test"}}]}}]}}"#
-    )
-}
-
-/// Acme without Ada.
-const ACME_WITHOUT_ADA: &str = r#"{"organizations": [{"id": "acme", "members": [
-    {"id": "a-2", "email": "ann@acme.test", "admin": true},
-    {"id": "b-1", "email": "bob@acme.test"}]}]}"#;
 
 /// A directory that answers nothing at once, so every check takes the layer's waiting path and
 /// `UserDirectory`'s default `is_admin`.
@@ -89,18 +70,6 @@ impl Heard {
     }
 }
 
-/// Every path answers what the app saw, behind the layer.
-async fn serve(layer: ImpersonationLayer) -> HttpClient {
-    async fn echo(request: Request) -> Json<Value> {
-        Json(what_the_app_saw(&request))
-    }
-    let app = Router::new().fallback(any(echo)).layer(layer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    HttpClient::new(base)
-}
-
 fn keys() -> JwtKeys {
     JwtKeys::hs256(SECRET).unwrap()
 }
@@ -109,7 +78,7 @@ fn keys() -> JwtKeys {
 fn jwt_for_bob(actor: Option<&str>, organization: Option<&str>) -> String {
     let now = Timestamp::now().as_secs();
     let claims = ImpersonationClaims {
-        user_id: "b-1".to_owned(),
+        user_id: BOB_ID.to_owned(),
         exp: now + 600,
         iat: Some(now),
         jti: Some(uuid::Uuid::new_v4().to_string()),
@@ -125,7 +94,7 @@ fn jwt_for_bob(actor: Option<&str>, organization: Option<&str>) -> String {
 /// A full-access token of Acme created by `admin`, as clients send it.
 async fn token_by(store: &impl TokenStore, admin: &str) -> String {
     let (secret, record) =
-        TokenRecord::issue(&TokenPrefix::default(), "acme", admin, Roles::full_access());
+        TokenRecord::issue(&TokenPrefix::default(), ACME, admin, Roles::full_access());
     store.create(record, usize::MAX).await.unwrap();
     secret.expose()
 }
@@ -134,7 +103,7 @@ async fn as_bob(client: &HttpClient, method: Method, path: &str, credential: &st
     let authorization = format!("Bearer {credential}");
     let mut headers: Vec<(&str, &[u8])> = vec![("authorization", authorization.as_bytes())];
     if credential.starts_with("GINT:IMP:") {
-        headers.push(("x-guru-userid", b"bob@acme.test"));
+        headers.push(("x-guru-userid", BOB.as_bytes()));
     }
     client.send(method, path, &headers).await
 }
@@ -173,20 +142,20 @@ async fn credentials_die_with_their_admin_s_role<St, D, A, P>(
     P: ImpersonationPolicy,
 {
     let heard = Heard::default();
-    let adas_token = token_by(&store, "a-1").await;
-    let anns_token = token_by(&store, "a-2").await;
-    let adas_jwt = jwt_for_bob(Some("a-1"), Some("acme"));
-    let anns_jwt = jwt_for_bob(Some("a-2"), Some("acme"));
-    let client = serve(build(store, directory.clone(), &heard).build()).await;
+    let adas_token = token_by(&store, ADA_ID).await;
+    let anns_token = token_by(&store, ANN_ID).await;
+    let adas_jwt = jwt_for_bob(Some(ADA_ID), Some(ACME));
+    let anns_jwt = jwt_for_bob(Some(ANN_ID), Some(ACME));
+    let client = serve_behind(build(store, directory.clone(), &heard).build()).await;
     let adas = [&adas_token, &adas_jwt];
     let anns = [&anns_token, &anns_jwt];
 
     for credential in adas.iter().chain(&anns) {
         let reply = as_bob(&client, Method::GET, "/api/v1/cards", credential).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        assert_eq!(reply.body["impersonated"]["email"], "bob@acme.test");
+        assert_eq!(reply.body["impersonated"]["email"], BOB);
     }
-    for demotion in [acme(false), ACME_WITHOUT_ADA.to_owned()] {
+    for demotion in [directory_json(Ada::Member), directory_json(Ada::Gone)] {
         directory.replace_from_json(&demotion).unwrap();
         for credential in adas {
             assert_invalid_token(&as_bob(&client, Method::GET, "/api/v1/cards", credential).await);
@@ -197,7 +166,9 @@ async fn credentials_die_with_their_admin_s_role<St, D, A, P>(
             assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         }
     }
-    directory.replace_from_json(&acme(true)).unwrap();
+    directory
+        .replace_from_json(&directory_json(Ada::Admin))
+        .unwrap();
     for credential in adas {
         let reply = as_bob(&client, Method::GET, "/api/v1/cards", credential).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -207,7 +178,7 @@ async fn credentials_die_with_their_admin_s_role<St, D, A, P>(
 
 #[tokio::test]
 async fn credentials_die_with_their_admin_s_role_on_the_memory_store() {
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let directory = directory();
     credentials_die_with_their_admin_s_role(MemoryStore::new(), directory, layer).await;
 }
 
@@ -219,13 +190,13 @@ async fn credentials_die_with_their_admin_s_role_on_a_cache_over_sqlite() {
         .unwrap();
     file.migrate().await.unwrap();
     let store = CachingStore::new(MemoryStore::new(), file);
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let directory = directory();
     credentials_die_with_their_admin_s_role(store, directory, layer).await;
 }
 
 #[tokio::test]
 async fn credentials_die_with_their_admin_s_role_with_a_directory_that_has_to_be_waited_on() {
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let directory = directory();
     credentials_die_with_their_admin_s_role(MemoryStore::new(), directory, |store, d, heard| {
         layer(store, Waiting(d), heard)
     })
@@ -235,12 +206,12 @@ async fn credentials_die_with_their_admin_s_role_with_a_directory_that_has_to_be
 #[tokio::test]
 async fn a_jwt_naming_no_admin_is_not_checked_and_one_naming_no_organization_is_refused() {
     let heard = Heard::default();
-    let directory = StaticDirectory::from_json(&acme(false)).unwrap();
-    let client = serve(layer(MemoryStore::new(), directory, &heard).build()).await;
+    let directory = StaticDirectory::from_json(&directory_json(Ada::Member)).unwrap();
+    let client = serve_behind(layer(MemoryStore::new(), directory, &heard).build()).await;
     let bare = jwt_for_bob(None, None);
     let reply = as_bob(&client, Method::GET, "/api/v1/cards", &bare).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-    let no_organization = jwt_for_bob(Some("a-2"), None);
+    let no_organization = jwt_for_bob(Some(ANN_ID), None);
     assert_invalid_token(&as_bob(&client, Method::GET, "/api/v1/cards", &no_organization).await);
     assert_eq!(heard.last(), "actor_not_admin");
 }
@@ -249,11 +220,11 @@ async fn a_jwt_naming_no_admin_is_not_checked_and_one_naming_no_organization_is_
 async fn organization_owned_credentials_outlive_their_admin_s_role() {
     let heard = Heard::default();
     let store = MemoryStore::new();
-    let token = token_by(&store, "a-1").await;
-    let jwt = jwt_for_bob(Some("a-1"), Some("acme"));
-    let directory = StaticDirectory::from_json(ACME_WITHOUT_ADA).unwrap();
+    let token = token_by(&store, ADA_ID).await;
+    let jwt = jwt_for_bob(Some(ADA_ID), Some(ACME));
+    let directory = StaticDirectory::from_json(&directory_json(Ada::Gone)).unwrap();
     let layer = layer(store, directory, &heard).organization_owned_credentials();
-    let client = serve(layer.build()).await;
+    let client = serve_behind(layer.build()).await;
     for credential in [&token, &jwt] {
         let reply = as_bob(&client, Method::GET, "/api/v1/cards", credential).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
@@ -264,14 +235,14 @@ async fn organization_owned_credentials_outlive_their_admin_s_role() {
 async fn protected_routes_are_never_made_while_impersonating() {
     let heard = Heard::default();
     let store = MemoryStore::new();
-    let token = token_by(&store, "a-1").await;
-    let jwt = jwt_for_bob(Some("a-1"), Some("acme"));
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let token = token_by(&store, ADA_ID).await;
+    let jwt = jwt_for_bob(Some(ADA_ID), Some(ACME));
+    let directory = directory();
     let layer = layer(store, directory, &heard)
         .protect("POST /api/v1/account/password".parse().unwrap())
         .protect("* /api/v1/account/mfa/*".parse().unwrap())
         .protect(ProtectedRoute::grpc("acme.Accounts/ChangePassword").unwrap());
-    let client = serve(layer.build()).await;
+    let client = serve_behind(layer.build()).await;
     let protected = [
         (Method::POST, "/api/v1/account/password"),
         (Method::POST, "/api/v1/account//password/"),
@@ -318,10 +289,10 @@ async fn protected_routes_are_never_made_while_impersonating() {
 #[tokio::test]
 async fn an_invalid_credential_on_a_protected_route_is_still_invalid() {
     let heard = Heard::default();
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+    let directory = directory();
     let layer = layer(MemoryStore::new(), directory, &heard)
         .protect("POST /api/v1/account/password".parse().unwrap());
-    let client = serve(layer.build()).await;
+    let client = serve_behind(layer.build()).await;
     let unknown = "GINT:IMP:00000000-0000-4000-8000-000000000000";
     let reply = as_bob(&client, Method::POST, "/api/v1/account/password", unknown).await;
     assert_invalid_token(&reply);
@@ -332,12 +303,12 @@ async fn an_invalid_credential_on_a_protected_route_is_still_invalid() {
 async fn a_narrowed_token_acts_as_its_members_only(store: impl TokenStore + Clone) {
     let heard = Heard::default();
     let (secret, mut record) =
-        TokenRecord::issue(&TokenPrefix::default(), "acme", "a-1", Roles::full_access());
-    record.users = Some(["b-1".to_owned()].into());
+        TokenRecord::issue(&TokenPrefix::default(), ACME, ADA_ID, Roles::full_access());
+    record.users = Some([BOB_ID.to_owned()].into());
     store.create(record, usize::MAX).await.unwrap();
     let token = secret.expose();
-    let directory = StaticDirectory::from_json(&acme(true)).unwrap();
-    let client = serve(layer(store, directory, &heard).build()).await;
+    let directory = directory();
+    let client = serve_behind(layer(store, directory, &heard).build()).await;
 
     let reply = as_bob(&client, Method::GET, "/api/v1/cards", &token).await;
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);

@@ -1,16 +1,17 @@
 //! A `redis-server` of a test's own, on a free loopback port with a temporary folder as its
 //! working directory, that the test may stop, start again, freeze and reconfigure without
 //! disturbing any other test.
-#![allow(dead_code, reason = "each test binary uses part of it")]
 
 use std::{
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::Path,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
 use tempfile::TempDir;
+
+use super::servers::free_port;
 
 pub struct RedisServer {
     child: Option<Child>,
@@ -114,9 +115,4 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }

@@ -38,7 +38,7 @@ fn every_test_security_md_cites_exists() {
             let Ok(source) = std::fs::read_to_string(root.join(file)) else {
                 return true;
             };
-            // A test, or a generic conformance case that tests/stores.rs runs on every store.
+            // A test, or a generic conformance case that tests/it/stores.rs runs on every store.
             test.as_ref().is_some_and(|test| {
                 !source.contains(&format!("fn {test}(")) && !source.contains(&format!("fn {test}<"))
             })

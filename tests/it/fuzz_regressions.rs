@@ -2,9 +2,7 @@
 //! and services: header bytes no parser should trust, JWTs no key signed, bodies built to break a
 //! JSON parser. Each asserts the documented answer (README's table, `openapi.yaml`).
 
-mod independent_jwt;
-#[allow(dead_code, reason = "the fixtures serve several test files")]
-mod layer_fixture;
+use crate::common::world;
 
 use std::convert::Infallible;
 
@@ -12,7 +10,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use layer_fixture::{ACME, BOB, BOB_ID};
 use serde_json::{Value, json};
 use tower::{Layer, ServiceExt, service_fn};
 use tower_impersonation::{
@@ -20,6 +17,7 @@ use tower_impersonation::{
     jwt::{JwtError, JwtKeys},
     services::{Caller, DEFAULT_BODY_LIMIT, OrganizationImpersonationService, TokenService},
 };
+use world::{ACME, BOB, BOB_ID};
 
 const JWT_SECRET: &[u8] = b"the fuzz regression tests' key!!";
 
@@ -40,8 +38,8 @@ struct Outcome {
 /// Sends a GET of `/api/v1/cards/7` with these headers through the layer (tokens of the shared
 /// fixture, JWTs under `JWT_SECRET`) to an app that answers 200.
 async fn through_layer(headers: &[(&str, &[u8])], require: bool) -> Outcome {
-    let tokens = layer_fixture::tokens().await;
-    let app = ImpersonationLayer::builder(tokens.store, layer_fixture::directory())
+    let tokens = world::tokens().await;
+    let app = ImpersonationLayer::builder(tokens.store, world::directory())
         .jwt(JwtKeys::hs256(JWT_SECRET).unwrap())
         .require_impersonation(require)
         .build()
@@ -78,7 +76,7 @@ async fn through_layer(headers: &[(&str, &[u8])], require: bool) -> Outcome {
 
 /// The fixture's full-access token, as a bearer value with `suffix` appended.
 async fn bearer_of_full_token(suffix: &[u8]) -> Vec<u8> {
-    let token = layer_fixture::tokens().await.full;
+    let token = world::tokens().await.full;
     [format!("Bearer {token}").as_bytes(), suffix].concat()
 }
 
@@ -277,8 +275,8 @@ async fn a_jwt_signed_with_another_algorithm_or_key_is_401_invalid_token() {
 
 /// The status and impersonated user of a GET through a layer verifying JWTs with `keys`.
 async fn through_layer_with(keys: JwtKeys, token: &str) -> (StatusCode, Option<String>) {
-    let tokens = layer_fixture::tokens().await;
-    let app = ImpersonationLayer::builder(tokens.store, layer_fixture::directory())
+    let tokens = world::tokens().await;
+    let app = ImpersonationLayer::builder(tokens.store, world::directory())
         .jwt(keys)
         .build()
         .layer(service_fn(|request: Request<Full<Bytes>>| async move {
@@ -399,7 +397,7 @@ where
 /// store, empty before.
 async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemoryStore) {
     let store = MemoryStore::new();
-    let service = TokenService::new(store.clone(), layer_fixture::directory()).body_limit(limit);
+    let service = TokenService::new(store.clone(), world::directory()).body_limit(limit);
     let path = "/api/v1/api-tokens/impersonation";
     let (status, answer) = post_as_admin(service, path, "application/json", body).await;
     (status, answer, store)
@@ -408,7 +406,7 @@ async fn create_token(body: &[u8], limit: usize) -> (StatusCode, Value, MemorySt
 /// The answer of `POST /api/v2/organizations/acme/impersonation` with `body` from acme's admin.
 async fn ask_for_jwt(body: &[u8], limit: usize) -> (StatusCode, Value) {
     let service = OrganizationImpersonationService::new(
-        layer_fixture::directory(),
+        world::directory(),
         JwtKeys::hs256(JWT_SECRET).unwrap(),
         MemoryStore::new(),
     )

@@ -12,9 +12,12 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use serde_json::{Value, json};
-use tower_impersonation::ImpersonatedUser;
+use tower_impersonation::{ImpersonatedUser, ImpersonationLayer};
 
-use crate::layer_fixture::{ACME, BOB, BOB_ID, CAROL_OF_GLOBEX, Tokens};
+use super::{
+    servers::serve,
+    world::{ACME, BOB, BOB_ID, CAROL_OF_GLOBEX, Tokens},
+};
 
 /// What the inner service saw, as JSON: the impersonated user (or `null`) and whether the user
 /// and `Authorization` headers reached it.
@@ -34,6 +37,21 @@ pub fn what_the_app_saw<B>(request: &Request<B>) -> Value {
         "user_header": request.headers().contains_key("x-guru-userid"),
         "authorization": request.headers().contains_key("authorization"),
     })
+}
+
+/// Answers any request with what the app saw.
+pub async fn echo(request: axum::extract::Request) -> axum::Json<Value> {
+    axum::Json(what_the_app_saw(&request))
+}
+
+/// An app whose every path answers what it saw.
+pub fn echo_app() -> axum::Router {
+    axum::Router::new().fallback(axum::routing::any(echo))
+}
+
+/// [`echo_app`] behind `layer`, served on loopback.
+pub async fn serve_behind(layer: ImpersonationLayer) -> HttpClient {
+    serve(echo_app().layer(layer)).await
 }
 
 /// An answer as a client sees it.

@@ -1,7 +1,10 @@
 //! The token service and the organization impersonation service on their own, and the JWTs they
 //! mint checked by an independent HS256 decoder (hmac + base64, not jsonwebtoken).
 
-mod independent_jwt;
+use crate::common::{
+    independent_jwt,
+    world::{ACME, ADA_ID, BOB_ID, CAROL_ID, directory},
+};
 
 use std::{
     convert::Infallible,
@@ -22,28 +25,11 @@ use tower_impersonation::{
     services::{Caller, OrganizationImpersonationService, TokenService},
 };
 
-const ORG: &str = "4ab7e40b-6b30-4a50-9fc8-873c3dca9d37";
 const SECRET: &[u8] = b"a test secret that is 32 bytes!!";
 const BASE: &str = "/api/v1/api-tokens/impersonation";
 
-fn directory() -> StaticDirectory {
-    StaticDirectory::from_json(&format!(
-        r#"{{"organizations": [
-            {{"id": "{ORG}", "members": [
-                {{"id": "admin-1", "email": "ada@acme.test", "name": "Ada", "admin": true}},
-                {{"id": "7cdb765a-3251-483f-9193-249a5e472fcb", "email": "bob@acme.test", "name": "Bob",
-                  "aliases": ["bob.relay@acme.test"]}}
-            ]}},
-            {{"id": "globex", "members": [
-                {{"id": "carol-1", "email": "carol@globex.test", "name": "Carol", "admin": true}}
-            ]}}
-        ]}}"#
-    ))
-    .unwrap()
-}
-
 fn admin() -> Caller {
-    Caller::new("admin-1", ORG, true)
+    Caller::new(ADA_ID, ACME, true)
 }
 
 fn request(method: Method, uri: &str, caller: Option<Caller>, body: &str) -> Request<Full<Bytes>> {
@@ -126,12 +112,12 @@ async fn create_with_the_seed_body_returns_the_seed_fields() {
 #[tokio::test]
 async fn a_token_narrowed_to_some_members_answers_and_lists_their_ids() {
     let service = TokenService::new(MemoryStore::new(), directory());
-    let body = r#"{"users": ["bob.relay@acme.test", "Ada", "admin-1"]}"#;
+    let body = r#"{"users": ["bob.relay@acme.test", "Ada", "a-1"]}"#;
     let created = create(&service, body).await;
-    let bob = "7cdb765a-3251-483f-9193-249a5e472fcb";
-    assert_eq!(created["users"], json!([bob, "admin-1"]));
+    let bob = BOB_ID;
+    assert_eq!(created["users"], json!([bob, ADA_ID]));
     let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(admin()), "")).await;
-    assert_eq!(listed[0]["users"], json!([bob, "admin-1"]));
+    assert_eq!(listed[0]["users"], json!([bob, ADA_ID]));
     let open = create(&service, "").await;
     assert!(
         open.get("users").is_none(),
@@ -156,7 +142,7 @@ async fn naming_anyone_outside_the_organization_is_422_with_the_position_and_sto
             format!("users[{position}] is not a member of this organization")
         );
     }
-    assert!(store.list(ORG).await.unwrap().is_empty());
+    assert!(store.list(ACME).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -218,7 +204,7 @@ async fn callers_are_checked_before_anything_else() {
     let service = TokenService::new(MemoryStore::new(), directory());
     let (status, _, _) = send(&service, request(Method::POST, BASE, None, "")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let member = Caller::new("u2", ORG, false);
+    let member = Caller::new("u2", ACME, false);
     let (status, _, _) = send(&service, request(Method::GET, BASE, Some(member), "")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
@@ -244,13 +230,13 @@ async fn impersonated_requests_cannot_mint_more_impersonation() {
 
 fn impersonated() -> ImpersonatedUser {
     let user = tower_impersonation::User {
-        id: "admin-1".into(),
+        id: ADA_ID.into(),
         email: "ada@acme.test".into(),
         name: "Ada".into(),
     };
     ImpersonatedUser::new(
         user.into(),
-        Some(ORG.into()),
+        Some(ACME.into()),
         Actor::Unattributed,
         Roles::full_access(),
         CredentialSource::Jwt,
@@ -302,7 +288,7 @@ fn assert_listing_date(date: &str) {
 async fn listing_shows_only_the_callers_organization() {
     let service = TokenService::new(MemoryStore::new(), directory());
     create(&service, "").await;
-    let carol = Caller::new("carol-1", "globex", true);
+    let carol = Caller::new(CAROL_ID, "globex", true);
     let (_, listed, _) = send(&service, request(Method::GET, BASE, Some(carol), "")).await;
     assert_eq!(listed, json!([]));
 }
@@ -314,7 +300,7 @@ async fn delete_revokes_at_once_and_hides_other_organizations_tokens() {
     let created = create(&service, "").await;
     let path = format!("{BASE}/{}", created["id"].as_str().unwrap());
 
-    let carol = Caller::new("carol-1", "globex", true);
+    let carol = Caller::new(CAROL_ID, "globex", true);
     let (status, _, _) = send(&service, request(Method::DELETE, &path, Some(carol), "")).await;
     assert_eq!(
         status,
@@ -369,12 +355,8 @@ async fn revoked_token_stops_working_in_the_layer() {
 #[tokio::test]
 async fn expired_tokens_are_listed_as_expired() {
     let store = MemoryStore::new();
-    let (_, mut record) = TokenRecord::issue(
-        &TokenPrefix::default(),
-        ORG,
-        "admin-1",
-        Roles::full_access(),
-    );
+    let (_, mut record) =
+        TokenRecord::issue(&TokenPrefix::default(), ACME, ADA_ID, Roles::full_access());
     record.expires_at = Some(Timestamp::from_millis(Timestamp::now().as_millis() - 1000));
     store.create(record, usize::MAX).await.unwrap();
     let service = TokenService::new(store, directory());
@@ -447,7 +429,7 @@ fn ask(user: &str) -> String {
 }
 
 fn jsonapi_request(caller: Option<Caller>, body: &str) -> Request<Full<Bytes>> {
-    let mut request = request(Method::POST, &orgs_path(ORG), caller, body);
+    let mut request = request(Method::POST, &orgs_path(ACME), caller, body);
     request.headers_mut().insert(
         header::CONTENT_TYPE,
         "application/vnd.api+json".parse().unwrap(),
@@ -465,18 +447,15 @@ fn org_service() -> OrganizationImpersonationService<StaticDirectory, MemoryStor
 
 #[tokio::test]
 async fn admin_receives_the_seed_document_with_a_valid_jwt() {
-    let (status, doc, response) = send(
-        &org_service(),
-        jsonapi_request(Some(admin()), &ask("7cdb765a-3251-483f-9193-249a5e472fcb")),
-    )
-    .await;
+    let (status, doc, response) =
+        send(&org_service(), jsonapi_request(Some(admin()), &ask(BOB_ID))).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
     assert_eq!(
         response.headers()[header::CONTENT_TYPE],
         "application/vnd.api+json; charset=utf-8"
     );
     let data = &doc["data"];
-    assert_eq!(data["id"], "7cdb765a-3251-483f-9193-249a5e472fcb");
+    assert_eq!(data["id"], BOB_ID);
     assert_eq!(data["type"], "impersonation");
     let attributes = &data["attributes"];
     assert_eq!(attributes["updated_at"], Value::Null);
@@ -491,11 +470,11 @@ async fn admin_receives_the_seed_document_with_a_valid_jwt() {
     let (header, claims) =
         independent_decode(attributes["json_web_token"].as_str().unwrap(), SECRET);
     assert_eq!(header["alg"], "HS256");
-    assert_eq!(claims["user_id"], "7cdb765a-3251-483f-9193-249a5e472fcb");
+    assert_eq!(claims["user_id"], BOB_ID);
     assert_eq!(claims["exp"], created.as_secs() + 3600);
     assert_eq!(claims["iat"], created.as_secs());
-    assert_eq!(claims["org"], ORG);
-    assert_eq!(claims["act"], json!({"sub": "admin-1"}));
+    assert_eq!(claims["org"], ACME);
+    assert_eq!(claims["act"], json!({"sub": ADA_ID}));
     assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());
 }
 
@@ -505,7 +484,7 @@ async fn user_is_found_by_name_email_or_relay_alias() {
         let (status, doc, _) =
             send(&org_service(), jsonapi_request(Some(admin()), &ask(who))).await;
         assert_eq!(status, StatusCode::OK, "{who}");
-        assert_eq!(doc["data"]["id"], "7cdb765a-3251-483f-9193-249a5e472fcb");
+        assert_eq!(doc["data"]["id"], BOB_ID);
     }
 }
 
@@ -588,14 +567,14 @@ async fn only_an_admin_of_that_organization_may_ask() {
         send(&service, jsonapi_request(None, &ask("Bob"))).await.0,
         StatusCode::UNAUTHORIZED
     );
-    let carol = Caller::new("carol-1", "globex", true);
+    let carol = Caller::new(CAROL_ID, "globex", true);
     assert_eq!(
         send(&service, jsonapi_request(Some(carol), &ask("Bob")))
             .await
             .0,
         StatusCode::FORBIDDEN
     );
-    let bob = Caller::new("7cdb765a-3251-483f-9193-249a5e472fcb", ORG, false);
+    let bob = Caller::new(BOB_ID, ACME, false);
     assert_eq!(
         send(&service, jsonapi_request(Some(bob), &ask("Ada")))
             .await
@@ -661,9 +640,9 @@ async fn minted_jwt_impersonates_with_the_admin_as_actor() {
         .unwrap();
     let (status, who, _) = call_as(&jwt_app(JwtKeys::hs256(SECRET).unwrap()), jwt).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(who["id"], "7cdb765a-3251-483f-9193-249a5e472fcb");
-    assert_eq!(who["actor"], "admin-1");
-    assert_eq!(who["org"], ORG);
+    assert_eq!(who["id"], BOB_ID);
+    assert_eq!(who["actor"], ADA_ID);
+    assert_eq!(who["org"], ACME);
     assert_eq!(who["jwt"], true);
 }
 
@@ -673,13 +652,10 @@ fn in_an_hour() -> u64 {
 
 #[tokio::test]
 async fn seed_style_jwt_from_elsewhere_is_accepted() {
-    let jwt = seed_style_jwt(
-        &json!({"user_id": "7cdb765a-3251-483f-9193-249a5e472fcb", "exp": in_an_hour()}),
-        SECRET,
-    );
+    let jwt = seed_style_jwt(&json!({"user_id": BOB_ID, "exp": in_an_hour()}), SECRET);
     let (status, who, _) = call_as(&jwt_app(JwtKeys::hs256(SECRET).unwrap()), &jwt).await;
     assert_eq!(status, StatusCode::OK, "{who}");
-    assert_eq!(who["id"], "7cdb765a-3251-483f-9193-249a5e472fcb");
+    assert_eq!(who["id"], BOB_ID);
     assert_eq!(who["unattributed"], true);
     assert_eq!(who["org"], Value::Null);
 }
@@ -687,7 +663,7 @@ async fn seed_style_jwt_from_elsewhere_is_accepted() {
 #[tokio::test]
 async fn bad_jwts_are_401_invalid_token() {
     let app = jwt_app(JwtKeys::hs256(SECRET).unwrap());
-    let bob = "7cdb765a-3251-483f-9193-249a5e472fcb";
+    let bob = BOB_ID;
     let other_secret = b"another secret that is 32 bytes!";
     let none_alg = format!(
         "{}.{}.c2ln",
@@ -756,7 +732,7 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
         })
         .build();
     let app = whoami_behind(layer);
-    let bob = "7cdb765a-3251-483f-9193-249a5e472fcb";
+    let bob = BOB_ID;
     let now = Timestamp::now().as_secs();
     let seed_with = |extra: Value| {
         let mut claims = json!({"user_id": bob, "exp": in_an_hour()});
@@ -816,7 +792,7 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
 
 #[tokio::test]
 async fn jwt_with_a_user_header_is_400() {
-    let jwt = seed_style_jwt(&json!({"user_id": "admin-1", "exp": in_an_hour()}), SECRET);
+    let jwt = seed_style_jwt(&json!({"user_id": ADA_ID, "exp": in_an_hour()}), SECRET);
     let request = Request::builder()
         .uri("/api/v1/whoami")
         .header(header::AUTHORIZATION, format!("Bearer {jwt}"))
@@ -855,7 +831,7 @@ async fn rotated_keys_verify_old_tokens_by_kid() {
 #[tokio::test]
 async fn jwt_roles_claim_limits_scope() {
     let jwt = seed_style_jwt(
-        &json!({"user_id": "admin-1", "exp": in_an_hour(), "roles": ["read:*"]}),
+        &json!({"user_id": ADA_ID, "exp": in_an_hour(), "roles": ["read:*"]}),
         SECRET,
     );
     let app = jwt_app(JwtKeys::hs256(SECRET).unwrap());

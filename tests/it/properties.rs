@@ -3,9 +3,8 @@
 //! formatted and parsed again is the same token, and every method and role gives the documented
 //! answer.
 
-mod independent_jwt;
-#[allow(dead_code, reason = "the fixtures serve several test files")]
-mod layer_fixture;
+use crate::common::independent_jwt;
+use crate::common::world;
 
 use std::{
     convert::Infallible,
@@ -15,7 +14,6 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
-use layer_fixture::{ACME, BOB, BOB_ID, Tokens};
 use proptest::{collection::vec, prelude::*};
 use tokio::runtime::Runtime;
 use tower::{Layer, ServiceExt, service_fn};
@@ -25,6 +23,7 @@ use tower_impersonation::{
     jwt::JwtKeys,
     services::{Caller, OrganizationImpersonationService, TokenService},
 };
+use world::{ACME, BOB, BOB_ID, Tokens};
 
 const CASES: u32 = 256;
 const JWT_SECRET: &[u8] = b"a property-test secret of 32 b!!";
@@ -41,7 +40,7 @@ fn runtime() -> &'static Runtime {
 
 fn tokens() -> &'static Tokens {
     static TOKENS: OnceLock<Tokens> = OnceLock::new();
-    TOKENS.get_or_init(|| runtime().block_on(layer_fixture::tokens()))
+    TOKENS.get_or_init(|| runtime().block_on(world::tokens()))
 }
 
 /// What the app behind the layer saw: whether it ran, who was impersonated, whether the user
@@ -55,7 +54,7 @@ struct Seen {
 /// Sends `request` through the layer (opaque tokens and JWTs accepted) to an app that records
 /// what it saw; returns the status and, when the app ran, what it saw.
 fn through_layer(request: Request<Full<Bytes>>) -> (StatusCode, Option<Seen>) {
-    let layer = ImpersonationLayer::builder(tokens().store.clone(), layer_fixture::directory())
+    let layer = ImpersonationLayer::builder(tokens().store.clone(), world::directory())
         .jwt(JwtKeys::hs256(JWT_SECRET).unwrap())
         .build();
     let app = layer.layer(service_fn(|request: Request<Full<Bytes>>| async move {
@@ -242,7 +241,7 @@ proptest! {
         let roles = Roles::parse(&[role.as_str()]).unwrap();
         let (secret, record) = TokenRecord::issue(&TokenPrefix::default(), ACME, "a-1", roles);
         runtime().block_on(store.create(record, usize::MAX)).unwrap();
-        let app = ImpersonationLayer::new(store, layer_fixture::directory())
+        let app = ImpersonationLayer::new(store, world::directory())
             .layer(service_fn(|_: Request<Full<Bytes>>| async {
                 Ok::<_, Infallible>(Response::new(Full::<Bytes>::default()))
             }));
@@ -311,7 +310,7 @@ proptest! {
         ],
     ) {
         let store = MemoryStore::new();
-        let service = TokenService::new(store.clone(), layer_fixture::directory()).max_tokens_per_organization(3);
+        let service = TokenService::new(store.clone(), world::directory()).max_tokens_per_organization(3);
         create_a_token(&service);
         let before = store.len();
         let uri = format!("/api/v1/api-tokens/impersonation{tail}");
@@ -343,7 +342,7 @@ proptest! {
         ],
     ) {
         let service = OrganizationImpersonationService::new(
-            layer_fixture::directory(),
+            world::directory(),
             JwtKeys::hs256(JWT_SECRET).unwrap(),
             MemoryStore::new(),
         );

@@ -2,10 +2,7 @@
 //! them first: `Router::nest_service` at their paths (which strips the prefix), beside the layer
 //! and the app's own authentication that says who the `Caller` is.
 
-#[allow(dead_code, reason = "each test binary uses a part")]
-mod http_cases;
-#[allow(dead_code, reason = "each test binary uses a part")]
-mod layer_fixture;
+use crate::common::{http_cases, servers, world};
 
 use axum::{
     Router,
@@ -15,7 +12,6 @@ use axum::{
     routing::get,
 };
 use http::{Method, StatusCode};
-use tokio::net::TcpListener;
 use tower_impersonation::{
     ImpersonatedUser, ImpersonationLayer, MemoryStore,
     jwt::JwtKeys,
@@ -23,7 +19,7 @@ use tower_impersonation::{
 };
 
 use http_cases::HttpClient;
-use layer_fixture::{ACME, BOB, BOB_ID, directory};
+use world::{ACME, BOB, BOB_ID, directory};
 
 const ADMIN_KEY: &[u8] = b"Bearer ada-key";
 const SECRET: &[u8] = b"a test secret that is 32 bytes!!";
@@ -58,10 +54,7 @@ async fn serve(tokens_at: &str) -> HttpClient {
         .nest_service("/api/v2/organizations", jwts)
         .layer(middleware::from_fn(authenticate))
         .layer(layer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    HttpClient::new(base)
+    servers::serve(app).await
 }
 
 /// `whoami` as Bob with this bearer credential: the status.

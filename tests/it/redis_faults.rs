@@ -8,7 +8,10 @@
 //! --ignored`, as `.ci/run` does) and then fail without `redis-server` on `PATH`.
 #![cfg(feature = "redis")]
 
-mod redis_server;
+use crate::common::{
+    redis_server,
+    world::{ADA_ID, BOB_ID},
+};
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -35,12 +38,8 @@ struct World {
 }
 
 fn token() -> TokenRecord {
-    let (_, record) = TokenRecord::issue(
-        &TokenPrefix::default(),
-        ORG,
-        "admin-1",
-        Roles::full_access(),
-    );
+    let (_, record) =
+        TokenRecord::issue(&TokenPrefix::default(), ORG, ADA_ID, Roles::full_access());
     record
 }
 
@@ -51,7 +50,7 @@ fn minted(user: &str) -> MintedJwt {
         jti: Uuid::new_v4(),
         organization: ORG.into(),
         user_id: user.into(),
-        actor: "admin-1".into(),
+        actor: ADA_ID.into(),
         reason: "ticket 42".to_owned(),
         issued_at,
         expires_at: issued_at.plus(Duration::from_secs(3600)),
@@ -153,7 +152,7 @@ async fn seed(store: &RedisStore, admin: &mut MultiplexedConnection) -> World {
     let world = World {
         kept: token(),
         doomed: token(),
-        jwt: minted("bob"),
+        jwt: minted(BOB_ID),
     };
     store.create(world.kept.clone(), usize::MAX).await.unwrap();
     store
@@ -213,7 +212,7 @@ async fn growing_writes_are_refused(store: &RedisStore, world: &World, code: &st
     );
     assert_refused(
         "revoke a user's JWTs",
-        store.revoke_user_jwts(user_revocation("bob")).await,
+        store.revoke_user_jwts(user_revocation(BOB_ID)).await,
         code,
     );
     assert_refused(
@@ -240,7 +239,7 @@ async fn every_write_works(store: &RedisStore, world: &World) {
     assert!(!store.revoke_jwt(ORG, carols.jti, now).await.unwrap());
 
     store
-        .revoke_user_jwts(user_revocation("bob"))
+        .revoke_user_jwts(user_revocation(BOB_ID))
         .await
         .unwrap();
     let revocations = store.jwt_revocations(Timestamp::now()).await.unwrap();

@@ -1,8 +1,7 @@
 //! The layer in a real tonic server (`Server::builder().layer`) in front of tonic-health, called by
 //! tonic's own client on loopback: refusals arrive as gRPC status codes 3, 16 and 7.
 
-#[allow(dead_code, reason = "each layer test uses a part")]
-mod layer_fixture;
+use crate::common::world;
 
 use tonic::{
     Code, Request,
@@ -17,7 +16,7 @@ use tower_impersonation::{
     policy::{AccessPolicy, GrpcPolicy},
 };
 
-use layer_fixture::{BOB, CAROL_OF_GLOBEX, Tokens, directory, tokens};
+use world::{BOB, CAROL_OF_GLOBEX, Tokens, directory, tokens};
 
 const CHECK: &str = "/grpc.health.v1.Health/Check";
 

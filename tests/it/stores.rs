@@ -5,8 +5,7 @@
 //! for (`cargo test --all-features -- --ignored`, as `.ci/run` does with its servers up), and then
 //! fail without their server. Each test works under a key prefix of its own.
 
-mod gated_store;
-mod store_conformance;
+use crate::common::{gated_store, store_conformance, world::BOB_ID};
 
 use std::{sync::Arc, time::Duration};
 
@@ -394,7 +393,7 @@ async fn in_their_last_tenth_one_check_reads_the_jwt_revocations_again() {
     let shared = GatedStore::default();
     let store = CachingStore::new(MemoryStore::new(), shared.clone()).lifetime(LIFETIME);
     let organization = organization();
-    let jwt = minted(&organization, "bob", Duration::ZERO);
+    let jwt = minted(&organization, BOB_ID, Duration::ZERO);
     store.record_jwt(jwt.clone()).await.unwrap();
     store.jwt_revocations(Timestamp::now()).await.unwrap();
     assert_eq!(shared.reads(), 1);
@@ -431,16 +430,6 @@ async fn in_their_last_tenth_one_check_reads_the_jwt_revocations_again() {
     assert_eq!(shared.reads(), 2);
 }
 
-/// The URL of a test server named by environment `variable`. The tests that call it are ignored
-/// unless asked for, so an unset variable fails the test that was asked to run.
-#[cfg(any(feature = "redis", feature = "postgres"))]
-fn server_url(variable: &str) -> String {
-    match std::env::var(variable) {
-        Ok(url) if !url.is_empty() => url,
-        _ => panic!("{variable} is not set: this test needs the server it names"),
-    }
-}
-
 /// Waits until `listener` is subscribed, failing the test after 10 s.
 #[cfg(any(feature = "redis", feature = "postgres"))]
 async fn until_subscribed(listener: &tower_impersonation::store::RevocationListener) {
@@ -466,7 +455,7 @@ where
     let listener = cached.listen_for_revocations();
     until_subscribed(&listener).await;
     let organization = organization();
-    let jwt = store_conformance::minted(&organization, "bob", Duration::from_secs(10));
+    let jwt = store_conformance::minted(&organization, BOB_ID, Duration::from_secs(10));
     cached.record_jwt(jwt.clone()).await.unwrap();
     cached.jwt_revocations(Timestamp::now()).await.unwrap();
     assert_eq!(
@@ -505,7 +494,7 @@ mod with_redis {
 
     /// `REDIS_URL`; the test fails when it is unset.
     pub(super) fn url() -> String {
-        super::server_url("REDIS_URL")
+        crate::common::servers::server_url("REDIS_URL")
     }
 
     /// A store under a key prefix of its own.
@@ -856,7 +845,7 @@ mod with_postgres {
 
     /// `DATABASE_URL`; the test fails when it is unset.
     pub(super) fn url() -> String {
-        super::server_url("DATABASE_URL")
+        crate::common::servers::server_url("DATABASE_URL")
     }
 
     /// A table prefix no other test uses.
