@@ -91,7 +91,7 @@
 //! [`OrganizationImpersonationService`](services::OrganizationImpersonationService) mints, lists
 //! and ends JWTs; [`JwksService`](services::JwksService) publishes the public keys of EdDSA and
 //! ES256 JWTs. The first two do not authenticate anyone: they act for the
-//! [`Caller`](services::Caller) that **the app's own authentication** puts in the request's
+//! [`Caller`] that **the app's own authentication** puts in the request's
 //! extensions, and refuse a request without one (401), a caller who is not an admin of the
 //! organization (403), and any impersonated request (403). Nest each at its path, with
 //! `nest_service`; under the token service's path it answers `POST`, `GET` and `DELETE /{id}`,
@@ -250,7 +250,6 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod impersonated;
-mod middleware;
 mod record;
 mod rejection;
 mod role;
@@ -260,31 +259,39 @@ mod usage;
 
 pub mod directory;
 pub mod jwt;
+pub mod middleware;
 pub mod policy;
 pub mod services;
 pub mod store;
 
 pub use audit::{Audit, AuditEvent, AuditOutcome, TracingAudit};
-pub use body::ResponseBody;
 pub use credential::MAX_USER_LEN;
-pub use directory::{StaticDirectory, User, UserDirectory};
+pub use directory::{DirectoryError, StaticDirectory, User, UserDirectory};
 pub use error::ConfigError;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::NotImpersonated;
 pub use impersonated::{Actor, CredentialSource, ImpersonatedUser};
+pub use jwt::JwtKeys;
 pub use middleware::{
-    DEFAULT_USER_HEADER, Impersonation, ImpersonationBuilder, ImpersonationLayer, ResponseFuture,
+    DEFAULT_USER_HEADER, Impersonation, ImpersonationBuilder, ImpersonationLayer,
 };
 pub use record::TokenRecord;
 pub use rejection::{Rejection, RejectionKind};
 pub use role::{Access, Action, Resource, Role, RoleParseError, Roles};
-pub use store::{MemoryStore, StoreError, TokenStore};
+pub use services::{Caller, JwksService, OrganizationImpersonationService, TokenService};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use store::PostgresStore;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use store::RedisStore;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use store::SqliteStore;
+pub use store::{CachingStore, MemoryStore, StoreError, TokenStore};
 pub use time::Timestamp;
-pub use token::{
-    DEFAULT_PREFIX, DigestHashBuilder, DigestHasher, LastFour, TokenDigest, TokenPrefix,
-    TokenSecret,
-};
+pub use token::{DEFAULT_PREFIX, LastFour, TokenDigest, TokenPrefix, TokenSecret};
 pub use usage::{LastUsed, USE_RECORDING_INTERVAL};
 
 /// The README's examples, compiled as doctests so that they cannot rot.

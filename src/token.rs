@@ -132,7 +132,7 @@ impl Hash for TokenDigest {
 
 /// A hasher for maps keyed by [`TokenDigest`]: it keeps the eight bytes the digest hands it.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DigestHasher(u64);
+pub(crate) struct DigestHasher(u64);
 
 impl Hasher for DigestHasher {
     fn finish(&self) -> u64 {
@@ -152,7 +152,7 @@ impl Hasher for DigestHasher {
 }
 
 /// Builds [`DigestHasher`]s.
-pub type DigestHashBuilder = std::hash::BuildHasherDefault<DigestHasher>;
+pub(crate) type DigestHashBuilder = std::hash::BuildHasherDefault<DigestHasher>;
 
 impl TokenDigest {
     /// The digest of a secret.

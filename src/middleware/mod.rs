@@ -12,6 +12,7 @@ mod future;
 mod layer;
 mod service;
 
+pub use crate::body::ResponseBody;
 pub use builder::{DEFAULT_USER_HEADER, ImpersonationBuilder};
 pub use future::ResponseFuture;
 pub use layer::ImpersonationLayer;

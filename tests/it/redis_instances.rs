@@ -27,7 +27,8 @@ use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tower::{ServiceExt, service_fn, util::BoxCloneSyncService};
 use tower_impersonation::{
-    ImpersonatedUser, ImpersonationLayer, MemoryStore, ResponseBody,
+    ImpersonatedUser, ImpersonationLayer, MemoryStore,
+    middleware::ResponseBody,
     services::{Caller, TokenService},
     store::{
         CachingStore, DEFAULT_CACHE_LIFETIME, DEFAULT_OPERATION_TIMEOUT, RedisStore,

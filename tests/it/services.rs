@@ -587,7 +587,7 @@ async fn only_an_admin_of_that_organization_may_ask() {
 
 type App = tower::util::BoxCloneService<
     Request<Full<Bytes>>,
-    Response<tower_impersonation::ResponseBody<Full<Bytes>>>,
+    Response<tower_impersonation::middleware::ResponseBody<Full<Bytes>>>,
     Infallible,
 >;
 
