@@ -14,7 +14,11 @@ use crate::{
 
 /// One impersonation token as a store keeps it: everything but the secret, which is kept only as its
 /// digest.
+///
+/// Made by [`TokenRecord::issue`], or read back from a store's serialized form; it may gain
+/// fields, so it is not built field by field outside this crate.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenRecord {
     /// The token's own id, used to revoke it; unrelated to the secret.
     pub id: Uuid,
