@@ -18,14 +18,14 @@ use tower_impersonation::{
     services::Caller,
 };
 
-/// The demo organization's id: the one seed 000 uses.
+/// The demo organization's id, as in the JSON:API endpoint's examples.
 pub const DEMO_ORGANIZATION: &str = "4ab7e40b-6b30-4a50-9fc8-873c3dca9d37";
 /// The demo admin's plain API key.
 pub const DEMO_ADMIN_KEY: &str = "demo-admin-key";
 
 /// The built-in users when no `--users` file is given: one organization with an admin, a member
-/// known by a relay alias (seed 000's user id), a read-only auditor; and a second organization
-/// whose member the first one's tokens must not reach.
+/// known by a relay alias, a read-only auditor; and a second organization whose member the first
+/// one's tokens must not reach.
 pub const DEMO_USERS: &str = r#"{"organizations": [
   {"id": "4ab7e40b-6b30-4a50-9fc8-873c3dca9d37", "name": "Demo", "members": [
     {"id": "0f5d3c1e-8a2b-4e7f-9c6d-1b2a3c4d5e6f", "email": "ada@example.com", "name": "Ada Admin",

@@ -1,4 +1,4 @@
-//! The copy-paste `curl` walk through both seeds' flows that the gateway prints at start. The
+//! The copy-paste `curl` walk through both credentials' flows that the gateway prints at start. The
 //! steps run in order in one shell: later ones use the `$TOKEN`, `$TOKEN_ID`, `$READ_ONLY`,
 //! `$BOB_ONLY` and `$JWT` that earlier ones set. `tests/gateway.rs` runs them exactly as printed.
 

@@ -27,7 +27,7 @@ use accounts::{Accounts, authenticate};
 use principal::Principal;
 pub use server::{Limits, serve};
 
-/// Where the token service is mounted (seed 003's path).
+/// Where the token service is mounted: the workspace tokens' path.
 pub const TOKENS_PATH: &str = "/api/v1/api-tokens/impersonation";
 
 /// The gateway's own services, which no impersonation credential may call whatever its roles, so
