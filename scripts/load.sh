@@ -1,34 +1,25 @@
 #!/usr/bin/env bash
 # Load on the example gateway: GET /api/v1/whoami with a plain key, an impersonation token and a
-# JWT, measured with wrk on loopback, in two configurations run alternately: the default one (the
-# audit log on, written to a file with --audit-log; tokens in SQLite behind the memory cache) and
-# --quiet (no log at all). Within a round the plain key runs before and after each impersonated
-# credential (plain, token, plain, JWT, plain; JWT first in even rounds), and each ratio is to the
-# mean of the two plain runs beside it, so a machine whose load drifts during a round skews the
-# ratios less. Reports each run's requests/s and 99th percentile latency, the ratios to the plain
-# key's, and over the rounds the median ratios and the mean requests/s ratios with their 95 %
-# confidence intervals. The gateway runs in a temporary folder, its database and key with it.
+# JWT, measured with wrk on loopback, in the default configuration (the audit log on, written to
+# a file with --audit-log; tokens in SQLite behind the memory cache) and with --quiet (no log).
 #
-# Then, against the same gateway, the same five runs at a fixed pace (PACE_MS, 3 ms by default,
-# between a connection's answer and its next request: about 9,000 requests/s, a tenth of what the
-# gateway serves flat out) for the latency at the same load. Flat out, both cores are busy and a
-# request's latency is mostly its wait for a core, so the slower credential's percentiles grow
-# with its cost; at a fixed pace the gateway is mostly idle, and a request that waits on anything
-# (the audit writer, the store) shows in the 99th percentile. (Each connection waits for its
-# answer before the next request: like any closed loop, a stall delays later requests instead of
-# counting their wait.)
+# A round runs plain, token, plain, JWT, plain (JWT first in even rounds), and each ratio is to
+# the mean of the two plain runs beside it, so a machine whose speed drifts skews it less. The
+# report gives each run's requests/s and 99th percentile, and over the rounds the median ratios
+# and the mean ratios with their 95 % confidence intervals. Many short rounds narrow the interval
+# more than a few long ones on a shared host. The same five runs are then made at a fixed pace
+# (PACE_MS between a connection's answer and its next request) to compare the 99th percentile at
+# the same load, which flat out is mostly the wait for a core.
 #
-# Many short rounds rather than a few long ones: on a shared machine a round's ratios spread as
-# widely over 5 s runs as over 1 s runs (the host's speed changes within seconds), so the same
-# measuring time split into 30 rounds about halves the interval of the mean.
+# With REFERENCE (a git revision, or the path of a gateway binary built from one) every round
+# also runs the reference gateway in both configurations, in alternating order, and the report
+# adds each ratio's change from the reference's, paired round by round.
 #
-# With PIN=1 the gateway runs on CPU 0 and wrk on CPU 1: the ratios are then the gateway's alone,
-# undiluted by wrk's own work per request, and steadier on a machine whose other tenants come and
-# go; without it both share every core, as the issue's first figures were taken.
+# With PIN=1 the gateway runs on CPU 0 and wrk on CPU 1, so the ratios are the gateway's alone.
 #
 #   scripts/load.sh                       # 30 rounds, 1 s per credential
-#   ROUNDS=6 DURATION=5s scripts/load.sh
-#   PIN=1 scripts/load.sh
+#   REFERENCE=2292d59 scripts/load.sh     # side by side with that revision
+#   ROUNDS=6 DURATION=5s PIN=1 scripts/load.sh
 #   PACE_MS=1 scripts/load.sh             # a faster fixed pace, about 25,000 requests/s
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +48,37 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 cargo build --release -p impersonation-gateway
-binary="$PWD/target/release/impersonation-gateway"
+current_binary="$PWD/target/release/impersonation-gateway"
+reference_binary=""
+reference_checkout="$PWD/target/reference/checkout"
+
+# Builds the gateway of a git revision in a worktree of its own under target/reference (kept for
+# the next run's incremental build), as a package or, in older revisions, as an example.
+build_reference() {
+    local revision="$1"
+    git worktree remove --force "$reference_checkout" 2>/dev/null || rm -rf "$reference_checkout"
+    git worktree add --quiet --detach "$reference_checkout" "$revision"
+    export CARGO_TARGET_DIR="$PWD/target/reference/target"
+    if [[ -f "$reference_checkout/examples/gateway/Cargo.toml" ]]; then
+        (cd "$reference_checkout" && cargo build --release -p impersonation-gateway)
+        reference_binary="$CARGO_TARGET_DIR/release/impersonation-gateway"
+    else
+        (cd "$reference_checkout" && cargo build --release --example gateway)
+        reference_binary="$CARGO_TARGET_DIR/release/examples/gateway"
+    fi
+    unset CARGO_TARGET_DIR
+    git worktree remove --force "$reference_checkout"
+}
+
+builds=(current)
+if [[ -n "${REFERENCE:-}" ]]; then
+    if [[ -x "$REFERENCE" && -f "$REFERENCE" ]]; then
+        reference_binary="$(realpath "$REFERENCE")"
+    else
+        build_reference "$REFERENCE"
+    fi
+    builds+=(reference)
+fi
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
 gateway=""
@@ -72,9 +93,10 @@ trap 'stop_gateway; rm -rf "$work"' EXIT
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)$1)"; }
 
-# Starts the gateway with the given flags and fetches a token and a JWT from it.
+# Starts $binary with the given flags, in a fresh folder, and fetches a token and a JWT from it.
 start_gateway() {
-    (cd "$work" && exec "${pin_gateway[@]}" "$binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
+    rm -rf "$work/run" && mkdir "$work/run"
+    (cd "$work/run" && exec "${pin_gateway[@]}" "$binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
         >"$work/stdout" 2>"$work/stderr") &
     gateway=$!
     for _ in $(seq 100); do
@@ -137,29 +159,44 @@ measure_round() {
 
 results="$work/results"
 paced_results="$work/paced"
+# One round of one build in one configuration: flat out, then at a fixed pace.
+measure_config() {
+    local build="$1" config="$2" label
+    label="$config"
+    [[ "$build" == reference ]] && label="ref-$config"
+    if [[ "$config" == audit ]]; then
+        start_gateway --audit-log "$work/run/audit.log"
+    else
+        start_gateway --quiet
+    fi
+    pace=()
+    flat_out="$(measure_round)"
+    pace=(-s "$work/pace.lua")
+    paced="$(measure_round)"
+    stop_gateway
+    lines=0
+    [[ "$config" == audit ]] && lines="$(wc -l <"$work/run/audit.log")"
+    dropped="$(grep -o 'dropped [0-9]* lines in all' "$work/stderr" | grep -o '[0-9]*' || echo 0)"
+    echo "$round $label $flat_out $lines $dropped" | tee -a "$results" >&2
+    echo "$round $label $paced" | tee -a "$paced_results" >&2
+}
+
 for round in $(seq "$rounds"); do
-    for config in audit quiet; do
-        if [[ "$config" == audit ]]; then
-            rm -f "$work/audit.log"
-            start_gateway --audit-log "$work/audit.log"
-        else
-            start_gateway --quiet
-        fi
-        pace=()
-        flat_out="$(measure_round)"
-        pace=(-s "$work/pace.lua")
-        paced="$(measure_round)"
-        stop_gateway
-        lines=0
-        [[ "$config" == audit ]] && lines="$(wc -l <"$work/audit.log")"
-        dropped="$(grep -o 'dropped [0-9]* lines in all' "$work/stderr" | grep -o '[0-9]*' || echo 0)"
-        echo "$round $config $flat_out $lines $dropped" | tee -a "$results" >&2
-        echo "$round $config $paced" | tee -a "$paced_results" >&2
+    order=("${builds[@]}")
+    # The reference goes first in even rounds, so neither build always runs on a warmer machine.
+    if ((round % 2 == 0)) && ((${#builds[@]} == 2)); then order=(reference current); fi
+    for build in "${order[@]}"; do
+        binary="$current_binary"
+        [[ "$build" == reference ]] && binary="$reference_binary"
+        for config in audit quiet; do
+            measure_config "$build" "$config"
+        done
     done
 done
 
 echo
 echo "GET /api/v1/whoami, wrk -t1 -c$connections -d$duration, gateway in release mode with --rate-limit 0,"
+[[ -n "${REFERENCE:-}" ]] && echo "reference (ref-): $REFERENCE"
 if [[ "${PIN:-}" == 1 ]]; then
     echo "the gateway on CPU 0, wrk on CPU 1; load average before: $load_before"
 else
@@ -210,6 +247,19 @@ for config, r in ratios.items():
           f"median p99 ratio token {median['token_p99']:.2f}, JWT {median['jwt_p99']:.2f}")
     print(f"{' ' * len(config)}  mean requests/s ratio token {token_mean:.3f} ± {token_half:.3f}, "
           f"JWT {jwt_mean:.3f} ± {jwt_half:.3f} (95 % confidence, {len(r['token'])} rounds)")
+
+by_round = {}
+for round_, config, *figures, lines, dropped in flat_out:
+    p1, _, token, _, p2, _, jwt, _, p3, _ = map(float, figures)
+    by_round.setdefault(round_, {})[config] = (token / ((p1 + p2) / 2), jwt / ((p2 + p3) / 2))
+for config in ("audit", "quiet"):
+    pairs = [(r[config], r["ref-" + config]) for r in by_round.values() if "ref-" + config in r]
+    if not pairs:
+        continue
+    (token_change, token_half), (jwt_change, jwt_half) = (
+        interval([now[i] - ref[i] for now, ref in pairs]) for i in (0, 1))
+    print(f"{config}: change from the reference's ratio, paired by round: token {token_change:+.3f} ± "
+          f"{token_half:.3f}, JWT {jwt_change:+.3f} ± {jwt_half:.3f} (95 % confidence, {len(pairs)} rounds)")
 
 paced = [line.split() for line in open(sys.argv[2])]
 print()

@@ -93,8 +93,7 @@ impl ProtectedRoute {
 /// `path` percent-decoded, with repeated slashes made one and a trailing slash dropped (`/`
 /// becomes empty, the root's own form here).
 fn normalized(path: &str) -> Cow<'_, str> {
-    let plain = !path.contains('%') && !path.contains("//") && !path.ends_with('/');
-    if plain {
+    if is_normal(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
     let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
@@ -104,6 +103,12 @@ fn normalized(path: &str) -> Cow<'_, str> {
         out.push_str(segment);
     }
     Cow::Owned(out)
+}
+
+/// Whether `path` is its own normal form: nothing percent-encoded, no repeated or trailing
+/// slash. A byte scan, as every impersonated request is checked.
+fn is_normal(path: &[u8]) -> bool {
+    !path.ends_with(b"/") && !path.contains(&b'%') && !path.windows(2).any(|pair| pair == b"//")
 }
 
 impl FromStr for ProtectedRoute {
