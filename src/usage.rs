@@ -48,9 +48,8 @@ impl LastUsed {
         }
     }
 
-    /// Records a use at `at`, never moving backwards; kept to the second, so a busy token's
-    /// record is written at most once a second rather than on every request, which would make
-    /// cores serving it fight over its cache line.
+    /// Records a use at `at`, never moving backwards. It is kept to the second, so a busy
+    /// token's record is written once a second, not by every request on every core serving it.
     pub fn record(&self, at: Timestamp) {
         if self.seen.load(Relaxed).saturating_add(RESOLUTION_MILLIS) <= at.as_millis() {
             self.seen.fetch_max(at.as_millis(), Relaxed);
