@@ -1,5 +1,5 @@
-//! [`SqlStore`]: tokens kept in an SQL database, so they survive restarts: [`SqliteStore`] (an
-//! embedded file, feature `sqlite`) and [`PostgresStore`] (shared by many instances, feature
+//! [`SqlStore`]: tokens kept in an SQL database, so they survive restarts: `SqliteStore` (an
+//! embedded file, feature `sqlite`) and `PostgresStore` (shared by many instances, feature
 //! `postgres`).
 //!
 //! One implementation serves both. What they share lives here and beside it: the token and JWT
