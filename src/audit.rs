@@ -202,7 +202,8 @@ impl AuditOutcome<'_> {
 ///
 /// An accepted event has the fields `outcome`, `actor` (the admin's user id, when known), `user`,
 /// `organization` (when known), `token_id` and `narrowed` (for an impersonation token: whether
-/// it may act as some members only), `source`, `method` and `path`; a refused one `outcome`, `reason` ([`Rejection::reason`]), `status`, `method` and `path`.
+/// it may act as some members only), `source`, `method` and `path`. A refused one has
+/// `outcome`, `reason` ([`Rejection::reason`]), `status`, `method` and `path`.
 /// Every value of these is a string slice or a number, so a subscriber records each as it is:
 /// nothing is formatted through `Display` or `Debug` on the request's thread. An admin's change
 /// has `outcome` (as [`AuditOutcome::as_str`] names it), `admin` and `organization`, and

@@ -21,9 +21,10 @@ impl Timestamp {
         Self(u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX))
     }
 
-    /// The current time from the kernel's coarse clock, where there is one (Linux, Android):
-    /// behind [`now`](Self::now) by up to a scheduler tick (1 to 10 ms), at a tenth of its cost.
-    /// The layer reads it on every request, so a token is refused up to a tick after it expires.
+    /// The current time from the kernel's coarse clock, where there is one (Linux, Android),
+    /// cheaper to read than [`now`](Self::now) and behind it by up to a scheduler tick (1 to
+    /// 10 ms). The layer reads it on every request, so a token is refused up to a tick after it
+    /// expires.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     pub(crate) fn now_coarse() -> Self {
         use rustix::time::{ClockId, clock_gettime};
@@ -41,8 +42,8 @@ impl Timestamp {
 }
 
 /// Milliseconds on a clock that never goes back, for ages within this process: the kernel's
-/// coarse monotonic clock where there is one (a tenth of `Instant::now`'s cost, behind it by up
-/// to a tick), else [`std::time::Instant`].
+/// coarse monotonic clock where there is one (cheaper than `Instant::now`, behind it by up to a
+/// tick), else [`std::time::Instant`].
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub(crate) fn monotonic_millis() -> u64 {
     use rustix::time::{ClockId, clock_gettime};
@@ -245,7 +246,7 @@ mod tests {
 
     #[test]
     fn formats_match_the_seeds() {
-        // Seed 000's JWT expires at 1637681900, one hour after its created_at.
+        // The JSON:API endpoint's example JWT expires at 1637681900, an hour after it was made.
         let created = Timestamp::from_secs(1_637_681_900 - 3600);
         assert_eq!(created.to_rfc3339_seconds(), "2021-11-23T14:38:20Z");
         let listed = Timestamp::from_millis(1_721_751_085_257);

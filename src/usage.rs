@@ -19,8 +19,8 @@ pub const USE_RECORDING_INTERVAL: Duration = Duration::from_secs(60);
 /// When a token was last used.
 ///
 /// Every record handed out by a store is shared (`Arc`), so noting a use is one atomic store into
-/// that shared record: no allocation and no store write per request. [`LastUsed::note`] says when
-/// the store should hear of it, at most once per [`USE_RECORDING_INTERVAL`] per record.
+/// that shared record: no allocation and no store write per request. The layer tells the store
+/// at most once per [`USE_RECORDING_INTERVAL`] per record.
 /// Serialized as the time in milliseconds, or `null` for never.
 #[derive(Default)]
 pub struct LastUsed {
@@ -48,9 +48,8 @@ impl LastUsed {
         }
     }
 
-    /// Records a use at `at`, never moving backwards; kept to the second, so a busy token's
-    /// record is written at most once a second rather than on every request, which would make
-    /// cores serving it fight over its cache line.
+    /// Records a use at `at`, never moving backwards. It is kept to the second, so a busy
+    /// token's record is written once a second, not by every request on every core serving it.
     pub fn record(&self, at: Timestamp) {
         if self.seen.load(Relaxed).saturating_add(RESOLUTION_MILLIS) <= at.as_millis() {
             self.seen.fetch_max(at.as_millis(), Relaxed);
@@ -65,7 +64,7 @@ impl LastUsed {
 
     /// Records a use at `at`; `true` when the store should now be told, which one caller per
     /// interval is.
-    pub fn note(&self, at: Timestamp) -> bool {
+    pub(crate) fn note(&self, at: Timestamp) -> bool {
         self.record(at);
         let written = self.written.load(Relaxed);
         let due =

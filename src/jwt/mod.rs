@@ -11,6 +11,7 @@ mod jwks;
 mod key_material;
 mod keys;
 mod known_header;
+mod parts;
 mod revocation_book;
 #[cfg(test)]
 mod test_fixtures;

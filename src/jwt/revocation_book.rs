@@ -269,4 +269,33 @@ mod tests {
         revocations.forget_expired(Timestamp::from_secs(50));
         assert!(revocations.is_empty());
     }
+
+    /// Whether a JWT of Bob's issued at `issued_at` (whole seconds) is ended by a revocation of
+    /// his JWTs made at `now`.
+    fn ends(now: Timestamp, issued_at: u64) -> bool {
+        let cutoff = revocation_cutoff(now);
+        let mut revocations = JwtRevocations::new();
+        revocations.revoke_user(UserRevocation {
+            organization: "org".into(),
+            user_id: "bob".into(),
+            cutoff,
+            forget_at: cutoff.plus(std::time::Duration::from_secs(3600)),
+        });
+        revocations.is_revoked(&JwtIdentity {
+            jti: None,
+            organization: Some("org"),
+            user_id: "bob",
+            issued_at: Timestamp::from_secs(issued_at),
+        })
+    }
+
+    #[test]
+    fn a_users_revocation_ends_the_jwts_of_its_second_and_spares_the_next() {
+        for now in [13_000, 13_001, 13_999] {
+            let now = Timestamp::from_millis(now);
+            assert!(ends(now, 12), "{now:?}");
+            assert!(ends(now, 13), "the same second, at {now:?}");
+            assert!(!ends(now, 14), "the next second, at {now:?}");
+        }
+    }
 }

@@ -8,9 +8,9 @@ use super::{
     cache::Verified,
     claims::ImpersonationClaims,
     error::{JwtError, classify},
-    hs256::Parts,
     keys::JwtKeys,
     known_header::KnownHeader,
+    parts::Parts,
     validity::Validity,
 };
 use crate::time::Timestamp;

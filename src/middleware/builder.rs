@@ -120,9 +120,9 @@ where
         self
     }
 
-    /// Credentials belong to their organization, not to the admin who made them: the layer no
-    /// longer checks, on every request, that the admin behind a token (its creator) or a JWT
-    /// (its `act` claim) still administers the credential's organization.
+    /// Credentials belong to their organization, not to the admin who made them: the layer does
+    /// not check, on every request, that the admin behind a token (its creator) or a JWT (its
+    /// `act` claim) still administers the credential's organization.
     ///
     /// This gives up the guarantee that a credential dies with its admin's role: a token made
     /// by an admin who has since been demoted or removed keeps acting as any member until it
@@ -133,8 +133,9 @@ where
         self
     }
 
-    /// Where each accepted or refused credential is reported (default [`TracingAudit`](crate::TracingAudit): a
-    /// `tracing` event of target `tower_impersonation::audit`).
+    /// Where each accepted or refused credential is reported (default
+    /// [`TracingAudit`](crate::TracingAudit): a `tracing` event of target
+    /// `tower_impersonation::audit`).
     pub fn audit(mut self, audit: impl Audit) -> Self {
         self.audit = AuditSink::new(audit);
         self

@@ -1,6 +1,6 @@
 //! The impersonation middleware: [`ImpersonationLayer`] (`layer.rs`, configured by `builder.rs`)
 //! builds [`Impersonation`] (`service.rs`), whose calls return [`ResponseFuture`] (`future.rs`);
-//! the checks behind a credential live in `authorize.rs`.
+//! the checks behind a credential live in `authorize/`.
 //!
 //! Requests without a credential never allocate or box. Requests with one are decided at once
 //! when the store and directory can answer without waiting (memory, a cache hit), and box one

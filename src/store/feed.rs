@@ -10,8 +10,8 @@ use super::{StoreError, TokenStore};
 use crate::token::TokenDigest;
 
 /// A store shared by many instances that announces every revocation to the instances listening,
-/// so that a [`CachingStore`](super::CachingStore) in front of it drops a revoked token at once instead of within its
-/// cache lifetime.
+/// so that a [`CachingStore`](super::CachingStore) in front of it drops a revoked token at once
+/// instead of within its cache lifetime.
 #[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "postgres"))))]
 pub trait RevocationFeed: TokenStore + Clone {
     /// A live subscription to the store's announcements.

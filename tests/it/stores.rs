@@ -231,24 +231,6 @@ async fn record_use_is_written_through_to_the_cache() {
 }
 
 #[tokio::test]
-async fn a_use_noted_on_the_lookup_that_filled_the_cache_is_the_one_later_hits_see() {
-    let store =
-        CachingStore::new(MemoryStore::new(), MemoryStore::new()).lifetime(Duration::from_secs(60));
-    let (_, record) = issue(&organization());
-    store.create(record.clone(), usize::MAX).await.unwrap();
-    let at = tower_impersonation::Timestamp::now();
-    // What the layer does: note the use, and write it back when `note` says it is due.
-    let filled = store.lookup(&record.digest).await.unwrap().unwrap();
-    assert!(filled.last_used.note(at), "a first use is due");
-    let hit = store.lookup_now(&record.digest).unwrap().unwrap().unwrap();
-    assert_eq!(hit.last_used.get(), Some(at));
-    assert!(
-        !hit.last_used.note(at.plus(Duration::from_secs(1))),
-        "not due again within the interval: the store hears of it once"
-    );
-}
-
-#[tokio::test]
 async fn flush_writes_uses_noted_on_cached_records_back_to_the_store() {
     let shared = MemoryStore::new();
     let store =

@@ -197,3 +197,35 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{
+        record::TokenRecord,
+        role::Roles,
+        store::{CachingStore, MemoryStore, TokenStore},
+        time::Timestamp,
+        token::TokenPrefix,
+    };
+
+    #[tokio::test]
+    async fn a_use_noted_on_the_lookup_that_filled_the_cache_is_the_one_later_hits_see() {
+        let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
+            .lifetime(Duration::from_secs(60));
+        let (_, record) =
+            TokenRecord::issue(&TokenPrefix::default(), "acme", "a-1", Roles::full_access());
+        store.create(record.clone(), usize::MAX).await.unwrap();
+        let at = Timestamp::now();
+        // What the layer does: note the use, and write it back when `note` says it is due.
+        let filled = store.lookup(&record.digest).await.unwrap().unwrap();
+        assert!(filled.last_used.note(at), "a first use is due");
+        let hit = store.lookup_now(&record.digest).unwrap().unwrap().unwrap();
+        assert_eq!(hit.last_used.get(), Some(at));
+        assert!(
+            !hit.last_used.note(at.plus(Duration::from_secs(1))),
+            "not due again within the interval: the store hears of it once"
+        );
+    }
+}

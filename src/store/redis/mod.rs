@@ -54,10 +54,10 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// (deleted by hand, say) from the organization's set.
 ///
 /// Creation is one Lua script that counts the organization's live tokens against the limit and
-/// stores the token only below it, so instances sharing the Redis never pass the limit together;
-/// revocation is one Lua script that deletes the token
-/// only if it belongs to the given organization and then publishes its digest hex on
-/// `{prefix}revocations`: the store's [`RevocationFeed`](super::RevocationFeed), for
+/// stores the token only below it, so instances sharing the Redis never pass the limit together.
+/// Revocation is one Lua script that deletes the token only if it belongs to the given
+/// organization and then publishes its digest hex on `{prefix}revocations`: the store's
+/// [`RevocationFeed`](super::RevocationFeed), for
 /// [`CachingStore::listen_for_revocations`](super::CachingStore::listen_for_revocations).
 ///
 /// Several apps can share one Redis with different [key prefixes](RedisStore::key_prefix). The
@@ -86,11 +86,12 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 ///   [operation timeout](RedisStore::operation_timeout): the one failure that may have changed
 ///   something, since Redis may have received the command and applied it, or apply it later,
 ///   without its answer reaching the store. A create may have stored a token whose secret
-///   nobody received (listed, and counted towards the limit, until revoked); a revoke may have
-///   revoked; recording a JWT may have kept a record of one never handed out; revoking a user's
-///   JWTs may have taken effect, even after a retry made since (then with the first attempt's
-///   earlier cutoff). Retrying a revoke is safe: it answers `true` if this attempt revoked and
-///   `false` if the token or JWT was already gone, so after either the revocation holds.
+///   nobody received (listed, and counted towards the limit, until revoked). A revoke may have
+///   revoked, and recording a JWT may have kept a record of one never handed out. Revoking a
+///   user's JWTs may have taken effect, even after a retry made since (then with the first
+///   attempt's earlier cutoff). Retrying a revoke is safe: it answers `true` if this attempt
+///   revoked and `false` if the token or JWT was already gone, so after either the revocation
+///   holds.
 ///
 /// The [`ConnectionManager`] replaces a broken connection in the background, and a command
 /// refused a connection (so never sent) is sent once more on the new one, so the first

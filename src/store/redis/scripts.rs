@@ -31,12 +31,13 @@ impl Scripts {
 }
 
 /// Stores a token unless its organization holds the limit already: 1 if stored, 0 if not. Only
-/// a set at the limit is counted (and cleared of vanished ids), so a create usually reads nothing.
-/// Its first write adds data, so a Redis out of memory refuses the script before it changes
-/// anything (Redis checks memory at a script's first write only); the clearing comes last.
-/// KEYS[1] the token key, KEYS[2] the id key, KEYS[3] the organization's set; ARGV[1] the limit
-/// ('' for none), ARGV[2] the prefix, ARGV[3] the id, ARGV[4] the digest hex, ARGV[5] the record
-/// JSON, ARGV[6] the organization, ARGV[7] the last use ('' for none).
+/// a set at the limit is counted (and cleared of vanished ids), so a create usually reads
+/// nothing. Its first write adds data, so a Redis out of memory refuses the script before it
+/// changes anything (Redis checks memory at a script's first write only); the clearing comes
+/// last. `KEYS[1]` the token key, `KEYS[2]` the id key, `KEYS[3]` the organization's set;
+/// `ARGV[1]` the limit ('' for none), `ARGV[2]` the prefix, `ARGV[3]` the id, `ARGV[4]` the
+/// digest hex, `ARGV[5]` the record JSON, `ARGV[6]` the organization, `ARGV[7]` the last use
+/// ('' for none).
 const CREATE_SCRIPT: &str = r"
 local limit = tonumber(ARGV[1])
 local vanished = {}
@@ -69,7 +70,7 @@ return stored
 ";
 
 /// Lists an organization's tokens: `[record json, last_used or "", ...]`, dropping ids whose token
-/// is gone. KEYS[1] the organization's set; ARGV[1] the prefix.
+/// is gone. `KEYS[1]` the organization's set; `ARGV[1]` the prefix.
 const LIST_SCRIPT: &str = r"
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -94,8 +95,8 @@ return out
 
 /// Deletes a token if it belongs to the organization and announces it: 1 if deleted, else 0.
 /// It only deletes, so it runs on a Redis out of memory too.
-/// KEYS[1] the id key, KEYS[2] the organization's set; ARGV[1] the prefix, ARGV[2] the
-/// organization, ARGV[3] the id.
+/// `KEYS[1]` the id key, `KEYS[2]` the organization's set; `ARGV[1]` the prefix, `ARGV[2]` the
+/// organization, `ARGV[3]` the id.
 const REVOKE_SCRIPT: &str = r"
 local digest = redis.call('GET', KEYS[1])
 if not digest then
@@ -112,9 +113,9 @@ redis.call('PUBLISH', ARGV[1] .. 'revocations', digest)
 return 1
 ";
 
-/// Remembers a minted JWT until it expires. KEYS[1] its key, KEYS[2] its organization's set;
-/// ARGV[1] the record JSON, ARGV[2] the organization, ARGV[3] the expiry in milliseconds, ARGV[4]
-/// the jti.
+/// Remembers a minted JWT until it expires. `KEYS[1]` its key, `KEYS[2]` its organization's
+/// set; `ARGV[1]` the record JSON, `ARGV[2]` the organization, `ARGV[3]` the expiry in
+/// milliseconds, `ARGV[4]` the jti.
 const RECORD_JWT_SCRIPT: &str = r"
 redis.call('HSET', KEYS[1], 'record', ARGV[1], 'organization', ARGV[2], 'expires_at', ARGV[3])
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
@@ -122,8 +123,8 @@ redis.call('SADD', KEYS[2], ARGV[4])
 return 1
 ";
 
-/// An organization's minted JWTs still kept, dropping the jtis of expired ones. KEYS[1] the
-/// organization's set; ARGV[1] the prefix.
+/// An organization's minted JWTs still kept, dropping the jtis of expired ones. `KEYS[1]` the
+/// organization's set; `ARGV[1]` the prefix.
 const LIST_JWTS_SCRIPT: &str = r"
 local out = {}
 for _, jti in ipairs(redis.call('SMEMBERS', KEYS[1])) do
@@ -138,8 +139,9 @@ return out
 ";
 
 /// Revokes a JWT if it belongs to the organization, has not expired and is not revoked already,
-/// and announces it: 1 if revoked, else 0. KEYS[1] its key, KEYS[2] the revoked jtis' hash;
-/// ARGV[1] the organization, ARGV[2] the jti, ARGV[3] now in milliseconds, ARGV[4] the channel.
+/// and announces it: 1 if revoked, else 0. `KEYS[1]` its key, `KEYS[2]` the revoked jtis' hash;
+/// `ARGV[1]` the organization, `ARGV[2]` the jti, `ARGV[3]` now in milliseconds, `ARGV[4]` the
+/// channel.
 const REVOKE_JWT_SCRIPT: &str = r"
 local fields = redis.call('HMGET', KEYS[1], 'organization', 'expires_at')
 if fields[1] ~= ARGV[1] or tonumber(fields[2]) <= tonumber(ARGV[3]) then
@@ -153,8 +155,8 @@ return 1
 ";
 
 /// Revokes a user's JWTs issued before a cutoff and announces it, keeping the later of this
-/// cutoff and one already held (and the later time to forget). KEYS[1] the users' hash; ARGV[1]
-/// the field (organization and user), ARGV[2] 'cutoff forget_at', ARGV[3] the channel.
+/// cutoff and one already held (and the later time to forget). `KEYS[1]` the users' hash; `ARGV[1]`
+/// the field (organization and user), `ARGV[2]` 'cutoff forget_at', `ARGV[3]` the channel.
 const REVOKE_USER_JWTS_SCRIPT: &str = r"
 local cutoff, forget_at = string.match(ARGV[2], '^(%d+) (%d+)$')
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -171,8 +173,8 @@ return 1
 ";
 
 /// The JWT revocations in force, forgetting those past their time: `{{jti, expiry, ...},
-/// {field, 'cutoff forget_at', ...}}`. KEYS[1] the revoked jtis' hash, KEYS[2] the users' hash;
-/// ARGV[1] now in milliseconds.
+/// {field, 'cutoff forget_at', ...}}`. `KEYS[1]` the revoked jtis' hash, `KEYS[2]` the users' hash;
+/// `ARGV[1]` now in milliseconds.
 const JWT_REVOCATIONS_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
 local jtis, users = {}, {}
@@ -198,8 +200,8 @@ end
 return {jtis, users}
 ";
 
-/// Moves a token's `last_used` forward, never back. KEYS[1] the id key; ARGV[1] the prefix,
-/// ARGV[2] the time in milliseconds.
+/// Moves a token's `last_used` forward, never back. `KEYS[1]` the id key; `ARGV[1]` the prefix,
+/// `ARGV[2]` the time in milliseconds.
 const RECORD_USE_SCRIPT: &str = r"
 local digest = redis.call('GET', KEYS[1])
 if not digest then

@@ -1,5 +1,5 @@
-//! [`SqlStore`]: tokens kept in an SQL database, so they survive restarts: [`SqliteStore`] (an
-//! embedded file, feature `sqlite`) and [`PostgresStore`] (shared by many instances, feature
+//! [`SqlStore`]: tokens kept in an SQL database, so they survive restarts: `SqliteStore` (an
+//! embedded file, feature `sqlite`) and `PostgresStore` (shared by many instances, feature
 //! `postgres`).
 //!
 //! One implementation serves both. What they share lives here and beside it: the token and JWT
@@ -99,6 +99,17 @@ pub const DEFAULT_TABLE_PREFIX: &str = "impersonation_";
 /// whether a commit the disk failed to flush survives a crash is the disk's to say.
 ///
 /// Clones share the connection pool.
+///
+#[cfg_attr(feature = "sqlite", doc = "[`SqliteStore`]: SqliteStore")]
+#[cfg_attr(
+    not(feature = "sqlite"),
+    doc = "[`SqliteStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.SqliteStore.html"
+)]
+#[cfg_attr(feature = "postgres", doc = "[`PostgresStore`]: PostgresStore")]
+#[cfg_attr(
+    not(feature = "postgres"),
+    doc = "[`PostgresStore`]: https://docs.rs/tower-impersonation/latest/tower_impersonation/store/type.PostgresStore.html"
+)]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub struct SqlStore<DB: SqlDatabase> {
     pool: Pool<DB>,

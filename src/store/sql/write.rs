@@ -54,8 +54,8 @@ where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     /// Takes a connection from `pool` and begins a transaction holding `lock` (see
-    /// [`Dialect::begin_write`](super::database::Dialect::begin_write)), all within `timeout`, which then bounds the steps before the
-    /// commit.
+    /// [`Dialect::begin_write`](super::database::Dialect::begin_write)), all within `timeout`,
+    /// which then bounds the steps before the commit.
     pub(super) async fn begin(
         pool: &Pool<DB>,
         lock: Option<&str>,
