@@ -2,7 +2,7 @@
 //! and, for the commands it prints, `curl` itself.
 
 #[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+#[allow(dead_code, reason = "the binary uses parts this test does not")]
 mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]

@@ -2,7 +2,7 @@
 //! all of a user's (the seed's bare form among them), and the organization's live ones listed.
 
 #[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+#[allow(dead_code, reason = "the binary uses parts this test does not")]
 mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]
