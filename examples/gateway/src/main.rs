@@ -188,7 +188,7 @@ async fn serve<St: TokenStore + Clone>(
     let router = app::router(gateway);
     let served = if logged {
         // Around the whole app, so every line logged while a request is served names its
-        // client; not through `Router::layer`, which wraps each route and costs every request
+        // client. Not through `Router::layer`, which wraps each route and costs every request
         // a clone of the route's boxed service.
         let app = audit_log::request_client::WithClientLayer.layer(router);
         app::serve(listener, app, limits, shutdown_signal()).await
