@@ -291,7 +291,7 @@ fn layer_group(c: &mut Criterion) {
     });
     drop((ours, small_store));
 
-    // Built only when a 1m function is selected: a million tokens take seconds and ~1 GB.
+    // Built only when a 1m function is selected: a million tokens are slow to make and large.
     let big = std::cell::OnceCell::new();
     let big = || {
         big.get_or_init(|| {

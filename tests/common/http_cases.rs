@@ -1,6 +1,6 @@
 //! What the axum and hyper layer tests share: an inner service that tells what it saw, a real
-//! HTTP client, and the table of requests with the answers issue 2 documents, which both servers
-//! must give alike.
+//! HTTP client, and the table of requests with the answers README's table documents, which both
+//! servers must give alike.
 
 use std::time::Duration;
 
@@ -177,7 +177,7 @@ fn case(says: &'static str, headers: Vec<(&'static str, Vec<u8>)>, expect: Expec
     }
 }
 
-/// Every answer issue 2 documents for an HTTP request, with the tokens of `tokens`.
+/// Every answer README's table documents for an HTTP request, with the tokens of `tokens`.
 pub fn documented_cases(tokens: &Tokens) -> Vec<Case> {
     let full = tokens.full.as_str();
     let read_only = tokens.read_only.as_str();

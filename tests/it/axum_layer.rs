@@ -1,5 +1,6 @@
-//! The layer in a real axum server on loopback, driven by a real HTTP client: every answer issue 2
-//! documents, and what axum users reach for (`route_layer`, the extractor, the options).
+//! The layer in a real axum server on loopback, driven by a real HTTP client: every answer
+//! README's table documents, and what axum users reach for (`route_layer`, the extractor, the
+//! options).
 
 use crate::common::{http_cases, servers::serve, world};
 

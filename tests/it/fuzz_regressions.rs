@@ -549,12 +549,10 @@ async fn a_member_named_twice_is_400_for_both_services_and_stores_nothing() {
 // ---- inputs the fuzz targets found, kept as they were found ----
 
 /// `fuzz/regressions/jwt/signed_claims_with_invalid_utf8_in_an_ignored_field`: a token the key did
-/// sign, whose claims hold an unknown member with invalid UTF-8 in a key. serde_json skips ignored
-/// members without checking their UTF-8, so jsonwebtoken accepts the claims. The fuzz target's
-/// oracle, which parsed the claims strictly, took this for a forgery; it is not one: the token is
-/// judged by its signature (its unknown role `" ead:*"` makes the layer refuse it), a variant with
-/// a valid role acts only as the user it names, and the same bytes signed with another key are
-/// refused.
+/// sign, whose claims hold an unknown member with invalid UTF-8 in a key, which serde_json skips
+/// without checking. It is no forgery, and is judged by its signature like any other token: its
+/// unknown role `" ead:*"` makes the layer refuse it, a variant with a valid role acts only as
+/// the user it names, and the same bytes signed with another key are refused.
 #[tokio::test]
 async fn a_signed_jwt_whose_ignored_claims_hold_invalid_utf8_acts_only_as_its_user() {
     let found: &[u8] = b"{\"user_id\": \"b-1\", \"exp\": 4102444800, \"iat\": 1, \"jti\": \"x\", \

@@ -1,8 +1,7 @@
 //! Impersonation never outlives or exceeds its grant: a credential dies with its admin's role, a
 //! narrowed token acts as its members only, and protected routes are never made while
-//! impersonating. Real axum servers on loopback, with
-//! tokens and JWTs, on the memory store and on a cache over SQLite, with a directory that answers
-//! at once and one that has to be waited on.
+//! impersonating. Real axum servers on loopback, with tokens and JWTs, on the memory store and on
+//! a cache over SQLite, with a directory that answers at once and one that has to be waited on.
 
 use crate::common::{http_cases, world};
 
@@ -128,9 +127,9 @@ where
         .audit(heard.audit())
 }
 
-/// Ada's credentials work; once she is demoted they are refused as invalid, with the reason
-/// `actor_not_admin`, while Ann's keep working; once she is removed likewise; restored, hers work
-/// again.
+/// Ada's credentials work. Once she is demoted, and again once she is removed, they are refused
+/// as invalid with the reason `actor_not_admin` while Ann's keep working. Once she is an admin
+/// again, they work again.
 async fn credentials_die_with_their_admin_s_role<St, D, A, P>(
     store: St,
     directory: StaticDirectory,

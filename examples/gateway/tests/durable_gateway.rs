@@ -4,7 +4,11 @@
 
 mod gateway_process;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use http::StatusCode;
 use sqlx::{Connection, SqliteConnection};
@@ -68,7 +72,12 @@ async fn kill_9_during_a_burst_of_creates_loses_no_token_answered_200() {
             }
         });
     }
+    let started = Instant::now();
     while answered.lock().await.len() < KILL_AFTER {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "fewer than {KILL_AFTER} creations answered within 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     gateway.kill_9();

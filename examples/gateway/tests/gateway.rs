@@ -2,13 +2,18 @@
 //! and, for the commands it prints, `curl` itself.
 
 #[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+#[allow(dead_code, reason = "the binary uses parts this test does not")]
 mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]
 mod independent_jwt;
 
-use std::{num::NonZeroU32, process::Command, sync::Arc};
+use std::{
+    num::NonZeroU32,
+    process::Command,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -384,16 +389,35 @@ async fn a_users_file_gives_keys_and_aliases() {
     );
 }
 
+/// What `pair` (two requests, one after the other) answers when both reach the gateway within
+/// one second, the period of a limit of one request a second. A busy machine may part them by
+/// more, and the limit then rightly lets the second through: such a pair is sent again once the
+/// limit has refilled, five times at most.
+async fn within_one_second<T>(mut pair: impl AsyncFnMut() -> T) -> T {
+    for _ in 0..5 {
+        let started = Instant::now();
+        let answer = pair().await;
+        if started.elapsed() < Duration::from_secs(1) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    panic!("no two requests reached the gateway within one second in five tries");
+}
+
 #[tokio::test]
 async fn a_client_past_the_rate_limit_gets_429_with_retry_after() {
     // One request a second: the guess passes to the layer, what follows within the second not.
     let gateway = start_with(DEMO_USERS, NonZeroU32::new(1)).await;
     let guess = "Bearer GINT:IMP:00000000-0000-4000-8000-000000000000:bob@example.com";
-    assert_eq!(gateway.whoami(guess).await.0, StatusCode::UNAUTHORIZED);
-    let request = Request::get(format!("{}/healthz", gateway.base))
-        .body(Full::default())
-        .unwrap();
-    let response = gateway.client.request(request).await.unwrap();
+    let response = within_one_second(async || {
+        assert_eq!(gateway.whoami(guess).await.0, StatusCode::UNAUTHORIZED);
+        let request = Request::get(format!("{}/healthz", gateway.base))
+            .body(Full::default())
+            .unwrap();
+        gateway.client.request(request).await.unwrap()
+    })
+    .await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key("retry-after"));
 }
@@ -409,8 +433,11 @@ async fn a_grpc_client_past_the_rate_limit_gets_resource_exhausted() {
             .unwrap()
     };
     // The first call spends the second's one request; the next is refused in gRPC's terms.
-    gateway.client.request(grpc_check()).await.unwrap();
-    let response = gateway.client.request(grpc_check()).await.unwrap();
+    let response = within_one_second(async || {
+        gateway.client.request(grpc_check()).await.unwrap();
+        gateway.client.request(grpc_check()).await.unwrap()
+    })
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["grpc-status"], "8");
     assert!(response.headers().contains_key("retry-after"));

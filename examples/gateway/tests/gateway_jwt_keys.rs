@@ -4,7 +4,7 @@
 //! alone; an HS256 gateway publishes an empty set; a bad key is a clear error at start.
 
 #[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+#[allow(dead_code, reason = "the binary uses parts this test does not")]
 mod app;
 mod gateway_app;
 

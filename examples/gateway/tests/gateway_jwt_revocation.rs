@@ -1,8 +1,8 @@
 //! Ending impersonation JWTs through the example gateway, served on loopback: one by its `jti`,
-//! all of a user's (the seed's bare form among them), and the organization's live ones listed.
+//! all of a user's (the bare form among them), and the organization's live ones listed.
 
 #[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "main.rs uses parts this test does not")]
+#[allow(dead_code, reason = "the binary uses parts this test does not")]
 mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]
@@ -153,7 +153,8 @@ async fn only_an_admin_of_the_organization_and_never_an_impersonated_caller_revo
 async fn revoking_a_users_jwts_ends_the_seed_form_too_and_spares_later_ones() {
     let gateway = start().await;
     let (minted, _) = gateway.mint().await;
-    // A JWT in the seed's exact form, minted elsewhere with the same secret.
+    // A JWT in the bare form (header `{"alg":"HS256"}`, claims `user_id` and `exp` only), minted
+    // elsewhere with the same secret.
     let exp = Timestamp::now().as_secs() + 1800;
     let seed_form = seed_style_jwt(&json!({"user_id": BOB_ID, "exp": exp}), SECRET);
     assert_eq!(gateway.whoami(&seed_form).await, StatusCode::OK);

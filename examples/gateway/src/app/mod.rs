@@ -1,5 +1,6 @@
 //! The example gateway's app: the routes, the app's own authentication, and the impersonation
-//! layer in front of both. `main.rs` reads the flags and serves it; `tests/gateway.rs` drives it.
+//! layer in front of both. `main.rs` serves it as the flags `cli.rs` reads say, and
+//! `tests/gateway.rs` drives it.
 
 pub mod accounts;
 pub mod banner;

@@ -87,8 +87,8 @@ impl Principal {
 }
 
 /// The whoami answer, written piece by piece rather than through a `Serialize` type: its strings
-/// are ids and names, which serde_json escapes a byte at a time through a table, half the
-/// answer's cost. A string with nothing to escape is copied whole; any other is serde_json's.
+/// are ids and names that rarely need escaping, which serde_json checks a byte at a time. A
+/// string with nothing to escape is copied whole, and any other is written by serde_json.
 struct JsonWriter(Vec<u8>);
 
 impl JsonWriter {

@@ -1,10 +1,10 @@
 //! The audit trail written as log lines straight from an [`Audit`]: the impersonation layer's
 //! decisions and the admins' changes through the services, the same lines the crate's
-//! `TracingAudit` events make through the subscriber, at half the cost for the decisions every
-//! impersonated request pays for. No `tracing` event is built, sent through the subscriber's
-//! layers and taken apart again field by field, and the request's span is written from the
-//! client's address the request runs with ([`RequestSpan`]), not looked up in a registry. The
-//! fields naming who acted as whom are rendered once per identity and thread ([`LastIdentity`]).
+//! `TracingAudit` events make through the subscriber. Every impersonated request pays for its
+//! decision's line, so none is a `tracing` event built and taken apart again field by field.
+//! The request's span is written from the client's address the request runs with
+//! ([`RequestSpan`]), and the fields naming who acted as whom are rendered once per identity
+//! and thread ([`LastIdentity`]).
 
 use std::cell::RefCell;
 
@@ -146,7 +146,7 @@ fn write_admin_change(fields: &mut Visitor<'_>, outcome: &AuditOutcome<'_>) {
 
 /// The identity fields of the last request this thread wrote an acceptance of, rendered: a token
 /// or JWT in steady use names the same actor, user and organization on every request, and
-/// comparing them costs a fraction of writing them again (escaping checks, the token id's hex).
+/// comparing them is cheaper than writing them again (escaping checks, the token id's hex).
 #[derive(Default)]
 struct LastIdentity {
     json: bool,

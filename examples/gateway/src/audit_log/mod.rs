@@ -29,8 +29,8 @@ pub use thread_buffers::Lines;
 use thread_buffers::Writer;
 
 /// Lines each thread may have waiting for the writer thread before its new ones are dropped
-/// (and counted): about 25 MB of audit lines a thread, more than half a second of the
-/// gateway's best rate on two cores.
+/// (and counted): about 25 MB of audit lines a thread, room for the writer to pause a moment
+/// while the gateway serves at its busiest.
 pub const LINES_PER_THREAD: usize = 64_000;
 
 /// How often the count of dropped lines is looked at.

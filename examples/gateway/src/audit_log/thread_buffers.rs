@@ -183,10 +183,10 @@ impl Shared {
         taken.resize_with(buffers.len(), Buffer::default);
         let mut batches = taken.iter_mut();
         buffers.retain(|buffer| {
-            // An ended thread has dropped its handle: only this list holds its buffer. Read before
-            // the swap, so nothing is appended after it; a thread that ends after the swap may
-            // still append, and its buffer is kept for the next pass. (The fence pairs with the
-            // handle's release on drop: the thread's last line is seen.)
+            // An ended thread has dropped its handle, so only this list holds its buffer. The
+            // count is read before the swap, so an ended thread appends nothing after it, and a
+            // thread that ends after the swap keeps its buffer for the next pass. The fence pairs
+            // with the handle's release on drop, so the thread's last line is seen.
             let ended = Arc::strong_count(buffer) == 1;
             atomic::fence(Ordering::Acquire);
             if let Some(batch) = batches.next() {
