@@ -106,17 +106,17 @@ where
     P: ImpersonationPolicy,
 {
     fn check_now<'h>(&self, credential: Credential<'h>, head: &RequestHead<'_>) -> CheckedNow<'h> {
-        let now = Timestamp::now_coarse();
         match credential {
             Credential::Opaque {
                 secret,
                 user,
                 source,
-            } => self.token_now(credential, secret, user, source, head, now),
-            Credential::Jwt(token) => match self.verified(token, now) {
+            } => self.token_now(credential, secret, user, source, head),
+            Credential::Jwt(token) => match self.verified(token, Timestamp::now_coarse()) {
                 Ok(claims) => self.jwt_now(claims, head),
                 Err(rejection) => CheckedNow::Decided(Err(rejection)),
             },
+            // Reading the credential checked the claims' times: no clock to read again.
             Credential::KnownJwt(claims) => self.jwt_now(claims, head),
             Credential::Absent => CheckedNow::Decided(Err(INVALID_TOKEN)),
         }

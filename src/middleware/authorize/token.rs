@@ -34,8 +34,8 @@ where
         user: &'h str,
         source: CredentialSource,
         head: &RequestHead<'_>,
-        now: Timestamp,
     ) -> CheckedNow<'h> {
+        let now = Timestamp::now_coarse();
         let Some(found) = self.store.lookup_now(&TokenDigest::of(&secret)) else {
             return CheckedNow::Wait(credential);
         };
