@@ -26,6 +26,7 @@ use self::{
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
+    detached::run_to_end,
     reply::{NOT_ADMIN, ServiceFuture, UNAVAILABLE, caller, empty, read_body},
     router::{MountPath, Resource, resource},
 };
@@ -167,12 +168,14 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let service = self.clone();
-        Box::pin(async move {
-            Ok(match service.handle(request).await {
+        let work = async move {
+            match service.handle(request).await {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
-            })
-        })
+            }
+        };
+        let failed = || ApiError::from(UNAVAILABLE).into_response();
+        Box::pin(async move { Ok(run_to_end(work, failed).await) })
     }
 }
 

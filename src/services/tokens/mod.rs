@@ -23,6 +23,7 @@ use self::{
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
+    detached::run_to_end,
     members::{Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
@@ -190,7 +191,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let service = self.clone();
-        Box::pin(async move { Ok(service.handle(request).await) })
+        let work = async move { service.handle(request).await };
+        Box::pin(async move { Ok(run_to_end(work, || error_json(UNAVAILABLE)).await) })
     }
 }
 
