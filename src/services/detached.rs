@@ -15,7 +15,10 @@ where
 {
     #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-        // Dropping a JoinHandle detaches its task; it never cancels it.
+        use tracing::{Instrument as _, instrument::WithSubscriber as _};
+        // In the caller's span and subscriber, as if inline. Dropping a JoinHandle detaches its
+        // task; it never cancels it.
+        let work = work.in_current_span().with_current_subscriber();
         return match runtime.spawn(work).await {
             Ok(answer) => answer,
             Err(error) => {
@@ -46,6 +49,7 @@ mod tests {
     };
 
     use tokio::sync::{Notify, oneshot};
+    use tracing::{Instrument as _, Span};
 
     use super::run_to_end;
 
@@ -70,6 +74,16 @@ mod tests {
             .await
             .expect("the work went on after its caller left")
             .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_runs_in_the_callers_span_and_subscriber() {
+        let _subscriber = tracing::subscriber::set_default(tracing_subscriber::registry());
+        let work = async { Span::current().metadata().map(|span| span.name()) };
+        let seen = run_to_end(work, || None)
+            .instrument(tracing::info_span!("request"))
+            .await;
+        assert_eq!(seen, Some("request"));
     }
 
     #[tokio::test]
