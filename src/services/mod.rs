@@ -38,6 +38,7 @@
 //! ```
 
 mod caller;
+mod detached;
 mod json;
 mod jwks;
 mod members;

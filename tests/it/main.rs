@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abandoned_requests;
 mod axum_layer;
 #[cfg(feature = "axum")]
 mod axum_services;

@@ -21,6 +21,8 @@ use tower::{Service, ServiceExt, service_fn};
 use tower_impersonation::{
     Actor, AuditEvent, AuditOutcome, CredentialSource, ImpersonatedUser, ImpersonationLayer,
     MemoryStore, Roles, StaticDirectory, Timestamp, TokenPrefix, TokenRecord, TokenStore,
+    UserDirectory,
+    directory::{DirectoryError, Member, UserWithMemberships},
     jwt::JwtKeys,
     services::{Caller, OrganizationImpersonationService, TokenService},
 };
@@ -581,6 +583,47 @@ async fn only_an_admin_of_that_organization_may_ask() {
             .await
             .0,
         StatusCode::FORBIDDEN
+    );
+}
+
+/// A directory with a bug: every lookup panics.
+struct PanickingDirectory;
+
+impl UserDirectory for PanickingDirectory {
+    async fn resolve(&self, _: &str, _: &str) -> Result<Option<Member>, DirectoryError> {
+        panic!("a bug in the directory")
+    }
+
+    async fn user_by_id(&self, _: &str) -> Result<Option<UserWithMemberships>, DirectoryError> {
+        panic!("a bug in the directory")
+    }
+}
+
+#[tokio::test]
+async fn work_that_panics_answers_503_with_retry_after_and_stores_nothing() {
+    let store = MemoryStore::new();
+    let tokens = TokenService::new(store.clone(), PanickingDirectory);
+    let narrowed = request(Method::POST, BASE, Some(admin()), r#"{"users": ["Bob"]}"#);
+    let (status, json, response) = send(&tokens, narrowed).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert!(store.is_empty());
+
+    let jwts = OrganizationImpersonationService::new(
+        PanickingDirectory,
+        JwtKeys::hs256(SECRET).unwrap(),
+        store.clone(),
+    );
+    let (status, json, response) = send(&jwts, jsonapi_request(Some(admin()), &ask("Bob"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{json}");
+    assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    assert_eq!(json["errors"][0]["status"], "503", "{json}");
+    assert!(
+        store
+            .list_jwts(ACME, Timestamp::now())
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

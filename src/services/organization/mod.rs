@@ -26,6 +26,7 @@ use self::{
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
+    detached::run_to_end,
     reply::{NOT_ADMIN, ServiceFuture, UNAVAILABLE, caller, empty, read_body},
     router::{MountPath, Resource, resource},
 };
@@ -65,6 +66,11 @@ use crate::{
 /// Each JWT issued or ended is told to the service's [`Audit`] (by default
 /// [`TracingAudit`](crate::TracingAudit)). Every error is a JSON:API error document; a store
 /// that cannot answer is 503 with `Retry-After`.
+///
+/// Once started, a request runs to its end even if the client goes away and the server drops
+/// the response future: on a tokio runtime it is a task of its own (with the `sqlite`, `postgres`
+/// or `redis` feature, which bring the crate's `tokio` dependency), so every change the store
+/// confirms is audited; otherwise dropping the future drops the request's work.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,
@@ -167,12 +173,14 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let service = self.clone();
-        Box::pin(async move {
-            Ok(match service.handle(request).await {
+        let work = async move {
+            match service.handle(request).await {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
-            })
-        })
+            }
+        };
+        let failed = || ApiError::from(UNAVAILABLE).into_response();
+        Box::pin(async move { Ok(run_to_end(work, failed).await) })
     }
 }
 

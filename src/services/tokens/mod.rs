@@ -23,6 +23,7 @@ use self::{
 use super::{
     DEFAULT_BODY_LIMIT,
     caller::Caller,
+    detached::run_to_end,
     members::{Members, Unresolved},
     reply::{
         NOT_ADMIN, Refusal, ServiceFuture, UNAVAILABLE, caller, empty, error_json,
@@ -62,6 +63,11 @@ pub const DEFAULT_MAX_TOKENS_PER_ORGANIZATION: usize = 1000;
 ///
 /// Each token created or revoked is told to the service's [`Audit`] (by default
 /// [`TracingAudit`](crate::TracingAudit)).
+///
+/// Once started, a request runs to its end even if the client goes away and the server drops
+/// the response future: on a tokio runtime it is a task of its own (with the `sqlite`, `postgres`
+/// or `redis` feature, which bring the crate's `tokio` dependency), so every change the store
+/// confirms is audited; otherwise dropping the future drops the request's work.
 #[derive(Debug)]
 pub struct TokenService<St> {
     store: Arc<St>,
@@ -190,7 +196,8 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let service = self.clone();
-        Box::pin(async move { Ok(service.handle(request).await) })
+        let work = async move { service.handle(request).await };
+        Box::pin(async move { Ok(run_to_end(work, || error_json(UNAVAILABLE)).await) })
     }
 }
 
