@@ -5,15 +5,13 @@ use std::future::Future;
 
 /// Runs `work` to its end even if the returned future is dropped first (a client that went away):
 /// as a task of the running tokio runtime, or inline where there is none (then dropping the
-/// future drops the work, as in a build without the `tokio` dependency). A task that panics or
-/// is cancelled answers `failed()`.
+/// future drops the work). A task that panics or is cancelled answers `failed()`.
 pub(crate) async fn run_to_end<T, W, F>(work: W, failed: F) -> T
 where
     T: Send + 'static,
     W: Future<Output = T> + Send + 'static,
     F: FnOnce() -> T,
 {
-    #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         use tracing::{Instrument as _, instrument::WithSubscriber as _};
         // In the caller's span and subscriber, as if inline. Dropping a JoinHandle detaches its
@@ -29,13 +27,10 @@ where
             }
         };
     }
-    // Without tokio there is no task that could fail.
-    #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "redis")))]
-    let _ = failed;
     work.await
 }
 
-#[cfg(all(test, any(feature = "sqlite", feature = "postgres", feature = "redis")))]
+#[cfg(test)]
 mod tests {
     use std::{
         future::Future as _,

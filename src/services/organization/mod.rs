@@ -68,9 +68,8 @@ use crate::{
 /// that cannot answer is 503 with `Retry-After`.
 ///
 /// Once started, a request runs to its end even if the client goes away and the server drops
-/// the response future: on a tokio runtime it is a task of its own (with the `sqlite`, `postgres`
-/// or `redis` feature, which bring the crate's `tokio` dependency), so every change the store
-/// confirms is audited; otherwise dropping the future drops the request's work.
+/// the response future: on a tokio runtime it is a task of its own, so every change the store
+/// confirms is audited. Elsewhere dropping the future drops the request's work.
 pub struct OrganizationImpersonationService<D, St> {
     directory: Arc<D>,
     store: St,

@@ -65,9 +65,8 @@ pub const DEFAULT_MAX_TOKENS_PER_ORGANIZATION: usize = 1000;
 /// [`TracingAudit`](crate::TracingAudit)).
 ///
 /// Once started, a request runs to its end even if the client goes away and the server drops
-/// the response future: on a tokio runtime it is a task of its own (with the `sqlite`, `postgres`
-/// or `redis` feature, which bring the crate's `tokio` dependency), so every change the store
-/// confirms is audited; otherwise dropping the future drops the request's work.
+/// the response future: on a tokio runtime it is a task of its own, so every change the store
+/// confirms is audited. Elsewhere dropping the future drops the request's work.
 #[derive(Debug)]
 pub struct TokenService<St> {
     store: Arc<St>,
