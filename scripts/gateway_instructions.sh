@@ -5,8 +5,12 @@
 # scripts/load.sh's requests/s on a shared machine. The kernel's share (TCP, the log file's
 # writes) is not counted.
 #
+# With REFERENCE (a git revision, or the path of a gateway binary built from one; see
+# reference_gateway.sh) the reference gateway is counted too, and each case's change from it.
+#
 #   scripts/gateway_instructions.sh              # 2,000 requests per case
 #   REQUESTS=5000 scripts/gateway_instructions.sh
+#   REFERENCE=2292d59 scripts/gateway_instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +26,9 @@ if ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 cargo build --release -p impersonation-gateway
-gateway_binary="$PWD/target/release/impersonation-gateway"
+current_binary="$PWD/target/release/impersonation-gateway"
+reference_binary=""
+[[ -n "${REFERENCE:-}" ]] && reference_binary="$(scripts/reference_gateway.sh "$REFERENCE")"
 work="$(mktemp -d)"
 gateway=""
 trap '[[ -n "$gateway" ]] && kill "$gateway" 2>/dev/null; rm -rf "$work"' EXIT
@@ -35,7 +41,7 @@ count() {
     # In the temporary folder: the default store's impersonation.db and key go there, not into
     # the checkout.
     (cd "$work" && exec valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
-        "$gateway_binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
+        "$binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
         >"$work/stdout" 2>"$work/stderr") &
     gateway=$!
     for _ in $(seq 300); do
@@ -82,11 +88,31 @@ EOF
     total="$(cat "$work"/callgrind.*.* | awk '/^summary:/ { sum += $2 } END { print sum }')"
     [[ -n "${KEEP:-}" ]] && cp "$work"/callgrind.*.* "$KEEP.$config.$credential"
     rm -f "$work"/callgrind.*
-    printf '%-6s %-6s %10.0f\n' "$config" "$credential" "$(python3 -c "print($total / $requests)")"
+    python3 -c "print(round($total / $requests))"
 }
 
-printf '%-6s %-6s %10s\n' config cred instr/req
+# "config cred instr/req", and the reference's count and the change from it when there is one.
+report() {
+    local config="$1" credential="$2" current reference
+    shift 2
+    binary="$current_binary"
+    current="$(count "$config" "$credential" "$@")"
+    if [[ -z "$reference_binary" ]]; then
+        printf '%-6s %-6s %10s\n' "$config" "$credential" "$current"
+        return
+    fi
+    binary="$reference_binary"
+    reference="$(count "ref-$config" "$credential" "$@")"
+    printf '%-6s %-6s %10s %10s %+8d\n' "$config" "$credential" "$current" "$reference" \
+        "$((current - reference))"
+}
+
+if [[ -n "$reference_binary" ]]; then
+    printf '%-6s %-6s %10s %10s %8s\n' config cred instr/req reference change
+else
+    printf '%-6s %-6s %10s\n' config cred instr/req
+fi
 for credential in ${CREDENTIALS:-plain token jwt}; do
-    count audit "$credential" --audit-log "$work/audit.log"
-    count quiet "$credential" --quiet
+    report audit "$credential" --audit-log "$work/audit.log"
+    report quiet "$credential" --quiet
 done
