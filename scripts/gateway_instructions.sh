@@ -38,9 +38,10 @@ trap '[[ -n "$gateway" ]] && kill "$gateway" 2>/dev/null; rm -rf "$work"' EXIT
 count() {
     local config="$1" credential="$2"
     shift 2
-    # In the temporary folder: the default store's impersonation.db and key go there, not into
-    # the checkout.
-    (cd "$work" && exec valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
+    # In a fresh folder: the default store's impersonation.db and key go there, not into the
+    # checkout, and no gateway opens another's database.
+    rm -rf "$work/run" && mkdir "$work/run"
+    (cd "$work/run" && exec valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" \
         "$binary" --addr "127.0.0.1:$port" --rate-limit 0 "$@" \
         >"$work/stdout" 2>"$work/stderr") &
     gateway=$!

@@ -54,6 +54,14 @@ pub enum CredentialSource {
 }
 
 impl CredentialSource {
+    /// Whether the user came in the user header.
+    pub(crate) const fn has_user_header(self) -> bool {
+        matches!(
+            self,
+            CredentialSource::UserHeader | CredentialSource::HeaderAndSuffix
+        )
+    }
+
     /// The source's name in audit events: `user_header`, `token_suffix`, `header_and_suffix` or
     /// `jwt`.
     ///

@@ -112,7 +112,7 @@ where
             Decision::PassOn => ResponseFuture::inner(self.inner.call(request)),
             Decision::Accept(user) => {
                 self.audit(AuditOutcome::Accepted(&user), &request);
-                self.shared.checks.clean(request.headers_mut());
+                self.shared.checks.clean(request.headers_mut(), &user);
                 request.extensions_mut().insert(user);
                 ResponseFuture::inner(self.inner.call(request))
             }

@@ -49,8 +49,8 @@ pub(crate) trait Authorize: Send + Sync + 'static {
     /// The verdict, waiting on the backends.
     fn authorize(self: Arc<Self>, credential: OwnedCredential, parts: Parts) -> AuthorizeFuture;
 
-    /// Removes what must not reach the inner service of an accepted request.
-    fn clean(&self, headers: &mut HeaderMap);
+    /// Removes what must not reach the inner service of a request accepted as `user`.
+    fn clean(&self, headers: &mut HeaderMap, user: &ImpersonatedUser);
 
     /// Tells the configured [`Audit`](crate::Audit) of a decision.
     fn audit(&self, event: &AuditEvent<'_>);
@@ -134,15 +134,18 @@ where
                 Err(rejection) => AuditOutcome::Refused(rejection),
             };
             self.audit(&AuditEvent::of(outcome, &parts));
-            if verdict.is_ok() {
-                self.clean(&mut parts.headers);
+            if let Ok(user) = &verdict {
+                self.clean(&mut parts.headers, user);
             }
             (parts, verdict)
         })
     }
 
-    fn clean(&self, headers: &mut HeaderMap) {
-        headers.remove(&self.user_header);
+    fn clean(&self, headers: &mut HeaderMap, user: &ImpersonatedUser) {
+        // Reading the credential refused a user header anywhere else, and more than one.
+        if user.source().has_user_header() {
+            headers.remove(&self.user_header);
+        }
         if self.strip_authorization {
             headers.remove(AUTHORIZATION);
         }
