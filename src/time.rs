@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn formats_match_the_seeds() {
+    fn formats_are_rfc_3339_to_the_second_and_the_listings_millisecond_form() {
         // The JSON:API endpoint's example JWT expires at 1637681900, an hour after it was made.
         let created = Timestamp::from_secs(1_637_681_900 - 3600);
         assert_eq!(created.to_rfc3339_seconds(), "2021-11-23T14:38:20Z");

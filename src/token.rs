@@ -253,7 +253,7 @@ mod tests {
     }
 
     #[test]
-    fn generated_token_has_the_seed_format_and_parses_back() {
+    fn generated_token_is_the_prefix_and_a_v4_uuid_and_parses_back() {
         let prefix = TokenPrefix::default();
         let token = TokenSecret::generate(&prefix);
         let text = token.expose();

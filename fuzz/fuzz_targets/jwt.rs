@@ -2,11 +2,11 @@
 //! `JwtKeys::verify` for a one-key set, a set with another key, and a rotated set with key ids.
 //!
 //! Input: `mode cut1 <a> cut2 <b> <c>`; mode (bits 0-2) builds the token from the parts:
-//! 0 the raw bytes `a b c`; 1 the seed's header, claims `a`, signature bytes `b` (unsigned);
-//! 2 header `a`, claims `b`, signed with the key; 3 the seed's header, claims `a`, signed with the
-//! key; 4 the same signed with another key; 5 header `a`, claims `b`, signed with another key;
-//! 6 a valid token with bytes overwritten at (position, byte) pairs from `a`; 7 a valid token
-//! followed by `a`.
+//! 0 the raw bytes `a b c`; 1 the header `{"alg":"HS256"}`, claims `a`, signature bytes `b`
+//! (unsigned); 2 header `a`, claims `b`, signed with the key; 3 the header `{"alg":"HS256"}`,
+//! claims `a`, signed with the key; 4 the same signed with another key; 5 header `a`, claims
+//! `b`, signed with another key; 6 a valid token with bytes overwritten at (position, byte)
+//! pairs from `a`; 7 a valid token followed by `a`.
 //!
 //! Checks: the layer answers 200, 400, 401 or 403; it impersonates only with a token whose
 //! signature an independent HMAC-SHA256 check accepts under the configured key, with header
@@ -350,7 +350,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 use common::{
-    App, BOB_ID, JWT_SECRET, LAYER_STATUSES, OTHER_SECRET, SEED_HEADER, b64, sign_segments,
+    App, BARE_HEADER, BOB_ID, JWT_SECRET, LAYER_STATUSES, OTHER_SECRET, b64, sign_segments,
 };
 use http::{HeaderValue, Request, StatusCode};
 use http_body_util::Full;
@@ -376,7 +376,7 @@ struct World {
     other: JwtKeys,
     /// Signs with `JWT_SECRET` as `k1`, still verifies `OTHER_SECRET` as `k0`.
     rotated: JwtKeys,
-    /// Bob's token, valid for an hour, in the seed's form.
+    /// Bob's token, valid for an hour, in the bare `{user_id, exp}` form.
     valid: String,
 }
 
@@ -397,7 +397,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
             .unwrap()
             .with_previous_key(Some("k0"), OTHER_SECRET)
             .unwrap(),
-        valid: sign_segments(SEED_HEADER, &b64(claims.to_string().as_bytes()), JWT_SECRET),
+        valid: sign_segments(BARE_HEADER, &b64(claims.to_string().as_bytes()), JWT_SECRET),
     }
 });
 
@@ -467,10 +467,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let token: Vec<u8> = match mode & 0b111 {
         0 => [a, b, c].concat(),
-        1 => format!("{SEED_HEADER}.{}.{}", b64(a), b64(b)).into_bytes(),
+        1 => format!("{BARE_HEADER}.{}.{}", b64(a), b64(b)).into_bytes(),
         2 => sign_segments(&b64(a), &b64(b), JWT_SECRET).into_bytes(),
-        3 => sign_segments(SEED_HEADER, &b64(a), JWT_SECRET).into_bytes(),
-        4 => sign_segments(SEED_HEADER, &b64(a), OTHER_SECRET).into_bytes(),
+        3 => sign_segments(BARE_HEADER, &b64(a), JWT_SECRET).into_bytes(),
+        4 => sign_segments(BARE_HEADER, &b64(a), OTHER_SECRET).into_bytes(),
         5 => sign_segments(&b64(a), &b64(b), OTHER_SECRET).into_bytes(),
         6 => {
             let mut token = world.valid.clone().into_bytes();

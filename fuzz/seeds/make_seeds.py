@@ -7,7 +7,7 @@ import base64, hashlib, hmac, json, os
 HERE = os.path.dirname(os.path.abspath(__file__))
 SECRET = b"the fuzz targets' secret, 32b+!!"
 FAR = 4102444800  # 2100-01-01
-SEED_HEADER = "eyJhbGciOiJIUzI1NiJ9"
+BARE_HEADER = "eyJhbGciOiJIUzI1NiJ9"
 
 
 def b64(data: bytes) -> str:
@@ -51,7 +51,7 @@ write("credential", {
 
 bob = {"user_id": "b-1", "exp": FAR}
 write("jwt", {
-    "raw_valid": bytes([0]) + cut(signed(SEED_HEADER, bob).encode()) + cut(b""),
+    "raw_valid": bytes([0]) + cut(signed(BARE_HEADER, bob).encode()) + cut(b""),
     "seed_claims": bytes([3]) + cut(json.dumps(bob).encode()) + cut(b""),
     "full_claims": bytes([3]) + cut(json.dumps({
         "user_id": "b-1", "exp": FAR, "iat": 1, "jti": "x", "org": "acme",
@@ -79,7 +79,7 @@ write("jwt", {
     "es256_signed_claims": bytes([3 | ES256]) + cut(json.dumps(bob).encode()) + cut(b""),
     "es256_stranger": bytes([4 | ES256]) + cut(json.dumps(bob).encode()) + cut(b""),
     "es256_no_kid": bytes([2 | ES256]) + cut(b'{"alg":"ES256"}') + cut(json.dumps(bob).encode()),
-    "mixed_hs256_seed_token": bytes([0 | MIXED]) + cut(signed(SEED_HEADER, bob).encode()) + cut(b""),
+    "mixed_hs256_seed_token": bytes([0 | MIXED]) + cut(signed(BARE_HEADER, bob).encode()) + cut(b""),
     "mixed_eddsa_header_es256_signature": bytes([2 | MIXED]) + cut(b'{"alg":"EdDSA"}') + cut(json.dumps(bob).encode()),
     **{f"{name}_confusion_{i}": bytes([5 | family]) + cut(json.dumps(bob).encode()) + cut(bytes([i]))
        for name, family in [("eddsa", EDDSA), ("es256", ES256), ("mixed", MIXED)] for i in range(4)},

@@ -25,8 +25,8 @@ pub fn independent_decode(jwt: &str, secret: &[u8]) -> (Value, Value) {
     (decode(header), decode(claims))
 }
 
-/// Signs claims exactly as the seed's token is made: header `{"alg":"HS256"}`.
-pub fn seed_style_jwt(claims: &Value, secret: &[u8]) -> String {
+/// Signs claims in the bare form JWTs minted elsewhere take: header `{"alg":"HS256"}`.
+pub fn bare_jwt(claims: &Value, secret: &[u8]) -> String {
     jwt_with_header(r#"{"alg":"HS256"}"#, claims, secret)
 }
 

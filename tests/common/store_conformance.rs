@@ -363,15 +363,15 @@ pub async fn revoking_a_users_jwts_ends_those_issued_before_and_spares_later_one
         .unwrap();
 
     assert!(is_revoked(store, &bobs.identity()).await);
-    let seed_form = JwtIdentity {
+    let bare_form = JwtIdentity {
         jti: None,
         organization: None,
         user_id: BOB_ID,
         issued_at: bobs.issued_at,
     };
     assert!(
-        is_revoked(store, &seed_form).await,
-        "the seed's bare form too"
+        is_revoked(store, &bare_form).await,
+        "the bare form (`user_id` and `exp` only) too"
     );
     assert!(
         !is_revoked(store, &carols.identity()).await,

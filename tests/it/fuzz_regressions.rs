@@ -324,8 +324,8 @@ MC4CAQAwBQYDK2VwBCIEICvvcdvgqZ7p5LHiOdBDIKtC2mASUUbQL0p4TQUcxAAN
     let signed = keys()
         .sign(&serde_json::from_str(&claims).unwrap())
         .unwrap();
-    let seed_form = jwt(r#"{"alg":"HS256"}"#, &claims, JWT_SECRET);
-    for token in [signed, seed_form] {
+    let bare_form = jwt(r#"{"alg":"HS256"}"#, &claims, JWT_SECRET);
+    for token in [signed, bare_form] {
         let outcome = through_layer_with(keys(), &token).await;
         assert_eq!(outcome, (StatusCode::OK, Some(BOB_ID.to_owned())));
     }

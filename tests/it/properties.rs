@@ -94,10 +94,10 @@ fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// A seed-style JWT for Bob, valid for an hour.
+/// A bare `{user_id, exp}` JWT for Bob, valid for an hour.
 fn bobs_jwt() -> String {
     let exp = Timestamp::now().as_millis() / 1000 + 3600;
-    independent_jwt::seed_style_jwt(
+    independent_jwt::bare_jwt(
         &serde_json::json!({"user_id": BOB_ID, "exp": exp}),
         JWT_SECRET,
     )

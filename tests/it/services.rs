@@ -15,7 +15,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use independent_jwt::{independent_decode, jwt_with_header, seed_style_jwt};
+use independent_jwt::{bare_jwt, independent_decode, jwt_with_header};
 use serde_json::{Value, json};
 use tower::{Service, ServiceExt, service_fn};
 use tower_impersonation::{
@@ -95,7 +95,7 @@ async fn create_without_body_gives_a_full_access_token_shown_once() {
 }
 
 #[tokio::test]
-async fn create_with_the_seed_body_returns_the_seed_fields() {
+async fn create_with_a_name_and_roles_returns_every_field() {
     let service = TokenService::new(MemoryStore::new(), directory());
     let created = create(
         &service,
@@ -247,7 +247,7 @@ fn impersonated() -> ImpersonatedUser {
 }
 
 #[tokio::test]
-async fn listing_masks_tokens_like_the_seed() {
+async fn listing_masks_each_token() {
     let service = TokenService::new(MemoryStore::new(), directory());
     let named = create(&service, r#"{"name": "First Integration"}"#).await;
     let unnamed = create(&service, r#"{"roles": ["read:*"]}"#).await;
@@ -449,7 +449,7 @@ fn org_service() -> OrganizationImpersonationService<StaticDirectory, MemoryStor
 }
 
 #[tokio::test]
-async fn admin_receives_the_seed_document_with_a_valid_jwt() {
+async fn admin_receives_a_jsonapi_document_with_a_valid_jwt() {
     let (status, doc, response) =
         send(&org_service(), jsonapi_request(Some(admin()), &ask(BOB_ID))).await;
     assert_eq!(status, StatusCode::OK, "{doc}");
@@ -695,8 +695,8 @@ fn in_an_hour() -> u64 {
 }
 
 #[tokio::test]
-async fn seed_style_jwt_from_elsewhere_is_accepted() {
-    let jwt = seed_style_jwt(&json!({"user_id": BOB_ID, "exp": in_an_hour()}), SECRET);
+async fn bare_jwt_from_elsewhere_is_accepted() {
+    let jwt = bare_jwt(&json!({"user_id": BOB_ID, "exp": in_an_hour()}), SECRET);
     let (status, who, _) = call_as(&jwt_app(JwtKeys::hs256(SECRET).unwrap()), &jwt).await;
     assert_eq!(status, StatusCode::OK, "{who}");
     assert_eq!(who["id"], BOB_ID);
@@ -727,23 +727,23 @@ async fn bad_jwts_are_401_invalid_token() {
     let cases = [
         (
             "bad signature",
-            seed_style_jwt(&json!({"user_id": bob, "exp": in_an_hour()}), other_secret),
+            bare_jwt(&json!({"user_id": bob, "exp": in_an_hour()}), other_secret),
         ),
         (
             "expired",
-            seed_style_jwt(
+            bare_jwt(
                 &json!({"user_id": bob, "exp": Timestamp::now().as_secs() - 60}),
                 SECRET,
             ),
         ),
-        ("no exp", seed_style_jwt(&json!({"user_id": bob}), SECRET)),
+        ("no exp", bare_jwt(&json!({"user_id": bob}), SECRET)),
         (
             "unknown user",
-            seed_style_jwt(&json!({"user_id": "ghost", "exp": in_an_hour()}), SECRET),
+            bare_jwt(&json!({"user_id": "ghost", "exp": in_an_hour()}), SECRET),
         ),
         (
             "other org",
-            seed_style_jwt(
+            bare_jwt(
                 &json!({"user_id": bob, "exp": in_an_hour(), "org": "globex"}),
                 SECRET,
             ),
@@ -778,13 +778,13 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
     let app = whoami_behind(layer);
     let bob = BOB_ID;
     let now = Timestamp::now().as_secs();
-    let seed_with = |extra: Value| {
+    let bare_with = |extra: Value| {
         let mut claims = json!({"user_id": bob, "exp": in_an_hour()});
         claims
             .as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
-        seed_style_jwt(&claims, SECRET)
+        bare_jwt(&claims, SECRET)
     };
     let claims = json!({"user_id": bob, "exp": in_an_hour()});
     let cases = [
@@ -796,15 +796,15 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
                 SECRET,
             ),
         ),
-        ("nbf a minute ahead", seed_with(json!({"nbf": now + 60}))),
+        ("nbf a minute ahead", bare_with(json!({"nbf": now + 60}))),
         (
             "iat ten minutes ahead",
-            seed_with(json!({"iat": now + 600})),
+            bare_with(json!({"iat": now + 600})),
         ),
         // 9999-12-31T23:59:59Z.
         (
             "exp in 9999",
-            seed_with(json!({"exp": 253_402_300_799_u64})),
+            bare_with(json!({"exp": 253_402_300_799_u64})),
         ),
     ];
     // The second sight is where a cache of verified JWTs would answer.
@@ -823,9 +823,9 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
     // Within the rules, the same parameters are accepted.
     for jwt in [
         jwt_with_header(r#"{"alg":"HS256","x-unknown":true}"#, &claims, SECRET),
-        seed_with(json!({"nbf": now - 60, "iat": now - 60})),
+        bare_with(json!({"nbf": now - 60, "iat": now - 60})),
         // Within the leeway, by a second to spare for the layer's coarse clock.
-        seed_with(json!({"nbf": now + 4, "iat": now + 4})),
+        bare_with(json!({"nbf": now + 4, "iat": now + 4})),
     ] {
         for _ in 0..2 {
             let (status, who, _) = call_as(&app, &jwt).await;
@@ -836,7 +836,7 @@ async fn jwts_bending_the_claims_rules_are_401_invalid_token_every_time() {
 
 #[tokio::test]
 async fn jwt_with_a_user_header_is_400() {
-    let jwt = seed_style_jwt(&json!({"user_id": ADA_ID, "exp": in_an_hour()}), SECRET);
+    let jwt = bare_jwt(&json!({"user_id": ADA_ID, "exp": in_an_hour()}), SECRET);
     let request = Request::builder()
         .uri("/api/v1/whoami")
         .header(header::AUTHORIZATION, format!("Bearer {jwt}"))
@@ -874,7 +874,7 @@ async fn rotated_keys_verify_old_tokens_by_kid() {
 
 #[tokio::test]
 async fn jwt_roles_claim_limits_scope() {
-    let jwt = seed_style_jwt(
+    let jwt = bare_jwt(
         &json!({"user_id": ADA_ID, "exp": in_an_hour(), "roles": ["read:*"]}),
         SECRET,
     );

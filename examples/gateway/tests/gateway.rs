@@ -283,7 +283,7 @@ async fn cards_belong_to_one_organization() {
 }
 
 #[tokio::test]
-async fn minted_jwt_is_seed_shaped_and_names_the_admin_as_actor() {
+async fn minted_jwt_has_user_id_and_exp_and_names_the_admin_as_actor() {
     let gateway = start().await;
     let jwt = gateway.jwt(BOB_ID).await;
     let (header, claims) = independent_decode(&jwt, SECRET);

@@ -99,7 +99,7 @@ impl Running {
                 "updated_at",
                 "updated_in_db_at"
             ],
-            "the seed's document, with the JWT's id and expiry"
+            "the JSON:API document, with the JWT's id and expiry"
         );
         attributes["json_web_token"].as_str().unwrap().to_owned()
     }

@@ -20,7 +20,7 @@ use app::{
     Gateway,
     accounts::{Accounts, DEMO_ADMIN_KEY, DEMO_ORGANIZATION, DEMO_USERS},
 };
-use independent_jwt::seed_style_jwt;
+use independent_jwt::bare_jwt;
 
 const SECRET: &[u8] = b"the revocation test's secret, 32B";
 const BOB: &str = "bob@example.com";
@@ -150,21 +150,21 @@ async fn only_an_admin_of_the_organization_and_never_an_impersonated_caller_revo
 }
 
 #[tokio::test]
-async fn revoking_a_users_jwts_ends_the_seed_form_too_and_spares_later_ones() {
+async fn revoking_a_users_jwts_ends_the_bare_form_too_and_spares_later_ones() {
     let gateway = start().await;
     let (minted, _) = gateway.mint().await;
     // A JWT in the bare form (header `{"alg":"HS256"}`, claims `user_id` and `exp` only), minted
     // elsewhere with the same secret.
     let exp = Timestamp::now().as_secs() + 1800;
-    let seed_form = seed_style_jwt(&json!({"user_id": BOB_ID, "exp": exp}), SECRET);
-    assert_eq!(gateway.whoami(&seed_form).await, StatusCode::OK);
+    let bare_form = bare_jwt(&json!({"user_id": BOB_ID, "exp": exp}), SECRET);
+    assert_eq!(gateway.whoami(&bare_form).await, StatusCode::OK);
 
     let (status, _) = gateway
         .as_admin(Method::DELETE, &impersonation("?user=bob%40example.com"))
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(gateway.whoami(&minted).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(gateway.whoami(&seed_form).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(gateway.whoami(&bare_form).await, StatusCode::UNAUTHORIZED);
 
     // Issue times are in whole seconds: a JWT of the same second counts as revoked.
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -34,8 +34,8 @@ pub const JWT_SECRET: &[u8] = b"the fuzz targets' secret, 32b+!!";
 /// A key nobody configured: tokens signed with it must never be accepted.
 pub const OTHER_SECRET: &[u8] = b"somebody else's secret, 32 bytes";
 
-/// The seed's header, `{"alg":"HS256"}`, as a JWT segment.
-pub const SEED_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
+/// The header of a bare JWT, `{"alg":"HS256"}`, as a JWT segment.
+pub const BARE_HEADER: &str = "eyJhbGciOiJIUzI1NiJ9";
 
 /// Drives a future to completion on one current-thread runtime built once per process.
 pub fn block_on<F: Future>(future: F) -> F::Output {

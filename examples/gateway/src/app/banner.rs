@@ -86,7 +86,7 @@ pub fn steps(base: &str) -> Vec<Step> {
             Status(401),
         ),
         step(
-            "Seed 003: create an impersonation token; the only time it is shown whole",
+            "Create an impersonation token; the only time it is shown whole",
             create(r#"{"name": "Support"}"#, "TOKEN")
                 + "\nTOKEN_ID=$(echo \"$CREATED\" | sed -E 's/.*\"id\":\"([^\"]+)\".*/\\1/')",
             Prints("\"token\":\"GINT:IMP:"),
@@ -197,7 +197,7 @@ pub fn steps(base: &str) -> Vec<Step> {
             Grpc(16),
         ),
         step(
-            "Seed 000: an impersonation JWT for Bob, by his id",
+            "An organization impersonation JWT for Bob, by his id",
             format!(
                 "JWT=$(curl -s -X POST {admin} -H 'Content-Type: application/vnd.api+json' \
                  -d '{{\"data\": {{\"type\": \"impersonation\", \"attributes\": \
