@@ -11,8 +11,6 @@
 //! With no `--store` it keeps tokens in the SQLite file `impersonation.db` in the working
 //! directory.
 
-mod app;
-mod audit_log;
 mod cli;
 mod open_files;
 mod signals;
@@ -23,6 +21,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use tower_impersonation::{Audit, MemoryStore, TokenStore, TracingAudit, store::CachingStore};
 use tower_layer::Layer;
+
+use impersonation_gateway::{app, audit_log};
 
 use app::{Gateway, Limits, accounts::Accounts, store_url::StoreUrl};
 use audit_log::AuditLog;

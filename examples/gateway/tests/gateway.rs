@@ -1,9 +1,6 @@
 //! The example gateway, served on loopback and driven with a real HTTP client, a real gRPC client
 //! and, for the commands it prints, `curl` itself.
 
-#[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "the binary uses parts this test does not")]
-mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]
 mod independent_jwt;
@@ -24,8 +21,8 @@ use tower_impersonation::{MemoryStore, jwt::JwtKeys};
 
 use gateway_app::Running;
 
-use app::{
-    Gateway, TOKENS_PATH,
+use impersonation_gateway::app::{
+    self, Gateway, TOKENS_PATH,
     accounts::{Accounts, DEMO_ADMIN_KEY, DEMO_ORGANIZATION, DEMO_USERS},
     banner::{self, Expect},
 };

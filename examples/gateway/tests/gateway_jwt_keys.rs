@@ -3,9 +3,6 @@
 //! verify with an independent JOSE library (jwt-compact) from the gateway's JWK Set document
 //! alone; an HS256 gateway publishes an empty set; a bad key is a clear error at start.
 
-#[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "the binary uses parts this test does not")]
-mod app;
 mod gateway_app;
 
 use std::{
@@ -28,7 +25,7 @@ use tower_impersonation::{
 
 use gateway_app::Running;
 
-use app::{
+use impersonation_gateway::app::{
     Gateway, JWKS_PATH,
     accounts::{Accounts, DEMO_ADMIN_KEY, DEMO_ORGANIZATION, DEMO_USERS},
     jwt_key::{GENERATED_KEY_FILE, KeySource, load_or_generate},

@@ -1,9 +1,6 @@
 //! Ending impersonation JWTs through the example gateway, served on loopback: one by its `jti`,
 //! all of a user's (the bare form among them), and the organization's live ones listed.
 
-#[path = "../src/app/mod.rs"]
-#[allow(dead_code, reason = "the binary uses parts this test does not")]
-mod app;
 mod gateway_app;
 #[path = "../../../tests/common/independent_jwt.rs"]
 mod independent_jwt;
@@ -16,7 +13,7 @@ use tower_impersonation::{MemoryStore, Timestamp, jwt::JwtKeys};
 
 use gateway_app::Running;
 
-use app::{
+use impersonation_gateway::app::{
     Gateway,
     accounts::{Accounts, DEMO_ADMIN_KEY, DEMO_ORGANIZATION, DEMO_USERS},
 };

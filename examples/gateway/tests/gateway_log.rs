@@ -1,9 +1,6 @@
 //! The example gateway's log: one line per event, in text or JSON, whatever the values hold, and
 //! lines the writer thread could not keep up with are counted rather than lost silently.
 
-#[path = "../src/audit_log/mod.rs"]
-#[allow(dead_code, reason = "the gateway uses the rest")]
-mod audit_log;
 #[allow(dead_code, reason = "each layer test uses a part")]
 #[path = "../../../tests/common/world.rs"]
 mod layer_fixture;
@@ -15,13 +12,13 @@ use std::{
     sync::{Arc, Condvar, Mutex},
 };
 
-use audit_log::{
-    AuditLog, LogFormat,
+use axum::extract::ConnectInfo;
+use http::{Request, Response};
+use impersonation_gateway::audit_log::{
+    self, AuditLog, LogFormat,
     request_client::{WithClientLayer, within},
     subscriber,
 };
-use axum::extract::ConnectInfo;
-use http::{Request, Response};
 use serde_json::{Value, json};
 use tower::{ServiceExt, service_fn};
 use tower_impersonation::{

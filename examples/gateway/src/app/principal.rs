@@ -11,6 +11,7 @@ use tower_impersonation::{Actor, ImpersonatedUser, User};
 use uuid::Uuid;
 
 use super::accounts::SignedIn;
+use crate::audit_log::is_plain;
 
 /// The effective user of a request on an authenticated route.
 pub enum Principal {
@@ -99,11 +100,7 @@ impl JsonWriter {
 
     /// `text` as a JSON string.
     fn string(&mut self, text: &str) -> Result<(), serde_json::Error> {
-        // Printable ASCII but `"` and `\`, checked without an early exit so it vectorises.
-        let plain = text.bytes().fold(true, |plain, byte| {
-            plain & (0x20..0x7f).contains(&byte) & (byte != b'"') & (byte != b'\\')
-        });
-        if !plain {
+        if !is_plain(text) {
             return serde_json::to_writer(&mut self.0, text);
         }
         self.0.reserve(text.len() + 2);

@@ -1,6 +1,6 @@
 //! The gateway's log, audit events included: each event is formatted into one line on the thread
-//! that emits it ([`line_format`]) and appended to a buffer of that thread's own, which a writer
-//! thread takes and writes out every few milliseconds ([`thread_buffers`]), to standard output or
+//! that emits it (`line_format`) and appended to a buffer of that thread's own, which a writer
+//! thread takes and writes out every few milliseconds (`thread_buffers`), to standard output or
 //! a file. A request never waits on a write: when the writer falls behind by more than
 //! [`LINES_PER_THREAD`] lines of one thread, that thread's new lines are dropped, counted, and the
 //! count is reported in the log itself and on standard error. A log written to a file can be
@@ -24,6 +24,7 @@ use tracing_subscriber::{filter::LevelFilter, layer::SubscriberExt};
 
 pub use decision_lines::DecisionLines;
 use line_format::LineFormat;
+pub(crate) use line_format::is_plain;
 use log_file::{LogFile, open_for_appending};
 pub use thread_buffers::Lines;
 use thread_buffers::Writer;

@@ -1,6 +1,5 @@
 //! The example gateway's app served in this process on a loopback port, and a client for it:
-//! what the tests that drive the app (not the binary) share. Each test binary declares `mod app;`
-//! (the example's `app` module, by `#[path]`) beside this one.
+//! what the tests that drive the app (not the binary) share.
 #![allow(dead_code, reason = "each test binary uses part of it")]
 
 use bytes::Bytes;
@@ -14,7 +13,7 @@ use serde_json::Value;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tower_impersonation::TokenStore;
 
-use crate::app::{self, Gateway};
+use impersonation_gateway::app::{self, Gateway};
 
 /// A gateway served on a loopback port until the test ends, and a client for it.
 pub struct Running {

@@ -24,7 +24,7 @@ impl<W: fmt::Write> fmt::Write for LineEscaped<'_, W> {
 
 /// Whether `text` is printable ASCII without quotes or backslashes: written as it is between
 /// quotes. One pass over every byte, without an early exit, as the values are short.
-pub(super) fn is_plain(text: &str) -> bool {
+pub(crate) fn is_plain(text: &str) -> bool {
     text.bytes().fold(true, |plain, byte| {
         plain & (0x20..0x7f).contains(&byte) & (byte != b'"') & (byte != b'\\')
     })

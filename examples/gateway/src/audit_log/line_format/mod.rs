@@ -19,6 +19,7 @@ use tracing_subscriber::{
 };
 
 use super::{request_client::RequestSpan, thread_buffers::Lines};
+pub(crate) use escape::is_plain;
 use escape::write_json_str;
 pub use line::{LineSpans, write_line};
 pub(crate) use visitor::field_name;
