@@ -253,6 +253,7 @@ mod impersonated;
 mod record;
 mod rejection;
 mod role;
+mod thread_copies;
 mod time;
 mod token;
 mod usage;

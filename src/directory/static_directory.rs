@@ -1,6 +1,6 @@
 //! A directory built once from data, for tests, examples and small deployments.
 
-use std::{collections::HashMap, future::Future, sync::Arc};
+use std::{cell::RefCell, collections::HashMap, future::Future, sync::Arc};
 
 use arc_swap::ArcSwap;
 use foldhash::fast::RandomState;
@@ -16,6 +16,7 @@ type Names = Map<Box<str>, Option<Member>>;
 use serde::{Deserialize, Serialize};
 
 use super::{DirectoryError, Member, Membership, User, UserDirectory, UserWithMemberships};
+use crate::thread_copies::{ThreadCopies, find_through, hash_of, new_source};
 
 /// The serde form of a [`StaticDirectory`]:
 /// `{"organizations": [{"id", "name", "members": [{"id", "email", "name", "admin", "aliases"}]}]}`.
@@ -81,10 +82,34 @@ pub struct StaticDirectory {
 }
 
 /// The lookups of one version of the directory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Indexes {
+    /// Tells this version's members apart from another's in [`ThreadCopies`].
+    source: u64,
     members: Map<Arc<str>, Names>,
     users: Map<String, UserWithMemberships>,
+}
+
+impl Default for Indexes {
+    fn default() -> Self {
+        Self {
+            source: new_source(),
+            members: Map::default(),
+            users: Map::default(),
+        }
+    }
+}
+
+/// An organization and a name a member was found by.
+type OrganizationAndName = (Box<str>, Box<str>);
+
+thread_local! {
+    /// This thread's copies of the members it found, by organization and name.
+    static MEMBERS: RefCell<ThreadCopies<OrganizationAndName, Member>> =
+        const { RefCell::new(ThreadCopies::new()) };
+    /// This thread's copies of the users it found by id.
+    static USERS: RefCell<ThreadCopies<Box<str>, UserWithMemberships>> =
+        const { RefCell::new(ThreadCopies::new()) };
 }
 
 impl StaticDirectory {
@@ -114,12 +139,33 @@ impl StaticDirectory {
         Ok(())
     }
 
+    /// The member named `who`, as this thread's own copy once the thread has found them before.
     fn find(&self, organization: &str, who: &str) -> Option<Member> {
-        self.current.load().find(organization, who)
+        let indexes = self.current.load();
+        find_through(
+            &MEMBERS,
+            indexes.source,
+            hash_of((organization, who)),
+            |(org, name)| **org == *organization && **name == *who,
+            Member::own_copy,
+            || {
+                let member = indexes.find(organization, who)?;
+                Some(((organization.into(), who.into()), member))
+            },
+        )
     }
 
+    /// The user with this id, as this thread's own copy once the thread has found them before.
     fn user(&self, id: &str) -> Option<UserWithMemberships> {
-        self.current.load().users.get(id).cloned()
+        let indexes = self.current.load();
+        find_through(
+            &USERS,
+            indexes.source,
+            hash_of(id),
+            |kept| **kept == *id,
+            UserWithMemberships::own_copy,
+            || Some((id.into(), indexes.users.get(id)?.clone())),
+        )
     }
 
     fn administers(&self, organization: &str, user_id: &str) -> bool {
@@ -329,6 +375,26 @@ mod replacing {
         directory.replace_from_json(&acme(false)).unwrap();
         assert_eq!(served.is_admin_now("acme", "u1"), Some(Ok(false)));
         assert_eq!(served.find("acme", "bob@acme.test").unwrap().user.id, "u2");
+    }
+
+    #[test]
+    fn a_thread_that_found_a_member_before_finds_the_replacement() {
+        let directory = StaticDirectory::from_json(&acme(true)).unwrap();
+        let ada_is_admin =
+            |d: &StaticDirectory| d.user("u1").unwrap().membership("acme").unwrap().admin;
+        // Twice, so this thread holds copies of its own.
+        for _ in 0..2 {
+            assert_eq!(
+                directory.find("acme", "ada@acme.test").unwrap().user.id,
+                "u1"
+            );
+            assert!(ada_is_admin(&directory));
+        }
+        let renamed = acme(false).replace("ada@acme.test", "ada@acme.example");
+        directory.replace_from_json(&renamed).unwrap();
+        assert_eq!(directory.find("acme", "ada@acme.test"), None);
+        assert!(!ada_is_admin(&directory));
+        assert_eq!(directory.user("u1").unwrap().user.email, "ada@acme.example");
     }
 
     #[test]

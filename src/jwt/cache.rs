@@ -2,6 +2,7 @@
 //! one signature check.
 
 use std::{
+    cell::RefCell,
     hash::{Hash, Hasher},
     sync::{
         Arc,
@@ -15,7 +16,12 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::{JwtIdentity, claims::ImpersonationClaims, error::JwtError, validity::Validity};
-use crate::{role::Roles, time::Timestamp, token::DigestHashBuilder};
+use crate::{
+    role::Roles,
+    thread_copies::{ThreadCopies, find_through, hash_of, new_source},
+    time::Timestamp,
+    token::DigestHashBuilder,
+};
 
 /// Most verified tokens remembered; past it the cache starts over, so memory stays bounded.
 pub(crate) const MAX_CACHED_TOKENS: usize = 10_000;
@@ -65,6 +71,20 @@ impl Verified {
         })
     }
 
+    /// The same claims in memory of their own, shared with no one: the layer clones the actor
+    /// on every request.
+    fn own_copy(&self) -> Self {
+        Self {
+            user_id: self.user_id.clone(),
+            organization: self.organization.as_deref().map(Arc::from),
+            actor: self.actor.as_deref().map(Arc::from),
+            roles: self.roles.clone(),
+            validity: self.validity,
+            jti: self.jti,
+            issued_at: self.issued_at,
+        }
+    }
+
     /// The token as revocations see it.
     pub(crate) fn identity(&self) -> JwtIdentity<'_> {
         JwtIdentity {
@@ -78,13 +98,32 @@ impl Verified {
 
 /// The cache: keyed by the token's last 32 characters (its signature), holding the whole token,
 /// which a hit must equal in full. Past [`MAX_CACHED_TOKENS`] each new token evicts one entry, in
-/// the map's (hash) order: no request ever pays for emptying the whole cache.
-#[derive(Debug, Default)]
+/// the map's (hash) order: no request ever pays for emptying the whole cache. A thread that
+/// meets a token again is served its own copy of the claims ([`ThreadCopies`]).
+#[derive(Debug)]
 pub(crate) struct VerifiedCache {
     entries: DashMap<Tail, (Box<str>, Arc<Verified>), DigestHashBuilder>,
     /// How many entries there are, kept beside the map because `DashMap::len` locks every shard.
     /// Each change follows what an insert or remove reported, so it never drifts.
     count: AtomicUsize,
+    /// Tells this cache's tokens from another's (verified by other keys) in [`ThreadCopies`].
+    source: u64,
+}
+
+thread_local! {
+    /// This thread's copies of the verified tokens it met, by the whole token.
+    static VERIFIED: RefCell<ThreadCopies<Box<str>, Arc<Verified>>> =
+        const { RefCell::new(ThreadCopies::new()) };
+}
+
+impl Default for VerifiedCache {
+    fn default() -> Self {
+        Self {
+            entries: DashMap::default(),
+            count: AtomicUsize::new(0),
+            source: new_source(),
+        }
+    }
 }
 
 impl VerifiedCache {
@@ -92,16 +131,30 @@ impl VerifiedCache {
     /// time rule: the cache never answers for a token the rules refuse now.
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<Verified>> {
         let tail = Tail::of(token)?;
-        let hit = self
-            .entries
-            .get(&tail)
-            .filter(|entry| entry.0.as_bytes() == token)
-            .map(|entry| Arc::clone(&entry.1))?;
+        let hit = self.thread_copy(token, &tail)?;
         if hit.validity.contains(now) {
             return Some(hit);
         }
         self.remove(&tail);
         None
+    }
+
+    /// This thread's copy of the token's claims, or the shared claims the first time the thread
+    /// meets the token.
+    fn thread_copy(&self, token: &[u8], tail: &Tail) -> Option<Arc<Verified>> {
+        find_through(
+            &VERIFIED,
+            self.source,
+            hash_of(tail),
+            |kept| kept.as_bytes() == token,
+            |shared| Arc::new(shared.own_copy()),
+            || {
+                self.entries
+                    .get(tail)
+                    .filter(|entry| entry.0.as_bytes() == token)
+                    .map(|entry| (entry.0.clone(), Arc::clone(&entry.1)))
+            },
+        )
     }
 
     /// Remembers a token that just passed verification.
@@ -210,6 +263,25 @@ mod tests {
         assert!(cache.get(token.as_bytes(), 100).is_some());
         assert!(cache.get(token.as_bytes(), 101).is_none());
         assert_eq!((cache.len(), cache.count.load(Relaxed)), (0, 0));
+    }
+
+    #[test]
+    fn a_thread_met_token_is_served_only_by_its_own_cache_and_within_its_interval() {
+        let cache = VerifiedCache::default();
+        let other = VerifiedCache::default();
+        let token = format!("token-{:040}", 3);
+        cache.insert(&token, verified("u1", 100));
+        // Twice, so this thread holds a copy of its own.
+        for _ in 0..2 {
+            assert_eq!(cache.get(token.as_bytes(), 50).unwrap().user_id, "u1");
+        }
+        assert!(
+            other.get(token.as_bytes(), 50).is_none(),
+            "another cache's keys never verified it"
+        );
+        let same_tail = format!("other-{}", &token[6..]);
+        assert!(cache.get(same_tail.as_bytes(), 50).is_none());
+        assert!(cache.get(token.as_bytes(), 101).is_none());
     }
 
     #[test]

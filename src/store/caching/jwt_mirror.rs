@@ -1,6 +1,9 @@
 //! The JWT mirror: the store's JWT revocations as last read, answered from while young.
+//!
+//! Every JWT request reads the mirror, so it is swapped whole rather than locked: a read bumps
+//! no count that other cores bump too, and a change makes a new mirror.
 
-use std::sync::{PoisonError, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -17,7 +20,7 @@ use crate::{
 /// The store's JWT revocations as last read, answered from while younger than the lifetime.
 #[derive(Default)]
 pub(super) struct JwtMirror {
-    revocations: JwtRevocations,
+    revocations: Arc<JwtRevocations>,
     /// When they were read; `None` when they must be read again.
     read: Option<Freshness>,
     /// Bumped by every revocation heard of, so a read that raced one is not kept.
@@ -34,11 +37,19 @@ impl JwtMirror {
 
     /// The revocations last read, without what concerns only JWTs expired at `now`.
     fn revocations_at(&self, now: Timestamp) -> JwtRevocations {
-        let mut revocations = self.revocations.clone();
+        let mut revocations = JwtRevocations::clone(&self.revocations);
         revocations.forget_expired(now);
         revocations
     }
 
+    /// The same revocations, to be read again before the next answer.
+    fn forgotten(&self) -> Self {
+        Self {
+            revocations: Arc::clone(&self.revocations),
+            read: None,
+            version: self.version + 1,
+        }
+    }
     /// The revocations last read while they are still young enough to answer, when the store
     /// failed to refresh them; the store's error once they are not. The next check tries again.
     fn after_failed_refresh(
@@ -71,7 +82,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
     ) -> Result<JwtRevocations, StoreError> {
         let shared = &self.shared;
         let (claim, version) = {
-            let mirror = shared.jwt_mirror();
+            let mirror = shared.jwt_mirror.load();
             let claim = mirror.claim(self.lifetime);
             if claim == Claim::Answer {
                 return Ok(mirror.revocations_at(now));
@@ -83,16 +94,23 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
             Ok(revocations) => revocations,
             Err(error) if claim == Claim::Refresh => {
                 return shared
-                    .jwt_mirror()
+                    .jwt_mirror
+                    .load()
                     .after_failed_refresh(now, self.lifetime, error);
             }
             Err(error) => return Err(error),
         };
-        let mut mirror = shared.jwt_mirror_mut();
-        if mirror.version == version {
-            mirror.revocations = revocations.clone();
-            mirror.read = Some(Freshness::new(asked_at));
-        }
+        let read = Arc::new(revocations.clone());
+        shared.jwt_mirror.rcu(|mirror| {
+            if mirror.version != version {
+                return Arc::clone(mirror);
+            }
+            Arc::new(JwtMirror {
+                revocations: Arc::clone(&read),
+                read: Some(Freshness::new(asked_at)),
+                version,
+            })
+        });
         Ok(revocations)
     }
 
@@ -120,9 +138,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
 impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
     /// Makes the next JWT check read the store's revocations again.
     pub(super) fn forget_jwt_revocations(&self) {
-        let mut mirror = self.jwt_mirror_mut();
-        mirror.read = None;
-        mirror.version += 1;
+        self.jwt_mirror.rcu(|mirror| Arc::new(mirror.forgotten()));
     }
 
     /// `answer` from the revocations last read, while they answer without anyone reading the
@@ -132,23 +148,11 @@ impl<Cache: TokenStore, Store: TokenStore> Shared<Cache, Store> {
         lifetime: Lifetime,
         answer: impl FnOnce(&JwtRevocations) -> T,
     ) -> Option<T> {
-        let mirror = self.jwt_mirror();
+        let mirror = self.jwt_mirror.load();
         let answers = mirror
             .read
             .as_ref()
             .is_some_and(|read| read.answers(monotonic_millis(), lifetime));
         answers.then(|| answer(&mirror.revocations))
-    }
-
-    fn jwt_mirror(&self) -> RwLockReadGuard<'_, JwtMirror> {
-        self.jwt_revocations
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn jwt_mirror_mut(&self) -> RwLockWriteGuard<'_, JwtMirror> {
-        self.jwt_revocations
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 }

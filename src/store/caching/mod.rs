@@ -10,10 +10,11 @@ mod write_back;
 use std::{
     fmt,
     future::Future,
-    sync::{Arc, RwLock, atomic::AtomicU64},
+    sync::{Arc, atomic::AtomicU64},
     time::Duration,
 };
 
+use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use uuid::Uuid;
 
@@ -79,7 +80,7 @@ struct Shared<Cache, Store> {
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
     generation: AtomicU64,
     /// The store's JWT revocations as last read.
-    jwt_revocations: RwLock<JwtMirror>,
+    jwt_mirror: ArcSwap<JwtMirror>,
 }
 
 impl<Cache, Store> Clone for CachingStore<Cache, Store> {
@@ -113,7 +114,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
                 store,
                 entries: DashMap::default(),
                 generation: AtomicU64::new(0),
-                jwt_revocations: RwLock::default(),
+                jwt_mirror: ArcSwap::default(),
             }),
             lifetime: Lifetime::new(DEFAULT_CACHE_LIFETIME),
             max_entries: DEFAULT_MAX_CACHED_TOKENS,
