@@ -102,7 +102,7 @@ impl Verified {
 /// meets a token again is served its own copy of the claims ([`ThreadCopies`]).
 #[derive(Debug)]
 pub(crate) struct VerifiedCache {
-    entries: DashMap<Tail, (Box<str>, Arc<Verified>), DigestHashBuilder>,
+    entries: DashMap<Tail, (Arc<str>, Arc<Verified>), DigestHashBuilder>,
     /// How many entries there are, kept beside the map because `DashMap::len` locks every shard.
     /// Each change follows what an insert or remove reported, so it never drifts.
     count: AtomicUsize,
@@ -112,7 +112,7 @@ pub(crate) struct VerifiedCache {
 
 thread_local! {
     /// This thread's copies of the verified tokens it met, by the whole token.
-    static VERIFIED: RefCell<ThreadCopies<Box<str>, Arc<Verified>>> =
+    static VERIFIED: RefCell<ThreadCopies<Arc<str>, Arc<Verified>>> =
         const { RefCell::new(ThreadCopies::new()) };
 }
 
@@ -152,7 +152,7 @@ impl VerifiedCache {
                 self.entries
                     .get(tail)
                     .filter(|entry| entry.0.as_bytes() == token)
-                    .map(|entry| (entry.0.clone(), Arc::clone(&entry.1)))
+                    .map(|entry| (Arc::clone(&entry.0), Arc::clone(&entry.1)))
             },
         )
     }
