@@ -249,6 +249,17 @@ fn layer_group(c: &mut Criterion) {
         )
     });
 
+    let many: Vec<String> = (0..1000)
+        .map(|i| format!("Bearer {}", jwt_for(&format!("user-{i}"))))
+        .collect();
+    group.bench_function("jwt_many", |b| {
+        b.iter_batched(
+            || request(&many[picker.next(1000)], None),
+            |r| measured(|| call(&mut ours, r)),
+            BatchSize::SmallInput,
+        )
+    });
+
     let now = Timestamp::now().as_secs();
     let unseen: Vec<String> = (0..FIRST_SIGHT_TOKENS)
         .map(|i| format!("Bearer {}", jwt_issued("user-1", Some(now - i as u64))))
