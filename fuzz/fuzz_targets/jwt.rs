@@ -44,9 +44,7 @@ mod asymmetric {
     use tower_layer::Layer;
 
     use super::{Seen, jwt_shaped, seen};
-    use crate::common::{
-        self, App, BOB_ID, JWT_SECRET, LAYER_STATUSES, b64, sign_segments,
-    };
+    use crate::common::{self, App, BOB_ID, JWT_SECRET, LAYER_STATUSES, b64, sign_segments};
     use tower_impersonation::Impersonation;
 
     const ED25519: &str = "-----BEGIN PRIVATE KEY-----
@@ -203,9 +201,7 @@ Ko2KNazOBkz63+VVK5Up0yhH0ZKFbIdW+8fwvYpgSgremgRpD851AJqG
             accepted.push((Public::Hs(JWT_SECRET), vec![None]));
         }
         let claims = serde_json::json!({"user_id": BOB_ID, "exp": common::now_secs() + 3600});
-        let valid = keys
-            .sign(&serde_json::from_value(claims).unwrap())
-            .unwrap();
+        let valid = keys.sign(&serde_json::from_value(claims).unwrap()).unwrap();
         let layer = ImpersonationLayer::builder(MemoryStore::new(), common::directory())
             .jwt(build())
             .build();
@@ -291,7 +287,10 @@ Ko2KNazOBkz63+VVK5Up0yhH0ZKFbIdW+8fwvYpgSgremgRpD851AJqG
                 assert!(claims.exp + 5 >= now, "verify accepted an expired token");
             }
             if valid {
-                assert!(family.keys.verify(text).is_ok(), "the valid token was refused");
+                assert!(
+                    family.keys.verify(text).is_ok(),
+                    "the valid token was refused"
+                );
             }
         }
 

@@ -2,7 +2,7 @@
 //! `POST /api/v1/api-tokens/impersonation` from an admin.
 //!
 //! Checks: the status is one the OpenAPI document lists for the operation (200, 400, 401, 403,
-//! 409, 413, 503) and never 5xx; every answer is JSON (`error_description` for a refusal); a
+//! 409, 413, 422, 503) and never 5xx; every answer is JSON (`error_description` for a refusal); a
 //! refusal stores nothing, and a 200 stores exactly one token, whose secret the answer shows and
 //! whose roles are the ones the answer lists. Each created token is revoked again, so the store
 //! stays small for the next input.
@@ -29,12 +29,12 @@ struct World {
 static WORLD: LazyLock<World> = LazyLock::new(|| {
     let store = MemoryStore::new();
     World {
-        service: TokenService::new(store.clone()),
+        service: TokenService::new(store.clone(), common::directory()),
         store,
     }
 });
 
-const DOCUMENTED: [u16; 7] = [200, 400, 401, 403, 409, 413, 503];
+const DOCUMENTED: [u16; 8] = [200, 400, 401, 403, 409, 413, 422, 503];
 
 fuzz_target!(|data: &[u8]| {
     let world = &*WORLD;
