@@ -51,7 +51,7 @@ impl<K, V: Clone> ThreadCopies<K, V> {
     }
 
     /// The value kept under a key `is_key` accepts, from `source`: this thread's copy, made with
-    /// `copy` the first time the value is met again.
+    /// `copy` at the first hit after the value was kept.
     fn get(
         &mut self,
         source: u64,

@@ -50,6 +50,7 @@ impl JwtMirror {
             version: self.version + 1,
         }
     }
+
     /// The revocations last read while they are still young enough to answer, when the store
     /// failed to refresh them; the store's error once they are not. The next check tries again.
     fn after_failed_refresh(
