@@ -3,6 +3,8 @@
 //! Cloning a shared `Arc` writes its count, and when every core serving one credential writes
 //! the same count, the cores wait on each other for that memory. The layer's lookups hand out
 //! such clones on every request; with a copy of its own, a thread writes only its own memory.
+//! A lookup whose shared table takes a lock per read gains from a thread's hold on the shared
+//! value too, copied or not: the thread skips the lock.
 //! Only keys a thread meets again and again are kept: a key is kept when it misses at its slot
 //! [`MISSES_TO_KEEP`] times in a row, and its value is copied at its first hit, so a stream of
 //! many different keys seldom costs a copy.
@@ -50,17 +52,17 @@ impl<K, V: Clone> ThreadCopies<K, V> {
         Self { slots: Vec::new() }
     }
 
-    /// The value kept under a key `is_key` accepts, from `source`: this thread's copy, made with
-    /// `copy` at the first hit after the value was kept.
+    /// The value kept from `source` under a key that `answers` accepts, with its value: this
+    /// thread's copy, made with `copy` at the first hit after the value was kept.
     fn get(
         &mut self,
         source: u64,
         hash: u64,
-        is_key: impl FnOnce(&K) -> bool,
+        answers: impl FnOnce(&K, &V) -> bool,
         copy: impl FnOnce(&V) -> V,
     ) -> Option<V> {
         let kept = self.slots.get_mut(slot_of(hash))?.kept.as_mut()?;
-        if kept.source != source || !is_key(&kept.key) {
+        if kept.source != source || !answers(&kept.key, &kept.value) {
             return None;
         }
         if !kept.copied {
@@ -101,21 +103,22 @@ impl<K, V: Clone> ThreadCopies<K, V> {
     }
 }
 
-/// A lookup through this thread's `copies`: the copy kept under a key `is_key` accepts, from
-/// `source`, else what `find` finds among the shared values, kept under `key()` if the thread
-/// keeps meeting it. `copy` makes this thread's copy of a value kept.
+/// A lookup through this thread's `copies`: the copy kept from `source` that `answers` accepts
+/// (its key is the one looked up, and the value still answers), else what `find` finds among
+/// the shared values, kept under `key()` if the thread keeps meeting it. `copy` makes this
+/// thread's copy of a value kept.
 pub(crate) fn find_through<K, V: Clone>(
     copies: &'static LocalKey<RefCell<ThreadCopies<K, V>>>,
     source: u64,
     hash: u64,
-    is_key: impl FnOnce(&K) -> bool,
+    answers: impl FnOnce(&K, &V) -> bool,
     copy: impl FnOnce(&V) -> V,
     find: impl Fn() -> Option<V>,
     key: impl FnOnce() -> K,
 ) -> Option<V> {
     let found = copies.try_with(|copies| {
         let mut copies = copies.try_borrow_mut().ok()?;
-        if let Some(copy) = copies.get(source, hash, is_key, copy) {
+        if let Some(copy) = copies.get(source, hash, answers, copy) {
             return Some(Some(copy));
         }
         let found = find();
@@ -169,7 +172,7 @@ mod tests {
             &NAMES,
             source,
             hash_of(key),
-            |kept| kept == key,
+            |kept, _| kept == key,
             |value| Arc::from(&**value),
             || Some(Arc::clone(shared)),
             || {

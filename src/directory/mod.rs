@@ -46,6 +46,16 @@ pub struct UserWithMemberships {
     pub memberships: Arc<[Membership]>,
 }
 
+impl Member {
+    /// The same member in memory of its own, shared with no one.
+    pub(crate) fn own_copy(&self) -> Self {
+        Self {
+            user: Arc::new(User::clone(&self.user)),
+            admin: self.admin,
+        }
+    }
+}
+
 impl UserWithMemberships {
     /// The same user and memberships in memory of their own, shared with no one.
     pub(crate) fn own_copy(&self) -> Self {

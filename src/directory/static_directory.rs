@@ -84,7 +84,7 @@ pub struct StaticDirectory {
 /// The lookups of one version of the directory.
 #[derive(Debug)]
 struct Indexes {
-    /// Tells this version's users apart from another's in [`ThreadCopies`].
+    /// Tells this version's members and users apart from another's in [`ThreadCopies`].
     source: u64,
     members: Map<Arc<str>, Names>,
     users: Map<String, UserWithMemberships>,
@@ -100,7 +100,13 @@ impl Default for Indexes {
     }
 }
 
+/// An organization and a name a member was found by.
+type OrganizationAndName = (Box<str>, Box<str>);
+
 thread_local! {
+    /// This thread's copies of the members it found, by organization and name.
+    static MEMBERS: RefCell<ThreadCopies<OrganizationAndName, Member>> =
+        const { RefCell::new(ThreadCopies::new()) };
     /// This thread's copies of the users it found by id.
     static USERS: RefCell<ThreadCopies<Box<str>, UserWithMemberships>> =
         const { RefCell::new(ThreadCopies::new()) };
@@ -133,8 +139,21 @@ impl StaticDirectory {
         Ok(())
     }
 
+    /// The member named `who`, as this thread's own copy once the thread keeps finding them (a
+    /// token in steady use names the same member on every request).
     fn find(&self, organization: &str, who: &str) -> Option<Member> {
-        self.current.load().find(organization, who)
+        let indexes = self.current.load();
+        find_through(
+            &MEMBERS,
+            indexes.source,
+            hash_of((organization, who)),
+            |(kept_organization, kept_who), _| {
+                **kept_organization == *organization && **kept_who == *who
+            },
+            Member::own_copy,
+            || indexes.find(organization, who),
+            || (organization.into(), who.into()),
+        )
     }
 
     /// The user with this id, as this thread's own copy once the thread has found them before.
@@ -144,7 +163,7 @@ impl StaticDirectory {
             &USERS,
             indexes.source,
             hash_of(id),
-            |kept| **kept == *id,
+            |kept, _| **kept == *id,
             UserWithMemberships::own_copy,
             || indexes.users.get(id).cloned(),
             || id.into(),
@@ -326,6 +345,17 @@ mod tests {
         assert_eq!(resolve(&d, "acme", "Sam"), None);
         assert_eq!(resolve(&d, "globex", "bob@acme.test"), None);
         assert_eq!(resolve(&d, "nowhere", "u1"), None);
+    }
+
+    #[test]
+    fn a_member_this_thread_keeps_finding_is_found_in_their_organization_only() {
+        let d = directory();
+        // Four times: kept at the third, copied at the fourth.
+        for _ in 0..4 {
+            assert_eq!(resolve(&d, "acme", "bob@acme.test").as_deref(), Some("u2"));
+        }
+        assert_eq!(resolve(&d, "globex", "bob@acme.test"), None);
+        assert_eq!(resolve(&d, "acme", "sam@acme.test").as_deref(), Some("u3"));
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl VerifiedCache {
             &VERIFIED,
             self.source,
             hash_of(tail),
-            |kept| kept.as_bytes() == token,
+            |kept, _| kept.as_bytes() == token,
             |shared| Arc::new(shared.own_copy()),
             || {
                 self.entries

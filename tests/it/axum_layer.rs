@@ -5,7 +5,9 @@
 use crate::common::{http_cases, servers::serve, world};
 
 use axum::{Router, routing::get};
-use tower_impersonation::{ImpersonationLayer, TokenStore, policy::deny_admins};
+use tower_impersonation::{
+    CachingStore, ImpersonationLayer, MemoryStore, TokenStore, policy::deny_admins,
+};
 
 use http::StatusCode;
 use http_cases::{Reply, check_documented_answers, echo, serve_behind};
@@ -56,6 +58,24 @@ async fn a_token_stops_working_once_revoked_in_a_running_server() {
     assert_eq!(before.status, StatusCode::OK);
 
     assert!(tokens.store.revoke(ACME, tokens.full_id).await.unwrap());
+    let after = client.get("/", &[("authorization", &credential)]).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(after.body["error"], "invalid_token");
+}
+
+#[tokio::test]
+async fn a_token_in_steady_use_over_a_cache_stops_working_once_revoked() {
+    let tokens = tokens().await;
+    let cache = CachingStore::new(MemoryStore::new(), tokens.store.clone());
+    let client = serve_behind(ImpersonationLayer::new(cache.clone(), directory())).await;
+    let credential = suffixed(&tokens.full, BOB);
+    // Often enough that the serving thread holds on to the cached record.
+    for _ in 0..8 {
+        let before = client.get("/", &[("authorization", &credential)]).await;
+        assert_eq!(before.status, StatusCode::OK);
+    }
+
+    assert!(cache.revoke(ACME, tokens.full_id).await.unwrap());
     let after = client.get("/", &[("authorization", &credential)]).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
     assert_eq!(after.body["error"], "invalid_token");

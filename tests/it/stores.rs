@@ -156,6 +156,54 @@ async fn only_fresh_cache_hits_answer_without_waiting() {
     assert!(store.lookup_now(&record.digest).is_none(), "revoked");
 }
 
+/// Finds `record` in `store`'s cache often enough that this thread holds on to it.
+fn until_this_thread_holds(store: &CachingStore<MemoryStore, MemoryStore>, record: &TokenRecord) {
+    // Kept at the third lookup, held from the fourth.
+    for _ in 0..6 {
+        let hit = store.lookup_now(&record.digest).unwrap().unwrap();
+        assert_eq!(hit.as_deref(), Some(record));
+    }
+}
+
+#[tokio::test]
+async fn a_token_this_thread_keeps_finding_is_let_go_when_invalidated_revoked_or_due() {
+    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
+        .lifetime(Duration::from_millis(300));
+    let organization = organization();
+    let (_, record) = issue(&organization);
+    store.create(record.clone(), usize::MAX).await.unwrap();
+
+    store.lookup(&record.digest).await.unwrap();
+    until_this_thread_holds(&store, &record);
+    store.invalidate(&record.digest).await;
+    assert!(store.lookup_now(&record.digest).is_none(), "invalidated");
+
+    store.lookup(&record.digest).await.unwrap();
+    until_this_thread_holds(&store, &record);
+    tokio::time::sleep(Duration::from_millis(280)).await;
+    assert!(
+        store.lookup_now(&record.digest).is_none(),
+        "due for a refresh"
+    );
+
+    store.lookup(&record.digest).await.unwrap();
+    until_this_thread_holds(&store, &record);
+    store.revoke(&organization, record.id).await.unwrap();
+    assert!(store.lookup_now(&record.digest).is_none(), "revoked");
+}
+
+#[tokio::test]
+async fn a_token_this_thread_holds_for_one_cache_is_not_answered_by_another() {
+    let here = CachingStore::new(MemoryStore::new(), MemoryStore::new());
+    let elsewhere = CachingStore::new(MemoryStore::new(), MemoryStore::new());
+    let (_, record) = issue(&organization());
+    here.create(record.clone(), usize::MAX).await.unwrap();
+    here.lookup(&record.digest).await.unwrap();
+    until_this_thread_holds(&here, &record);
+    assert!(elsewhere.lookup_now(&record.digest).is_none());
+    assert_eq!(elsewhere.lookup(&record.digest).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn unknown_tokens_are_not_cached() {
     let shared = MemoryStore::new();

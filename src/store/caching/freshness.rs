@@ -83,6 +83,13 @@ impl Freshness {
         age < lifetime.millis && (age < lifetime.due_at || state & REFRESHING != 0)
     }
 
+    /// When the copy is due for a refresh, on the clock `now` is read on: until then it answers
+    /// every caller.
+    #[inline]
+    pub(super) fn due_at(&self, lifetime: Lifetime) -> u64 {
+        (self.state.load(Ordering::Relaxed) >> 1).saturating_add(lifetime.due_at)
+    }
+
     /// What the caller asking at `now` does: at most one caller is told to
     /// [`Refresh`](Claim::Refresh) a copy, until it [`release`](Freshness::release)s it.
     #[inline]

@@ -25,6 +25,7 @@ use super::{StoreError, TokenStore};
 use crate::{
     jwt::{JwtIdentity, JwtRevocations, MintedJwt, UserRevocation},
     record::TokenRecord,
+    thread_copies::new_source,
     time::Timestamp,
     token::{DigestHashBuilder, TokenDigest},
 };
@@ -44,6 +45,9 @@ pub const DEFAULT_MAX_CACHED_TOKENS: usize = 100_000;
 ///   coarse monotonic clock, so up to a tick more); otherwise it goes to the store and, if
 ///   the store knows the token, fills the cache. Unknown tokens are not cached: a token created on
 ///   another instance works at once.
+/// - A thread that keeps finding the same token holds on to its cached record and answers from
+///   that hold without the hash table's lock, until the entry is due for a refresh or anything in
+///   the cache is revoked or invalidated.
 /// - In the last tenth of an entry's lifetime, one lookup reads the store again while the others
 ///   are still answered from the cache, so a token in steady use never has every request wait on
 ///   the store at once. If that read fails, the entry answers until its lifetime ends. The JWT
@@ -79,6 +83,9 @@ struct Shared<Cache, Store> {
     entries: DashMap<TokenDigest, Entry, DigestHashBuilder>,
     /// Bumped by every invalidation, so a lookup that raced one does not cache what it read.
     generation: AtomicU64,
+    /// Tells this cache's records apart from another's in the threads' holds on them; with the
+    /// generation, a thread's hold on a record (`tokens::HELD`) from before an invalidation.
+    thread_source: u64,
     /// The store's JWT revocations as last read.
     jwt_mirror: ArcSwap<JwtMirror>,
 }
@@ -114,6 +121,7 @@ impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
                 store,
                 entries: DashMap::default(),
                 generation: AtomicU64::new(0),
+                thread_source: new_source() << 32,
                 jwt_mirror: ArcSwap::default(),
             }),
             lifetime: Lifetime::new(DEFAULT_CACHE_LIFETIME),

@@ -1,7 +1,10 @@
 //! The cached token records: answering a lookup from the cache, filling it from the store,
 //! dropping and evicting entries.
 
-use std::sync::{Arc, atomic::Ordering};
+use std::{
+    cell::RefCell,
+    sync::{Arc, atomic::Ordering},
+};
 
 use uuid::Uuid;
 
@@ -12,9 +15,25 @@ use super::{
 use crate::{
     record::TokenRecord,
     store::{StoreError, TokenStore},
+    thread_copies::{ThreadCopies, find_through, hash_of},
     time::monotonic_millis,
     token::TokenDigest,
 };
+
+/// A thread's hold on a cached record: the shared record itself (the layer notes each use on
+/// it), until the entry is due for a refresh.
+#[derive(Clone)]
+struct Held {
+    record: Arc<TokenRecord>,
+    /// When the entry is due for a refresh ([`monotonic_millis`]): past it, the entry answers.
+    due_at: u64,
+}
+
+thread_local! {
+    /// This thread's holds on the records it keeps finding, by digest.
+    static HELD: RefCell<ThreadCopies<TokenDigest, Held>> =
+        const { RefCell::new(ThreadCopies::new()) };
+}
 
 /// A cached token record and when it was read from the store.
 pub(super) struct Entry {
@@ -24,11 +43,32 @@ pub(super) struct Entry {
 }
 
 impl<Cache: TokenStore, Store: TokenStore> CachingStore<Cache, Store> {
-    /// The cached record, while it answers without anyone reading the store.
+    /// The cached record, while it answers without anyone reading the store: through this
+    /// thread's hold on it when the thread keeps finding it, which skips the shard's lock.
     pub(super) fn answer_now(&self, digest: &TokenDigest) -> Option<Arc<TokenRecord>> {
+        let now = monotonic_millis();
+        let shared = &self.shared;
+        // Any invalidation since a hold was taken lets go of it.
+        let source = shared.thread_source ^ shared.generation.load(Ordering::SeqCst);
+        let held = find_through(
+            &HELD,
+            source,
+            hash_of(digest),
+            |kept, held: &Held| kept == digest && now < held.due_at,
+            Held::clone,
+            || self.held_from_entry(digest, now),
+            || *digest,
+        );
+        held.map(|held| held.record)
+    }
+
+    /// The entry's record and when it is due for a refresh, if it answers at `now`.
+    fn held_from_entry(&self, digest: &TokenDigest, now: u64) -> Option<Held> {
         let entry = self.shared.entries.get(digest)?;
-        let answers = entry.read.answers(monotonic_millis(), self.lifetime);
-        answers.then(|| Arc::clone(&entry.record))
+        entry.read.answers(now, self.lifetime).then(|| Held {
+            record: Arc::clone(&entry.record),
+            due_at: entry.read.due_at(self.lifetime),
+        })
     }
 
     /// What this caller does with the cached record, and the record when it is to answer.
