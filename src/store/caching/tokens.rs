@@ -25,7 +25,8 @@ use crate::{
 #[derive(Clone)]
 struct Held {
     record: Arc<TokenRecord>,
-    /// When the entry is due for a refresh ([`monotonic_millis`]): past it, the entry answers.
+    /// When the entry is due for a refresh ([`monotonic_millis`]): from then on the entry
+    /// answers, or is refreshed.
     due_at: u64,
 }
 
