@@ -1,6 +1,7 @@
 //! The example gateway's log: one line per event, in text or JSON, whatever the values hold, and
 //! lines the writer thread could not keep up with are counted rather than lost silently.
 
+mod gateway_process;
 #[allow(dead_code, reason = "each layer test uses a part")]
 #[path = "../../../tests/common/world.rs"]
 mod layer_fixture;
@@ -10,10 +11,11 @@ use std::{
     io::{self, Write},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{Arc, Condvar, Mutex},
+    time::{Duration, Instant},
 };
 
 use axum::extract::ConnectInfo;
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use impersonation_gateway::audit_log::{
     self, AuditLog, LogFormat,
     request_client::{WithClientLayer, within},
@@ -27,6 +29,7 @@ use tower_impersonation::{
 };
 use tracing::subscriber::with_default;
 
+use gateway_process::Gateway;
 use layer_fixture::{BOB, Tokens, directory, tokens};
 
 /// Everything written, for the test to read once the writer thread has finished.
@@ -217,6 +220,39 @@ fn with_client_layer_names_the_connections_client_while_a_service_calls_and_answ
     }
 }
 
+#[tokio::test]
+async fn the_real_gateway_names_the_client_in_every_audit_line_an_admin_s_changes_included() {
+    let gateway = Gateway::start_with(&["--audit-log", "audit.log"]).await;
+    let (token, id) = gateway.create_ok().await;
+    assert_eq!(gateway.as_bob(&token).await, StatusCode::OK);
+    assert_eq!(gateway.revoke(&id).await, StatusCode::NO_CONTENT);
+    gateway.mint_jwt().await;
+    let log = gateway.workdir().join("audit.log");
+    // The writer thread writes what it gathered every 10 ms.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let audit = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let audit: Vec<String> = text
+            .lines()
+            .filter(|line| line.contains("tower_impersonation::audit: "))
+            .map(str::to_owned)
+            .collect();
+        if audit.len() >= 4 || Instant::now() > deadline {
+            break audit;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let outcomes = ["token_created", "accepted", "token_revoked", "jwt_issued"];
+    assert_eq!(audit.len(), outcomes.len(), "{audit:#?}");
+    for (line, outcome) in audit.iter().zip(outcomes) {
+        assert!(line.contains(&format!(r#"outcome="{outcome}""#)), "{line}");
+        assert!(
+            line.contains("  INFO request{client=127.0.0.1}: tower_impersonation::audit: "),
+            "{line}"
+        );
+    }
+}
+
 /// A sink that takes nothing until it is let go, as a stalled disk would.
 #[derive(Clone, Default)]
 struct Stalled(Arc<(Mutex<bool>, Condvar)>, Written);
@@ -297,9 +333,9 @@ fn lines_reach_the_sink_while_the_log_runs() {
         tracing::info!(target: "tower_impersonation::audit", outcome = "accepted");
     });
     // Not finished: the writer thread takes the line on its own, a few milliseconds later.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while written.lines().is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while written.lines().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(written.lines().len(), 1, "the line was never written");
     assert_eq!(log.finish(), 0);

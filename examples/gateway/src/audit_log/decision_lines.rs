@@ -54,7 +54,7 @@ impl Audit for DecisionLines {
             AuditOutcome::Refused(_) => Level::WARN,
             _ => Level::INFO,
         };
-        let span = RequestSpan::current();
+        let span = RequestSpan::current().or_client_in(event.extensions);
         self.lines.append(|line| {
             write_line(line, self.json, &level, TARGET, &span, |fields| {
                 write_fields(fields, event);

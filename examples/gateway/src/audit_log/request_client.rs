@@ -2,7 +2,9 @@
 //! served, audit lines and others, starts with `request{client=ADDRESS}: ` (in JSON, a span of
 //! that name), as a `tracing` span would make it, without one: the request runs with its
 //! client's address in a task-local ([`WithClientLayer`]), and the line writers read it
-//! ([`RequestSpan`]). No span is made: a span per request, or an axum `from_fn` middleware to
+//! ([`RequestSpan`]). The crate's services finish a request's work as a task of its own, which
+//! the task-local does not reach: their audit lines take the client from the request's
+//! extensions instead, and their other lines, if any, name none. No span is made: a span per request, or an axum `from_fn` middleware to
 //! make one, would cost every request, whether it logs a line or not.
 
 use std::{
@@ -13,7 +15,7 @@ use std::{
 };
 
 use axum::extract::ConnectInfo;
-use http::Request;
+use http::{Extensions, Request};
 use tokio::task::futures::TaskLocalFuture;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -55,10 +57,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let client = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(address)| address.ip());
+        let client = client_in(request.extensions());
         // The inner service may log in `call` itself (the impersonation layer decides there when
         // it can), not only while its future is polled.
         let future = CLIENT.sync_scope(client, || self.0.call(request));
@@ -80,6 +79,24 @@ impl RequestSpan {
     pub fn current() -> Self {
         Self(CLIENT.try_with(|client| *client).ok().flatten())
     }
+
+    /// This span, or where it knows no client, the client that `extensions` (a request's)
+    /// name: the crate's services finish their work as tasks of their own, where the task's
+    /// client is not known, but their audit events carry the request's extensions.
+    pub fn or_client_in(self, extensions: &Extensions) -> Self {
+        match self.0 {
+            Some(_) => self,
+            None => Self(client_in(extensions)),
+        }
+    }
+}
+
+/// The client's address that a request's extensions hold, from a server that gives its
+/// connections' addresses (`ConnectInfo<SocketAddr>`).
+fn client_in(extensions: &Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 impl LineSpans for RequestSpan {
