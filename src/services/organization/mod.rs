@@ -8,33 +8,32 @@ use std::{
 };
 
 mod body;
+mod end;
 mod jsonapi;
+mod mint;
 
 use bytes::Bytes;
-use http::{
-    HeaderMap, Method, Request, Response, StatusCode, header::CONTENT_TYPE, request::Parts,
-};
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
-use uuid::Uuid;
 
 use self::{
     body::{Ask, user_in_query},
-    jsonapi::{ApiError, JSON_API, listing, minted_document},
+    jsonapi::{ApiError, listing},
+    mint::check_content_type,
 };
 use super::{
     DEFAULT_BODY_LIMIT,
-    caller::Caller,
     detached::run_to_end,
-    reply::{NOT_ADMIN, ServiceFuture, UNAVAILABLE, caller, empty, read_body},
+    reply::{NOT_ADMIN, ServiceFuture, UNAVAILABLE, caller, read_body},
     router::{MountPath, Resource, resource},
 };
 use crate::{
-    audit::{Audit, AuditEvent, AuditOutcome, AuditSink},
+    audit::{Audit, AuditSink},
     directory::{Member, UserDirectory},
     error::ConfigError,
-    jwt::{ActorClaim, ImpersonationClaims, JwtKeys, MintedJwt, UserRevocation, revocation_cutoff},
+    jwt::JwtKeys,
     store::{StoreError, TokenStore},
     time::Timestamp,
 };
@@ -254,63 +253,6 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
         Ok(listing(&live))
     }
 
-    async fn revoke(
-        &self,
-        caller: &Caller,
-        organization: &str,
-        jti: &str,
-        parts: &Parts,
-    ) -> Result<Response<Full<Bytes>>, ApiError> {
-        let jti = Uuid::try_parse(jti)
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the JWT id must be a UUID"))?;
-        let revoked = self
-            .store
-            .revoke_jwt(organization, jti, Timestamp::now())
-            .await
-            .map_err(store_failure)?;
-        if !revoked {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no live impersonation JWT with that id in this organization",
-            ));
-        }
-        let outcome = AuditOutcome::JwtRevoked {
-            admin: &caller.user_id,
-            organization,
-            jti,
-        };
-        self.audit.record(&AuditEvent::of(outcome, parts));
-        Ok(empty(StatusCode::NO_CONTENT))
-    }
-
-    async fn revoke_user(
-        &self,
-        caller: &Caller,
-        organization: &str,
-        member: &Member,
-        parts: &Parts,
-    ) -> Result<Response<Full<Bytes>>, ApiError> {
-        let cutoff = revocation_cutoff(Timestamp::now());
-        let revocation = UserRevocation {
-            organization: organization.into(),
-            user_id: member.user.id.as_str().into(),
-            cutoff,
-            // By then every JWT issued before the cutoff has expired, leeway included.
-            forget_at: cutoff.plus(self.keys.lifetime() + self.keys.leeway()),
-        };
-        self.store
-            .revoke_user_jwts(revocation)
-            .await
-            .map_err(store_failure)?;
-        let outcome = AuditOutcome::UserJwtsRevoked {
-            admin: &caller.user_id,
-            organization,
-            user: &member.user.id,
-        };
-        self.audit.record(&AuditEvent::of(outcome, parts));
-        Ok(empty(StatusCode::NO_CONTENT))
-    }
-
     async fn find(&self, organization: &str, who: &str) -> Result<Member, ApiError> {
         match self.directory.resolve(organization, who).await {
             Ok(Some(member)) => Ok(member),
@@ -327,80 +269,9 @@ impl<D: UserDirectory, St: TokenStore + Clone> OrganizationImpersonationService<
             }
         }
     }
-
-    async fn mint(
-        &self,
-        caller: &Caller,
-        organization: &str,
-        member: &Member,
-        reason: Option<&str>,
-        parts: &Parts,
-    ) -> Result<Response<Full<Bytes>>, ApiError> {
-        let created_at = Timestamp::from_secs(Timestamp::now().as_secs());
-        let expires_at = created_at.plus(self.keys.lifetime());
-        let jti = Uuid::new_v4();
-        let claims = ImpersonationClaims {
-            user_id: member.user.id.clone(),
-            exp: expires_at.as_secs(),
-            iat: Some(created_at.as_secs()),
-            jti: Some(jti.to_string()),
-            org: Some(organization.to_owned()),
-            act: Some(ActorClaim {
-                sub: caller.user_id.to_string(),
-            }),
-            roles: None,
-        };
-        let token = self.keys.sign(&claims).map_err(|error| {
-            tracing::error!(target: "tower_impersonation", %error, "could not sign a JWT");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the token could not be signed; retry shortly",
-            )
-        })?;
-        // Remembered before it is handed out, so every JWT handed out can be listed and revoked.
-        let minted = MintedJwt {
-            jti,
-            organization: organization.into(),
-            user_id: member.user.id.as_str().into(),
-            actor: Arc::clone(&caller.user_id),
-            reason: reason.unwrap_or_default().to_owned(),
-            issued_at: created_at,
-            expires_at,
-        };
-        self.store.record_jwt(minted).await.map_err(store_failure)?;
-        let outcome = AuditOutcome::JwtIssued {
-            admin: &caller.user_id,
-            organization,
-            user: &member.user.id,
-            jti,
-            reason,
-        };
-        self.audit.record(&AuditEvent::of(outcome, parts));
-        Ok(minted_document(
-            &member.user.id,
-            jti,
-            &token,
-            created_at,
-            expires_at,
-        ))
-    }
 }
 
 fn store_failure(error: StoreError) -> ApiError {
     tracing::error!(target: "tower_impersonation", %error, "token store failed");
     UNAVAILABLE.into()
-}
-
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
-    let essence = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| value.split(';').next().unwrap_or_default().trim());
-    match essence {
-        Some(essence) if essence.eq_ignore_ascii_case(JSON_API) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the document as Content-Type: application/vnd.api+json",
-        )),
-    }
 }
