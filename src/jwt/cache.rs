@@ -131,7 +131,7 @@ impl VerifiedCache {
     /// time rule: the cache never answers for a token the rules refuse now.
     pub(crate) fn get(&self, token: &[u8], now: u64) -> Option<Arc<Verified>> {
         let tail = Tail::of(token)?;
-        let hit = self.thread_copy(token, &tail)?;
+        let hit = self.thread_copy(token, &tail, now)?;
         if hit.validity.contains(now) {
             return Some(hit);
         }
@@ -139,14 +139,15 @@ impl VerifiedCache {
         None
     }
 
-    /// This thread's copy of the token's claims, or the shared claims the first time the thread
-    /// meets the token.
-    fn thread_copy(&self, token: &[u8], tail: &Tail) -> Option<Arc<Verified>> {
+    /// This thread's copy of the token's claims while they are valid at `now`, or the shared
+    /// claims. A copy past its validity is not answered, so the shared entry is removed once
+    /// and later requests with the token only miss.
+    fn thread_copy(&self, token: &[u8], tail: &Tail, now: u64) -> Option<Arc<Verified>> {
         find_through(
             &VERIFIED,
             self.source,
             hash_of(tail),
-            |kept, _| kept.as_bytes() == token,
+            |kept, copy| kept.as_bytes() == token && copy.validity.contains(now),
             |shared| Arc::new(shared.own_copy()),
             || {
                 self.entries
