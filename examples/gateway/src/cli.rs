@@ -17,7 +17,7 @@ use crate::{
         jwt_key::{self, GENERATED_KEY_FILE, KeySource, SECRET_VARIABLE},
         server::{
             DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT,
-            DEFAULT_MAX_CONNECTIONS,
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
         },
         store_url::{DEFAULT_STORE, StoreUrl},
     },
@@ -117,6 +117,16 @@ pub struct Options {
         value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize)
     )]
     max_connections: usize,
+    /// Most connections one client address may have open at once; past it a new one is closed
+    /// at once
+    #[arg(
+        long,
+        env = "GATEWAY_MAX_CONNECTIONS_PER_CLIENT",
+        value_name = "N",
+        default_value_t = DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        value_parser = clap::value_parser!(u32).range(1..).map(|n| n as usize)
+    )]
+    max_connections_per_client: usize,
     /// The same as --store URL, for a redis:// URL
     #[arg(long, value_name = "URL", conflicts_with = "store")]
     redis: Option<String>,
@@ -175,6 +185,7 @@ impl Options {
             body_timeout: Duration::from_secs(self.body_timeout),
             idle_timeout: Duration::from_secs(self.idle_timeout),
             max_connections,
+            max_connections_per_client: self.max_connections_per_client,
         }
     }
 

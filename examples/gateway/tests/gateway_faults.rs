@@ -265,6 +265,60 @@ async fn at_the_connection_cap_a_new_client_waits_until_a_stalled_one_is_cut_off
     );
 }
 
+/// A connection to `gateway` from the loopback address `from` (any of 127.0.0.0/8 reaches it),
+/// which sends nothing.
+async fn connect_from(gateway: &Gateway, from: [u8; 4]) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((from, 0).into()).unwrap();
+    socket.connect(gateway.addr()).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_client_address_holds_at_most_its_share_of_connections() {
+    let gateway = Gateway::start_with(&[
+        "--quiet",
+        "--store",
+        "memory",
+        "--max-connections-per-client",
+        "3",
+    ])
+    .await;
+    // From an address of its own: the test's client keeps a connection from 127.0.0.1.
+    const CLIENT: [u8; 4] = [127, 0, 0, 3];
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from(&gateway, CLIENT).await);
+    }
+    let past_its_share = connect_from(&gateway, CLIENT).await;
+    wait_until("the client's fourth connection is closed", || {
+        !still_open(&past_its_share)
+    })
+    .await;
+    assert!(held.iter().all(still_open), "the first three stay open");
+
+    // Another address is served meanwhile.
+    let mut other = connect_from(&gateway, [127, 0, 0, 2]).await;
+    let request = format!("GET /healthz HTTP/1.1\r\nhost: {}\r\n\r\n", gateway.addr());
+    other.write_all(request.as_bytes()).await.unwrap();
+    let answer = read_some(&mut other).await;
+    assert!(answer.starts_with(b"HTTP/1.1 200 OK"), "{answer:?}");
+
+    // One of the client's connections closes, and its place is free again.
+    drop(held.pop());
+    let started = Instant::now();
+    loop {
+        let replacement = connect_from(&gateway, CLIENT).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if still_open(&replacement) {
+            break;
+        }
+        assert!(
+            started.elapsed() < LOG_WAIT,
+            "the client is not served again after one of its connections closed"
+        );
+    }
+}
+
 /// The accepted impersonated `whoami` requests the log at `path` holds (none if it is absent).
 fn whoami_lines(path: &Path) -> usize {
     std::fs::read_to_string(path)

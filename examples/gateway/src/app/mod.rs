@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod banner;
 mod cards;
+mod client_slots;
 pub mod jwt_key;
 mod principal;
 mod rate_limit;

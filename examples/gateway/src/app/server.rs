@@ -1,7 +1,7 @@
 //! How the gateway serves its connections: HTTP/1 and HTTP/2 without TLS on one port (gRPC health
 //! shares it), each request with its connection's address, and [`Limits`] that keep clients which
 //! stall from holding the gateway: a time for a request's head, a time a body may pause, keep-alive
-//! pings for HTTP/2, and a cap on open connections.
+//! pings for HTTP/2, a cap on open connections, and a share of it for each client address.
 
 use std::{
     convert::Infallible,
@@ -32,6 +32,8 @@ use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 use tower_service::Service;
 
+use super::client_slots::{ClientSlot, ClientSlots};
+
 /// The default of [`Limits::header_timeout`].
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// The default of [`Limits::body_timeout`].
@@ -40,6 +42,8 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The default of [`Limits::max_connections`].
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+/// The default of [`Limits::max_connections_per_client`]: a tenth of the default cap.
+pub const DEFAULT_MAX_CONNECTIONS_PER_CLIENT: usize = 1_000;
 
 /// How long an accept error other than a reset connection (no file descriptor left) pauses
 /// accepting, as `axum::serve` pauses.
@@ -59,6 +63,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Most connections open at once: past it the gateway accepts no more until one closes.
     pub max_connections: usize,
+    /// Most connections one client address may have open at once: one past it is closed as soon
+    /// as it is accepted, so no one address holds every connection the cap allows.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -68,6 +75,7 @@ impl Default for Limits {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
         }
     }
 }
@@ -87,6 +95,7 @@ where
 {
     let builder = builder(&limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let client_slots = ClientSlots::new(limits.max_connections_per_client);
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
     loop {
@@ -100,11 +109,17 @@ where
             accepted = accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
+        // Past its address's share the connection is closed at once (dropped), whatever its
+        // protocol; its slot under the cap goes back with it.
+        let Some(client_slot) = client_slots.take(client.ip()) else {
+            continue;
+        };
         let connection = Connection {
             builder: builder.clone(),
             watcher: graceful.watcher(),
             limits,
             _slot: slot,
+            _client_slot: client_slot,
         };
         tokio::spawn(connection.serve(stream, client, app.clone()));
     }
@@ -153,12 +168,14 @@ fn is_connection_error(e: &io::Error) -> bool {
     )
 }
 
-/// One accepted connection, holding its slot under the cap until it closes.
+/// One accepted connection, holding its slots under the cap and its client's share until it
+/// closes.
 struct Connection {
     builder: auto::Builder<TokioExecutor>,
     watcher: Watcher,
     limits: Limits,
     _slot: OwnedSemaphorePermit,
+    _client_slot: ClientSlot,
 }
 
 impl Connection {
