@@ -137,13 +137,21 @@ async fn cached_tokens_are_answered_from_the_cache_until_their_lifetime_ends() {
     assert_eq!(store.lookup(&record.digest).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn only_fresh_cache_hits_answer_without_waiting() {
+/// A cache whose entries live 300 ms, over a store holding one token of `organization`.
+async fn cache_of_300_ms_with_a_token(
+    organization: &str,
+) -> (CachingStore<MemoryStore, MemoryStore>, TokenRecord) {
     let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
         .lifetime(Duration::from_millis(300));
-    let organization = organization();
-    let (_, record) = issue(&organization);
+    let (_, record) = issue(organization);
     store.create(record.clone(), usize::MAX).await.unwrap();
+    (store, record)
+}
+
+#[tokio::test]
+async fn only_fresh_cache_hits_answer_without_waiting() {
+    let organization = organization();
+    let (store, record) = cache_of_300_ms_with_a_token(&organization).await;
     assert!(store.lookup_now(&record.digest).is_none(), "not cached yet");
     store.lookup(&record.digest).await.unwrap();
     let hit = store.lookup_now(&record.digest).unwrap().unwrap();
@@ -167,11 +175,8 @@ fn until_this_thread_holds(store: &CachingStore<MemoryStore, MemoryStore>, recor
 
 #[tokio::test]
 async fn a_token_this_thread_keeps_finding_is_let_go_when_invalidated_revoked_or_due() {
-    let store = CachingStore::new(MemoryStore::new(), MemoryStore::new())
-        .lifetime(Duration::from_millis(300));
     let organization = organization();
-    let (_, record) = issue(&organization);
-    store.create(record.clone(), usize::MAX).await.unwrap();
+    let (store, record) = cache_of_300_ms_with_a_token(&organization).await;
 
     store.lookup(&record.digest).await.unwrap();
     until_this_thread_holds(&store, &record);

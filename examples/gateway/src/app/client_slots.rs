@@ -33,11 +33,11 @@ impl ClientSlots {
     /// A slot for one more connection of `client`, unless it already has `per_client` open.
     pub fn take(self: &Arc<Self>, client: IpAddr) -> Option<ClientSlot> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(client).or_insert(0);
-        if *count >= self.per_client {
+        // Looked at before counting, so a refused address leaves no entry behind.
+        if open.get(&client).copied().unwrap_or(0) >= self.per_client {
             return None;
         }
-        *count += 1;
+        *open.entry(client).or_insert(0) += 1;
         Some(ClientSlot {
             slots: Arc::clone(self),
             client,
@@ -94,5 +94,11 @@ mod tests {
         drop(slots.take(a).unwrap());
         assert_eq!(slots.open(a), 0);
         assert!(slots.open.lock().unwrap().is_empty());
+        let none = ClientSlots::new(0);
+        assert!(none.take(a).is_none());
+        assert!(
+            none.open.lock().unwrap().is_empty(),
+            "a refusal counts nothing"
+        );
     }
 }
